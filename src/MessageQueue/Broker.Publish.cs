@@ -1,0 +1,85 @@
+namespace MessageQueue;
+
+public sealed partial class Broker
+{
+    /// <inheritdoc/>
+    public ValueTask<PublishReceipt> PublishAsync<T>(string queue, string eventName, T payload, PublishOptions options = default, CancellationToken cancellationToken = default) =>
+        PublishCoreAsync(queue, eventName, payload, options, cancellationToken);
+
+    /// <summary>Publishes if the queue has room now, without waiting.</summary>
+    /// <typeparam name="T">The payload type; it must be the queue's payload type or convert to it.</typeparam>
+    /// <param name="queue">The queue name.</param>
+    /// <param name="eventName">The event name.</param>
+    /// <param name="payload">The payload.</param>
+    /// <param name="receipt">The receipt, when the message was published.</param>
+    /// <returns><see langword="false"/> when the queue is full under <see cref="OverflowPolicy.Wait"/> or <see cref="OverflowPolicy.Reject"/>; nothing was enqueued.</returns>
+    public bool TryPublish<T>(string queue, string eventName, T payload, out PublishReceipt receipt) =>
+        TryPublishCore(queue, eventName, payload, default, out receipt);
+
+    /// <summary>Publishes if the queue has room now, without waiting.</summary>
+    /// <typeparam name="T">The payload type; it must be the queue's payload type or convert to it.</typeparam>
+    /// <param name="queue">The queue name.</param>
+    /// <param name="eventName">The event name.</param>
+    /// <param name="payload">The payload.</param>
+    /// <param name="options">Headers for this publish; the timeout is ignored.</param>
+    /// <param name="receipt">The receipt, when the message was published.</param>
+    /// <returns><see langword="false"/> when the queue is full under <see cref="OverflowPolicy.Wait"/> or <see cref="OverflowPolicy.Reject"/>; nothing was enqueued.</returns>
+    public bool TryPublish<T>(string queue, string eventName, T payload, in PublishOptions options, out PublishReceipt receipt) =>
+        TryPublishCore(queue, eventName, payload, options, out receipt);
+
+    internal ValueTask<PublishReceipt> PublishCoreAsync<T>(string queue, string eventName, T payload, in PublishOptions options, CancellationToken cancellationToken)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(queue);
+        ArgumentNullException.ThrowIfNull(eventName);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<PublishReceipt>(cancellationToken);
+        }
+
+        BrokerQueue target = GetQueueForPublish<T>(queue);
+        return target is BrokerQueue<T> typed
+            ? typed.PublishAsync(eventName, payload, options, cancellationToken)
+            : target.PublishConvertedAsync(eventName, payload, options, cancellationToken);
+    }
+
+    internal bool TryPublishCore<T>(string queue, string eventName, T payload, in PublishOptions options, out PublishReceipt receipt)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(queue);
+        ArgumentNullException.ThrowIfNull(eventName);
+        BrokerQueue target = GetQueueForPublish<T>(queue);
+        return target is BrokerQueue<T> typed
+            ? typed.TryPublish(eventName, payload, options, out receipt)
+            : target.TryPublishConverted(eventName, payload, options, out receipt);
+    }
+
+    private BrokerQueue GetQueueForPublish<T>(string queue)
+    {
+        if (!_queues.TryGetValue(queue, out BrokerQueue? target))
+        {
+            Names.ValidateQueueName(queue, nameof(queue), allowDeadLetter: true);
+            target = GetOrAutoDeclare<T>(queue);
+        }
+
+        if (target.IsDeadLetterQueue)
+        {
+            throw new InvalidOperationException(
+                $"Queue '{queue}' is a dead-letter queue; it only receives messages that consumers reject. Publish to the source queue instead.");
+        }
+
+        // A payload may be published into a queue of a base type or interface of its type (for
+        // example a string into a queue of object); it is converted once, off the typed fast path.
+        if (target is BrokerQueue<T> || target.PayloadType.IsAssignableFrom(typeof(T)))
+        {
+            return target;
+        }
+
+        throw PayloadMismatch(queue, target.PayloadType, typeof(T), paramName: "payload");
+    }
+
+    private static ArgumentException PayloadMismatch(string queue, Type queueType, Type given, string paramName) => new(
+        $"Queue '{queue}' carries payloads of type {queueType.FullName}; a {given.FullName} does not fit. " +
+        $"Publish a {queueType.Name}, or use a queue declared for {given.Name}.",
+        paramName);
+}

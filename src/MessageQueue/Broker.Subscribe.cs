@@ -1,0 +1,94 @@
+namespace MessageQueue;
+
+public sealed partial class Broker
+{
+    /// <inheritdoc/>
+    public ValueTask<Subscription<T>> SubscribeAsync<T>(string queue, IEnumerable<string> filters, SubscriptionOptions? options = null, CancellationToken cancellationToken = default) =>
+        SubscribeCoreAsync<T>(_builtIn, queue, filters, options, cancellationToken);
+
+    internal ValueTask<Subscription<T>> SubscribeCoreAsync<T>(BrokerClient client, string queue, IEnumerable<string> filters, SubscriptionOptions? options, CancellationToken cancellationToken)
+    {
+        ThrowIfDisposed();
+        Names.ValidateQueueName(queue, nameof(queue), allowDeadLetter: true);
+        ArgumentNullException.ThrowIfNull(filters);
+        string[] filterList = [.. filters];
+        if (filterList.Length == 0)
+        {
+            throw new ArgumentException("No filters were given; pass at least one event name or filter, or '#' for every event.", nameof(filters));
+        }
+
+        foreach (string filter in filterList)
+        {
+            Names.ValidateFilter(filter, nameof(filters));
+        }
+
+        options = options?.Clone() ?? SubscriptionOptions.Default;
+        options.Validate(nameof(options));
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<Subscription<T>>(cancellationToken);
+        }
+
+        if (!_queues.TryGetValue(queue, out BrokerQueue? target))
+        {
+            target = GetOrAutoDeclare<T>(queue);
+        }
+
+        if (target is not BrokerQueue<T> typed)
+        {
+            throw new ArgumentException(
+                $"Queue '{queue}' carries payloads of type {target.PayloadType.FullName}; subscribe with SubscribeAsync<{target.PayloadType.Name}>, not SubscribeAsync<{typeof(T).Name}>.",
+                nameof(queue));
+        }
+
+        Consumer<T> consumer = typed.Subscribe(client, filterList, options);
+        client.Track(consumer);
+        return new ValueTask<Subscription<T>>(consumer);
+    }
+
+    /// <summary>
+    /// Finds or, when <see cref="BrokerOptions.AutoDeclareQueues"/> allows, declares a queue on first use.
+    /// A dead-letter queue name declares its source queue.
+    /// </summary>
+    private BrokerQueue GetOrAutoDeclare<T>(string queue)
+    {
+        string source = queue.EndsWith(Names.DeadLetterSuffix, StringComparison.Ordinal) ? queue[..^Names.DeadLetterSuffix.Length] : queue;
+        if (!_options.AutoDeclareQueues && !_queues.ContainsKey(source))
+        {
+            throw NotFound(queue);
+        }
+
+        GetOrDeclare<T>(source, new QueueOptions());
+        return _queues[queue];
+    }
+
+    private static QueueNotFoundException NotFound(string queue) => new(
+        queue,
+        $"Queue '{queue}' does not exist. Declare it with DeclareQueue<T>(\"{queue}\") first, or set BrokerOptions.AutoDeclareQueues to declare queues on first use.",
+        null);
+
+    /// <summary>Returns the queue called <paramref name="name"/>, declaring it and its dead-letter queue if needed.</summary>
+    private BrokerQueue GetOrDeclare<T>(string name, QueueOptions options)
+    {
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            if (_queues.TryGetValue(name, out BrokerQueue? existing))
+            {
+                return existing;
+            }
+
+            var deadLetters = new BrokerQueue<T>(
+                this,
+                name + Names.DeadLetterSuffix,
+                new QueueOptions { MaxMessages = options.MaxMessages, Overflow = OverflowPolicy.DropOldest, PublishTimeout = options.PublishTimeout },
+                isDeadLetterQueue: true);
+            var queue = new BrokerQueue<T>(this, name, options, isDeadLetterQueue: false) { DeadLetterQueue = deadLetters };
+
+            // The dead-letter queue first: once the source is visible, its dead letters have somewhere to go.
+            _queues[deadLetters.Name] = deadLetters;
+            _queues[name] = queue;
+            return queue;
+        }
+    }
+}

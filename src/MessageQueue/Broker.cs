@@ -1,0 +1,257 @@
+using System.Collections.Concurrent;
+
+namespace MessageQueue;
+
+/// <summary>
+/// An in-process publish/subscribe message broker. It owns named queues, the clients connected to
+/// it and their subscriptions. Create one per host and dispose it at shutdown.
+/// </summary>
+/// <remarks>
+/// <para>The broker's own <see cref="PublishAsync{T}"/>, <see cref="TryPublish{T}(string, string, T, out PublishReceipt)"/>
+/// and <see cref="SubscribeAsync{T}"/> act as a built-in client named <c>$broker</c>; use
+/// <see cref="Connect"/> for a client with its own identity and lifetime.</para>
+/// <para>Every member is thread-safe.</para>
+/// </remarks>
+public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
+{
+    /// <summary>The name of the built-in client that the broker's own publish and subscribe methods use.</summary>
+    public const string BuiltInClientName = "$broker";
+
+    private const int Running = 0;
+    private const int Stopping = 1;
+
+    private readonly BrokerOptions _options;
+    private readonly ConcurrentDictionary<string, BrokerQueue> _queues = new(StringComparer.Ordinal);
+
+    // Guards declaring queues (so a queue and its dead-letter queue appear together), the client list
+    // and the start of shutdown. Never taken on the publish or delivery path.
+    private readonly Lock _gate = new();
+    private readonly List<BrokerClient> _clients = [];
+    private readonly BrokerClient _builtIn;
+    private long _lastClientId;
+    private int _state;
+    private Task? _disposal;
+    private long _eventHandlerFailures;
+
+    /// <summary>Creates a broker.</summary>
+    /// <param name="options">The options; <see langword="null"/> for defaults. The values are copied.</param>
+    /// <exception cref="ArgumentException">The options are invalid; the message lists every problem.</exception>
+    public Broker(BrokerOptions? options = null)
+    {
+        options = options?.Clone() ?? new BrokerOptions();
+        options.Validate(nameof(options));
+        _options = options;
+        _builtIn = new BrokerClient(this, ++_lastClientId, BuiltInClientName);
+        _clients.Add(_builtIn);
+    }
+
+    /// <summary>
+    /// Raised when a message is dropped: by a <see cref="OverflowPolicy.DropOldest"/> queue, or when a
+    /// dead letter is rejected. Raised on the thread that caused the drop, after the broker has let go
+    /// of its locks, so handlers may call back into the broker. An exception from a handler is caught and
+    /// counted in <see cref="BrokerSnapshot.EventHandlerFailures"/>; it never fails the operation that
+    /// caused the drop.
+    /// </summary>
+    public event EventHandler<MessageDroppedEventArgs>? MessageDropped;
+
+    internal TimeProvider TimeProvider => _options.TimeProvider;
+
+    /// <summary>Returns the name of the dead-letter queue of <paramref name="queue"/>: <c>&lt;queue&gt;.$dlq</c>.</summary>
+    /// <param name="queue">A queue name.</param>
+    /// <returns>The dead-letter queue's name.</returns>
+    /// <exception cref="ArgumentException"><paramref name="queue"/> is not a valid queue name.</exception>
+    public static string GetDeadLetterQueueName(string queue)
+    {
+        Names.ValidateQueueName(queue, nameof(queue), allowDeadLetter: false);
+        return queue + Names.DeadLetterSuffix;
+    }
+
+    /// <summary>
+    /// Declares a queue of <typeparamref name="T"/> and its dead-letter queue. Declaring an existing queue
+    /// again with the same type and options does nothing.
+    /// </summary>
+    /// <typeparam name="T">The payload type of every message in the queue. <see cref="object"/> is allowed.</typeparam>
+    /// <param name="name">The queue name: 1 to 200 letters, digits, '-', '_' or '.', starting with a letter or digit.</param>
+    /// <param name="options">The queue's options; <see langword="null"/> for defaults. The values are copied.</param>
+    /// <exception cref="ArgumentException">The name or options are invalid.</exception>
+    /// <exception cref="InvalidOperationException">The queue exists with another payload type or other options.</exception>
+    /// <exception cref="ObjectDisposedException">The broker was disposed.</exception>
+    public void DeclareQueue<T>(string name, QueueOptions? options = null)
+    {
+        ThrowIfDisposed();
+        Names.ValidateQueueName(name, nameof(name), allowDeadLetter: false);
+        QueueOptions copy = options?.Clone() ?? new QueueOptions();
+        copy.Validate(nameof(options));
+        BrokerQueue queue = GetOrDeclare<T>(name, copy);
+        if (queue.PayloadType != typeof(T) || !queue.Options.SameAs(copy))
+        {
+            throw new InvalidOperationException(
+                $"Queue '{name}' is already declared as a queue of {queue.PayloadType.Name} with {queue.Options}; " +
+                $"it cannot be declared again as a queue of {typeof(T).Name} with {copy}. Declare it once, before first use, or use another name.");
+        }
+    }
+
+    /// <summary>Connects a client with a name, for identity in snapshots and, later, authorization.</summary>
+    /// <param name="name">The client's name. Several clients may share one.</param>
+    /// <returns>The client. Dispose it to detach everything it subscribed.</returns>
+    /// <exception cref="ArgumentException">The name is empty, too long, or starts with '$'.</exception>
+    /// <exception cref="ObjectDisposedException">The broker was disposed.</exception>
+    public BrokerClient Connect(string name)
+    {
+        Names.ValidateClientName(name, nameof(name));
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            var client = new BrokerClient(this, ++_lastClientId, name);
+            _clients.Add(client);
+            return client;
+        }
+    }
+
+    /// <summary>
+    /// Deletes a durable subscription and the messages it was holding. The subscription must have no
+    /// consumers attached.
+    /// </summary>
+    /// <param name="queue">The queue name.</param>
+    /// <param name="name">The durable subscription's name.</param>
+    /// <param name="cancellationToken">A token that cancels the call.</param>
+    /// <returns><see langword="true"/> when the subscription existed and was deleted.</returns>
+    /// <exception cref="QueueNotFoundException">The queue does not exist.</exception>
+    /// <exception cref="InvalidOperationException">Consumers are still attached.</exception>
+    public ValueTask<bool> DeleteSubscriptionAsync(string queue, string name, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(queue);
+        ArgumentNullException.ThrowIfNull(name);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<bool>(cancellationToken);
+        }
+
+        if (!_queues.TryGetValue(queue, out BrokerQueue? found))
+        {
+            Names.ValidateQueueName(queue, nameof(queue), allowDeadLetter: true);
+            throw NotFound(queue);
+        }
+
+        return new ValueTask<bool>(found.DeleteSubscription(name));
+    }
+
+    /// <summary>
+    /// Stops the broker. New publishes and subscribes fail at once with <see cref="ObjectDisposedException"/>,
+    /// and publishers waiting for room are released with it. Consumers get no new deliveries; those
+    /// they have not read yet go back to their subscriptions, and the broker waits up to
+    /// <see cref="BrokerOptions.ShutdownTimeout"/> for them to settle what they did read. Then every
+    /// consumer is detached, what is still unsettled goes back to its durable subscription, and each
+    /// subscription's <see cref="Subscription.Completion"/> faults with <see cref="ObjectDisposedException"/>.
+    /// Calling this again returns the same task.
+    /// </summary>
+    /// <returns>A task that completes when the broker has stopped.</returns>
+    public ValueTask DisposeAsync()
+    {
+        lock (_gate)
+        {
+            _disposal ??= DisposeCoreAsync();
+            return new ValueTask(_disposal);
+        }
+    }
+
+    private async Task DisposeCoreAsync()
+    {
+        Volatile.Write(ref _state, Stopping);
+        foreach (BrokerQueue queue in _queues.Values)
+        {
+            queue.Close();
+        }
+
+        BrokerClient[] clients;
+        lock (_gate)
+        {
+            clients = [.. _clients];
+        }
+
+        var consumers = new List<IConsumer>();
+        foreach (BrokerClient client in clients)
+        {
+            consumers.AddRange(client.GetConsumers());
+        }
+
+        // Stop every consumer before taking anything back, so that returned messages are not handed
+        // to a neighbour that is about to stop too.
+        foreach (IConsumer consumer in consumers)
+        {
+            consumer.StopDelivering();
+        }
+
+        foreach (IConsumer consumer in consumers)
+        {
+            consumer.TakeBackUnread();
+        }
+
+        var drained = new List<Task>(consumers.Count);
+        foreach (IConsumer consumer in consumers)
+        {
+            drained.Add(consumer.WhenDrained());
+        }
+
+        try
+        {
+            await Task.WhenAll(drained).WaitAsync(_options.ShutdownTimeout, _options.TimeProvider).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Out of time: what is still unsettled goes back to its subscription below.
+        }
+
+        ObjectDisposedException fault = CreateDisposedException();
+        foreach (IConsumer consumer in consumers)
+        {
+            consumer.Detach(fault);
+        }
+    }
+
+    internal void Forget(BrokerClient client)
+    {
+        lock (_gate)
+        {
+            _clients.Remove(client);
+        }
+    }
+
+    internal ObjectDisposedException CreateDisposedException() =>
+        new(nameof(Broker), "The broker was disposed; create a new broker to publish or subscribe.");
+
+    private void ThrowIfDisposed()
+    {
+        if (Volatile.Read(ref _state) != Running)
+        {
+            throw CreateDisposedException();
+        }
+    }
+
+    internal void RaiseMessageDropped(List<MessageDroppedEventArgs> dropped)
+    {
+        EventHandler<MessageDroppedEventArgs>? handler = MessageDropped;
+        if (handler is null)
+        {
+            return;
+        }
+
+        foreach (MessageDroppedEventArgs args in dropped)
+        {
+            foreach (EventHandler<MessageDroppedEventArgs> single in handler.GetInvocationList().Cast<EventHandler<MessageDroppedEventArgs>>())
+            {
+                try
+                {
+                    single(this, args);
+                }
+#pragma warning disable CA1031 // A subscriber's exception must not fail the publish that caused the drop.
+                catch (Exception)
+#pragma warning restore CA1031
+                {
+                    Interlocked.Increment(ref _eventHandlerFailures);
+                }
+            }
+        }
+    }
+}

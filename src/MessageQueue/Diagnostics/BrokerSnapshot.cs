@@ -1,0 +1,34 @@
+namespace MessageQueue;
+
+/// <summary>What a broker holds at one moment. Returned by <see cref="Broker.GetSnapshot"/>.</summary>
+public sealed record BrokerSnapshot
+{
+    /// <summary>Gets when the snapshot was taken, from the broker's <see cref="TimeProvider"/>.</summary>
+    public required DateTimeOffset Timestamp { get; init; }
+
+    /// <summary>Gets every queue, dead-letter queues included, ordered by name.</summary>
+    public required IReadOnlyList<QueueSnapshot> Queues { get; init; }
+
+    /// <summary>Gets every connected client, the built-in one first.</summary>
+    public required IReadOnlyList<ClientSnapshot> Clients { get; init; }
+
+    /// <summary>Gets how many times a <see cref="Broker.MessageDropped"/> handler threw.</summary>
+    public long EventHandlerFailures { get; init; }
+
+    /// <summary>Returns the queue called <paramref name="name"/>.</summary>
+    /// <param name="name">The queue name.</param>
+    /// <returns>The queue's snapshot.</returns>
+    /// <exception cref="KeyNotFoundException">There is no such queue.</exception>
+    public QueueSnapshot Queue(string name)
+    {
+        foreach (QueueSnapshot queue in Queues)
+        {
+            if (queue.Name == name)
+            {
+                return queue;
+            }
+        }
+
+        throw new KeyNotFoundException($"The snapshot has no queue '{name}'.");
+    }
+}

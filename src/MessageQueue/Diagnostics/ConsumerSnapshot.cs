@@ -1,0 +1,23 @@
+namespace MessageQueue;
+
+/// <summary>One consumer a client has attached, in a <see cref="ClientSnapshot"/>.</summary>
+public sealed record ConsumerSnapshot
+{
+    /// <summary>Gets the queue name.</summary>
+    public required string Queue { get; init; }
+
+    /// <summary>Gets the durable subscription's name, or <see langword="null"/> for an ephemeral one.</summary>
+    public string? Subscription { get; init; }
+
+    /// <summary>Gets the event filters.</summary>
+    public required IReadOnlyList<string> Filters { get; init; }
+
+    /// <summary>Gets how many deliveries the consumer holds unsettled.</summary>
+    public int InFlight { get; init; }
+
+    /// <summary>Gets the consumer's in-flight limit.</summary>
+    public int MaxInFlight { get; init; }
+
+    /// <summary>Gets whether deliveries are acked as soon as they are read.</summary>
+    public bool AutoAck { get; init; }
+}

@@ -1,0 +1,67 @@
+namespace MessageQueue;
+
+/// <summary>One queue in a <see cref="BrokerSnapshot"/>.</summary>
+public sealed record QueueSnapshot
+{
+    /// <summary>Gets the queue name.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>Gets the payload type the queue was declared with.</summary>
+    public required Type PayloadType { get; init; }
+
+    /// <summary>Gets whether this is a dead-letter queue.</summary>
+    public bool IsDeadLetterQueue { get; init; }
+
+    /// <summary>Gets the queue's bound.</summary>
+    public int MaxMessages { get; init; }
+
+    /// <summary>Gets the queue's overflow policy.</summary>
+    public OverflowPolicy Overflow { get; init; }
+
+    /// <summary>
+    /// Gets how many messages the queue retains: published and not yet settled by every subscription
+    /// they were routed to (waiting or in flight). For a dead-letter queue: the dead letters it keeps.
+    /// </summary>
+    public int Depth { get; init; }
+
+    /// <summary>Gets the sequence of the last message published, or 0.</summary>
+    public long LastSequence { get; init; }
+
+    /// <summary>Gets how many messages were published.</summary>
+    public long Published { get; init; }
+
+    /// <summary>Gets how many published messages matched no subscription and were therefore not kept.</summary>
+    public long Unrouted { get; init; }
+
+    /// <summary>Gets how many messages the overflow policy dropped.</summary>
+    public long Dropped { get; init; }
+
+    /// <summary>Gets how many unsettled messages were let go because their subscription ended (an ephemeral consumer left, or a durable subscription was deleted).</summary>
+    public long Abandoned { get; init; }
+
+    /// <summary>Gets how many messages consumers rejected into the dead-letter queue.</summary>
+    public long DeadLettered { get; init; }
+
+    /// <summary>Gets how many publishers are waiting for room.</summary>
+    public int WaitingPublishers { get; init; }
+
+    /// <summary>Gets the queue's subscriptions, in the order they were created.</summary>
+    public required IReadOnlyList<SubscriptionSnapshot> Subscriptions { get; init; }
+
+    /// <summary>Returns the durable subscription called <paramref name="name"/>.</summary>
+    /// <param name="name">The subscription name.</param>
+    /// <returns>The subscription's snapshot.</returns>
+    /// <exception cref="KeyNotFoundException">There is no such subscription.</exception>
+    public SubscriptionSnapshot Subscription(string name)
+    {
+        foreach (SubscriptionSnapshot subscription in Subscriptions)
+        {
+            if (subscription.Name == name)
+            {
+                return subscription;
+            }
+        }
+
+        throw new KeyNotFoundException($"Queue '{Name}' has no subscription '{name}' in this snapshot.");
+    }
+}

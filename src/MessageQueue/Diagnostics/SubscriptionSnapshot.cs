@@ -1,0 +1,47 @@
+namespace MessageQueue;
+
+/// <summary>One subscription in a <see cref="QueueSnapshot"/>.</summary>
+public sealed record SubscriptionSnapshot
+{
+    /// <summary>Gets the queue name.</summary>
+    public required string Queue { get; init; }
+
+    /// <summary>Gets the durable name, or <see langword="null"/> for an ephemeral subscription.</summary>
+    public string? Name { get; init; }
+
+    /// <summary>Gets whether the subscription is durable.</summary>
+    public bool IsDurable { get; init; }
+
+    /// <summary>Gets the event filters.</summary>
+    public required IReadOnlyList<string> Filters { get; init; }
+
+    /// <summary>Gets how many consumers are attached.</summary>
+    public int Consumers { get; init; }
+
+    /// <summary>Gets how many messages wait for a consumer (including ones that came back to be delivered again).</summary>
+    public int Backlog { get; init; }
+
+    /// <summary>Gets how many deliveries consumers hold unsettled.</summary>
+    public int InFlight { get; init; }
+
+    /// <summary>Gets how many deliveries were made, redeliveries included.</summary>
+    public long Delivered { get; init; }
+
+    /// <summary>Gets how many of <see cref="Delivered"/> were redeliveries (attempt 2 or later).</summary>
+    public long Redelivered { get; init; }
+
+    /// <summary>Gets how many deliveries were acked.</summary>
+    public long Acked { get; init; }
+
+    /// <summary>Gets how many deliveries were nacked.</summary>
+    public long Nacked { get; init; }
+
+    /// <summary>Gets how many deliveries were rejected to the dead-letter queue.</summary>
+    public long DeadLettered { get; init; }
+
+    /// <summary>Gets how many waiting messages the queue's overflow policy dropped from this subscription.</summary>
+    public long Dropped { get; init; }
+
+    /// <summary>Gets how many times a handler threw (handler-form subscriptions).</summary>
+    public long HandlerFailures { get; init; }
+}

@@ -1,0 +1,103 @@
+using System.Diagnostics;
+
+namespace MessageQueue;
+
+/// <summary>
+/// An immutable envelope around one published payload. One instance is shared by every
+/// subscription that receives the message, so payloads should be immutable too (records work well).
+/// </summary>
+/// <typeparam name="T">The payload type of the queue the message was published to.</typeparam>
+public sealed class Message<T>
+{
+    // Interest-retention reference count: how many subscriptions still hold this message. The top
+    // bit marks a message that a DropOldest overflow evicted while some consumer still had it in
+    // flight; such a message no longer counts towards its queue's depth. See Release/Evict.
+    private const int EvictedBit = 1 << 30;
+    private int _refs;
+
+    private readonly long _timestampTicks;
+
+    internal Message(
+        Guid id,
+        string queue,
+        string eventName,
+        T payload,
+        long sequence,
+        long timestampTicks,
+        IReadOnlyDictionary<string, string> headers)
+    {
+        Id = id;
+        Queue = queue;
+        Event = eventName;
+        Payload = payload;
+        Sequence = sequence;
+        _timestampTicks = timestampTicks;
+        Headers = headers;
+    }
+
+    /// <summary>Gets the message id, unique within the broker's store.</summary>
+    public Guid Id { get; }
+
+    /// <summary>Gets the name of the queue the message was published to.</summary>
+    public string Queue { get; }
+
+    /// <summary>Gets the event name the message was published with, such as <c>"delete"</c> or <c>"ep42.results"</c>.</summary>
+    public string Event { get; }
+
+    /// <summary>Gets the payload.</summary>
+    public T Payload { get; }
+
+    /// <summary>Gets the position of the message in its queue. Sequences start at 1 and increase by 1 per published message.</summary>
+    public long Sequence { get; }
+
+    /// <summary>Gets the time the message was published, in UTC, from the broker's <see cref="TimeProvider"/>.</summary>
+    public DateTimeOffset Timestamp => new(_timestampTicks, TimeSpan.Zero);
+
+    /// <summary>Gets the headers the message was published with. Never <see langword="null"/>.</summary>
+    public IReadOnlyDictionary<string, string> Headers { get; }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"{Queue}#{Sequence} {Event}";
+
+    /// <summary>Sets the number of subscriptions the message was routed to. Called once, before anyone can see it.</summary>
+    internal void InitializeReferences(int subscriptions)
+    {
+        Debug.Assert(subscriptions > 0 && subscriptions < EvictedBit);
+        _refs = subscriptions;
+    }
+
+    /// <summary>
+    /// Records that one subscription has let go of the message (settled, dropped or abandoned it).
+    /// </summary>
+    /// <returns><see langword="true"/> when this was the last holder and the message still counted
+    /// towards its queue's depth, so the caller must free one unit of depth.</returns>
+    internal bool Release()
+    {
+        int now = Interlocked.Decrement(ref _refs);
+        Debug.Assert((now & ~EvictedBit) >= 0, "released more often than routed");
+        return now == 0;
+    }
+
+    /// <summary>
+    /// Stops the message from counting towards its queue's depth while consumers may still hold
+    /// it in flight. Used by DropOldest, which removes a message from every backlog at once.
+    /// </summary>
+    /// <returns><see langword="true"/> when the caller must free one unit of depth.</returns>
+    internal bool Evict()
+    {
+        while (true)
+        {
+            int current = Volatile.Read(ref _refs);
+            if ((current & EvictedBit) != 0 || current == 0)
+            {
+                // Already evicted, or the last Release already freed the depth.
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref _refs, current | EvictedBit, current) == current)
+            {
+                return true;
+            }
+        }
+    }
+}

@@ -1,0 +1,26 @@
+namespace MessageQueue;
+
+/// <summary>Names of the headers the broker itself writes. Every name starts with <c>mq-</c>.</summary>
+public static class MessageHeaders
+{
+    /// <summary>On a dead letter: why it was dead-lettered, one of <see cref="DeadLetterReasons"/>.</summary>
+    public const string DeadLetterReason = "mq-dead-letter-reason";
+
+    /// <summary>On a dead letter: the reason text given to <see cref="Delivery{T}.RejectAsync"/>, when one was given.</summary>
+    public const string DeadLetterDetail = "mq-dead-letter-detail";
+
+    /// <summary>On a dead letter: the queue the message was dead-lettered from.</summary>
+    public const string SourceQueue = "mq-source-queue";
+
+    /// <summary>On a dead letter: the message's sequence in its source queue.</summary>
+    public const string SourceSequence = "mq-source-sequence";
+
+    /// <summary>On a dead letter: the subscription that dead-lettered it, or empty for an ephemeral one.</summary>
+    public const string SourceSubscription = "mq-source-subscription";
+
+    /// <summary>On a dead letter: how many times the message had been delivered to that subscription.</summary>
+    public const string Attempts = "mq-attempts";
+
+    /// <summary>On a dead letter: when it was dead-lettered, in ISO 8601 (round-trip) format.</summary>
+    public const string DeadLetteredAt = "mq-dead-lettered-at";
+}

@@ -1,0 +1,40 @@
+namespace MessageQueue;
+
+/// <summary>
+/// The untyped face of a queue, for the broker's registry, snapshots and shutdown. The typed work
+/// happens in <see cref="BrokerQueue{T}"/>.
+/// </summary>
+internal abstract class BrokerQueue
+{
+    protected BrokerQueue(string name, Type payloadType, QueueOptions options, bool isDeadLetterQueue)
+    {
+        Name = name;
+        PayloadType = payloadType;
+        Options = options;
+        IsDeadLetterQueue = isDeadLetterQueue;
+    }
+
+    public string Name { get; }
+
+    public Type PayloadType { get; }
+
+    /// <summary>A private copy of the options the queue was declared with.</summary>
+    public QueueOptions Options { get; }
+
+    public bool IsDeadLetterQueue { get; }
+
+    /// <summary>
+    /// Publishes a payload whose static type is not the queue's type but converts to it, such as a
+    /// string into a queue of <see cref="object"/>. Not on the hot path.
+    /// </summary>
+    public abstract ValueTask<PublishReceipt> PublishConvertedAsync<TIn>(string eventName, TIn payload, in PublishOptions options, CancellationToken cancellationToken);
+
+    public abstract bool TryPublishConverted<TIn>(string eventName, TIn payload, in PublishOptions options, out PublishReceipt receipt);
+
+    /// <summary>Refuses further publishes and fails publishers that are waiting for room.</summary>
+    public abstract void Close();
+
+    public abstract bool DeleteSubscription(string name);
+
+    public abstract QueueSnapshot GetSnapshot();
+}

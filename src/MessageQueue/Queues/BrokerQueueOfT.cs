@@ -1,0 +1,814 @@
+using System.Collections.Concurrent;
+using System.Collections.Frozen;
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+
+namespace MessageQueue;
+
+/// <summary>
+/// A named queue of <typeparamref name="T"/>: it assigns sequences, routes each message to the
+/// subscriptions whose filters match, keeps the depth within <see cref="QueueOptions.MaxMessages"/> and
+/// applies the overflow policy.
+/// </summary>
+/// <remarks>
+/// <para><b>Order without a queue lock.</b> A publish locks the subscriptions its event routes to
+/// (in a fixed order, by subscription id, so publishers never deadlock), takes the next sequence,
+/// and hands the message to each of them before unlocking. Every subscription therefore receives the
+/// queue's messages in sequence order, and publishers to disjoint subscriptions never contend. The
+/// queue's own lock (<see cref="_gate"/>) is only for changing the set of subscriptions, for the route
+/// cache on a miss, for overflow eviction and for dead-letter queues.</para>
+/// <para><b>Lock order:</b> queue, then subscriptions by id, then a consumer's pending table.
+/// Consumers settling messages take no queue lock, except <see cref="_waitersGate"/> to wake
+/// publishers that wait for room.</para>
+/// <para><b>Retention.</b> A normal queue uses interest retention: a routed message counts towards
+/// the depth from its publish until every subscription it was routed to has let go of it. A
+/// dead-letter queue uses limits retention: it keeps its newest <see cref="QueueOptions.MaxMessages"/>
+/// dead letters whether or not anyone read them, so that they can be inspected later.</para>
+/// </remarks>
+internal sealed class BrokerQueue<T> : BrokerQueue
+{
+    // Event names are data: an unbounded route cache would be an unbounded buffer.
+    private const int MaxCachedRoutes = 1024;
+
+    private readonly Lock _gate = new();
+    private readonly Broker _broker;
+    private readonly TimeProvider _time;
+    private readonly int _maxMessages;
+    private readonly OverflowPolicy _overflow;
+    private readonly TimeSpan _publishTimeout;
+
+    // Message ids: a random prefix per queue incarnation plus the sequence. Unique, cheap, and free
+    // of allocation; not meant to be unguessable.
+    private readonly int _idA;
+    private readonly short _idB;
+    private readonly short _idC;
+
+    private readonly DepthGauge _depth;
+
+    // Limits retention only (dead-letter queues), under _gate: the retained messages in order.
+    private readonly Queue<Message<T>>? _log;
+
+    private readonly Dictionary<string, SubscriptionState<T>> _durable = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Route> _routes = new(StringComparer.Ordinal);
+
+    // Publishers waiting for room (OverflowPolicy.Wait), in arrival order.
+    private readonly Lock _waitersGate = new();
+    private readonly Queue<PublishWaiter> _waiters = new();
+    private int _waiterCount;
+
+    // Copy-on-write under _gate. _routeVersion changes with it, which invalidates cached routes.
+    private SubscriptionState<T>[] _subscriptions = [];
+    private int _routeVersion;
+    private long _lastSubscriptionId;
+
+    private long _sequence;
+    private volatile bool _closed;
+    private long _unrouted;
+    private long _dropped;
+    private long _abandoned;
+    private long _deadLettered;
+
+    public BrokerQueue(Broker broker, string name, QueueOptions options, bool isDeadLetterQueue)
+        : base(name, typeof(T), options, isDeadLetterQueue)
+    {
+        _broker = broker;
+        _time = broker.TimeProvider;
+        _maxMessages = options.MaxMessages;
+        _overflow = options.Overflow;
+        _publishTimeout = options.PublishTimeout;
+        _depth = new DepthGauge(options.MaxMessages);
+        if (isDeadLetterQueue)
+        {
+            _log = new Queue<Message<T>>();
+        }
+
+        Span<byte> random = stackalloc byte[8];
+        RandomNumberGenerator.Fill(random);
+        _idA = BitConverter.ToInt32(random);
+        _idB = BitConverter.ToInt16(random[4..]);
+        _idC = (short)((BitConverter.ToUInt16(random[6..]) & 0x0FFF) | 0x8000); // RFC 9562 version 8 (custom)
+    }
+
+    /// <summary>The queue's dead-letter queue; null for a dead-letter queue itself.</summary>
+    public BrokerQueue<T>? DeadLetterQueue { get; init; }
+
+    /// <summary>The subscriptions one event name routes to, ordered by id (the lock order).</summary>
+    private sealed record Route(SubscriptionState<T>[] Subscriptions, int Version);
+
+    // ---------------------------------------------------------------- publish
+
+    public ValueTask<PublishReceipt> PublishAsync(string eventName, T payload, in PublishOptions options, CancellationToken cancellationToken)
+    {
+        Debug.Assert(!IsDeadLetterQueue, "the broker refuses publishes into dead-letter queues");
+        IReadOnlyDictionary<string, string> headers = FreezeHeaders(options.Headers);
+        ThrowIfClosed();
+        Route route = GetRoute(eventName);
+        if (route.Subscriptions.Length == 0)
+        {
+            return new ValueTask<PublishReceipt>(PublishUnrouted());
+        }
+
+        if (Volatile.Read(ref _waiterCount) == 0 && _depth.TryAdmit())
+        {
+            return new ValueTask<PublishReceipt>(Deliver(route, eventName, payload, headers));
+        }
+
+        switch (_overflow)
+        {
+            case OverflowPolicy.Reject:
+                throw Full(null);
+            case OverflowPolicy.DropOldest:
+                return new ValueTask<PublishReceipt>(DropOldestThenDeliver(route, eventName, payload, headers));
+            default:
+                return WaitForRoomAsync(eventName, payload, headers, options.Timeout ?? _publishTimeout, cancellationToken);
+        }
+    }
+
+    public bool TryPublish(string eventName, T payload, in PublishOptions options, out PublishReceipt receipt)
+    {
+        Debug.Assert(!IsDeadLetterQueue, "the broker refuses publishes into dead-letter queues");
+        IReadOnlyDictionary<string, string> headers = FreezeHeaders(options.Headers);
+        ThrowIfClosed();
+        Route route = GetRoute(eventName);
+        if (route.Subscriptions.Length == 0)
+        {
+            receipt = PublishUnrouted();
+            return true;
+        }
+
+        if (Volatile.Read(ref _waiterCount) == 0 && _depth.TryAdmit())
+        {
+            receipt = Deliver(route, eventName, payload, headers);
+            return true;
+        }
+
+        if (_overflow == OverflowPolicy.DropOldest)
+        {
+            receipt = DropOldestThenDeliver(route, eventName, payload, headers);
+            return true;
+        }
+
+        receipt = default;
+        return false;
+    }
+
+    public override ValueTask<PublishReceipt> PublishConvertedAsync<TIn>(string eventName, TIn payload, in PublishOptions options, CancellationToken cancellationToken) =>
+        PublishAsync(eventName, (T)(object)payload!, options, cancellationToken);
+
+    public override bool TryPublishConverted<TIn>(string eventName, TIn payload, in PublishOptions options, out PublishReceipt receipt) =>
+        TryPublish(eventName, (T)(object)payload!, options, out receipt);
+
+    /// <summary>
+    /// No subscription matches the event: under interest retention nothing keeps the message, so it is
+    /// not even built. It still takes a sequence and is counted, so that publishing into the void shows
+    /// in the snapshot.
+    /// </summary>
+    private PublishReceipt PublishUnrouted()
+    {
+        long sequence = Interlocked.Increment(ref _sequence);
+        Interlocked.Increment(ref _unrouted);
+        return new PublishReceipt(Name, MakeId(sequence), sequence);
+    }
+
+    /// <summary>
+    /// Builds the message and hands it to every subscription on the route. The caller holds one unit of
+    /// depth for it. The hot path: one allocation (the envelope) and one lock per subscription.
+    /// </summary>
+    private PublishReceipt Deliver(Route route, string eventName, T payload, IReadOnlyDictionary<string, string> headers)
+    {
+        SubscriptionState<T>[] subscriptions = route.Subscriptions;
+        Message<T> message;
+        int receivers;
+        if (subscriptions.Length == 1)
+        {
+            SubscriptionState<T> only = subscriptions[0];
+            lock (only.Gate)
+            {
+                message = CreateMessage(eventName, payload, headers);
+                receivers = only.IsDeleted ? 0 : 1;
+                if (receivers == 1)
+                {
+                    message.InitializeReferences(1);
+                    only.EnqueueLocked(message);
+                }
+            }
+        }
+        else
+        {
+            foreach (SubscriptionState<T> subscription in subscriptions)
+            {
+                subscription.Gate.Enter();
+            }
+
+            try
+            {
+                message = CreateMessage(eventName, payload, headers);
+                receivers = 0;
+                foreach (SubscriptionState<T> subscription in subscriptions)
+                {
+                    receivers += subscription.IsDeleted ? 0 : 1;
+                }
+
+                if (receivers > 0)
+                {
+                    message.InitializeReferences(receivers);
+                    foreach (SubscriptionState<T> subscription in subscriptions)
+                    {
+                        if (!subscription.IsDeleted)
+                        {
+                            subscription.EnqueueLocked(message);
+                        }
+                    }
+                }
+            }
+            finally
+            {
+                for (int i = subscriptions.Length - 1; i >= 0; i--)
+                {
+                    subscriptions[i].Gate.Exit();
+                }
+            }
+        }
+
+        if (receivers == 0)
+        {
+            // The route went stale: every subscription on it ended while we published. The message
+            // was not kept; give back its depth and count it as unrouted.
+            Interlocked.Increment(ref _unrouted);
+            FreeDepth();
+        }
+
+        return new PublishReceipt(Name, message.Id, message.Sequence);
+    }
+
+    /// <summary>Takes the next sequence and builds the envelope. Called with the route's subscriptions (or the queue) locked, so that sequence order is delivery order.</summary>
+    private Message<T> CreateMessage(string eventName, T payload, IReadOnlyDictionary<string, string> headers)
+    {
+        long sequence = Interlocked.Increment(ref _sequence);
+        return new Message<T>(MakeId(sequence), Name, eventName, payload, sequence, _time.GetUtcNow().UtcTicks, headers);
+    }
+
+    private PublishReceipt DropOldestThenDeliver(Route route, string eventName, T payload, IReadOnlyDictionary<string, string> headers)
+    {
+        List<MessageDroppedEventArgs>? dropped = null;
+        lock (_gate)
+        {
+            // Evict until there is room (a concurrent publisher may take the room an eviction
+            // frees). If nothing waits in any backlog, every retained message is in flight, and the
+            // new one is admitted over the bound (documented on OverflowPolicy.DropOldest).
+            while (!_depth.TryAdmit())
+            {
+                if (!EvictOldestWaitingLocked(ref dropped))
+                {
+                    _depth.ForceAdmit();
+                    break;
+                }
+            }
+        }
+
+        RaiseDropped(dropped);
+        return Deliver(route, eventName, payload, headers);
+    }
+
+    private async ValueTask<PublishReceipt> WaitForRoomAsync(
+        string eventName, T payload, IReadOnlyDictionary<string, string> headers, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        PublishWaiter waiter = EnqueueWaiter();
+        try
+        {
+            await waiter.Task.WaitAsync(timeout, _time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            if (!waiter.TryAbandon())
+            {
+                // Room was granted just as we were cancelled; pass it on.
+                FreeDepth();
+            }
+
+            throw;
+        }
+        catch (TimeoutException)
+        {
+            // Room granted in the same instant as the timeout: keep it and publish.
+            if (waiter.TryAbandon())
+            {
+                throw Full(timeout);
+            }
+        }
+
+        // One unit of depth is ours. The broker may have closed, or the route changed, meanwhile.
+        if (_closed)
+        {
+            FreeDepth();
+            throw _broker.CreateDisposedException();
+        }
+
+        Route route = GetRoute(eventName);
+        if (route.Subscriptions.Length == 0)
+        {
+            FreeDepth();
+            return PublishUnrouted();
+        }
+
+        return Deliver(route, eventName, payload, headers);
+    }
+
+    private PublishWaiter EnqueueWaiter()
+    {
+        var waiter = new PublishWaiter();
+        lock (_waitersGate)
+        {
+            if (_closed)
+            {
+                waiter.TrySetException(_broker.CreateDisposedException());
+                return waiter;
+            }
+
+            _waiters.Enqueue(waiter);
+
+            // Full fence, then look at the depth again: a consumer that freed room just now may have
+            // read the waiter count before this increment. One of the two sees the other.
+            Interlocked.Increment(ref _waiterCount);
+            GrantWaitersLocked();
+        }
+
+        return waiter;
+    }
+
+    private void GrantWaitersLocked()
+    {
+        while (_waiters.Count > 0 && _depth.HasRoom())
+        {
+            PublishWaiter waiter = _waiters.Dequeue();
+            Interlocked.Decrement(ref _waiterCount);
+            if (waiter.TryGrant())
+            {
+                // Reserve the room on the waiter's behalf, so nobody overtakes it.
+                _depth.ForceAdmit();
+            }
+        }
+    }
+
+    /// <summary>Frees one unit of depth and wakes a waiting publisher if there is one. Called without any lock.</summary>
+    private void FreeDepth()
+    {
+        _depth.Release();
+        if (Volatile.Read(ref _waiterCount) > 0)
+        {
+            lock (_waitersGate)
+            {
+                GrantWaitersLocked();
+            }
+        }
+    }
+
+    /// <summary>A subscription lets go of a message (settled, dropped or abandoned). Called without any lock.</summary>
+    internal void Release(Message<T> message)
+    {
+        if (message.Release() && _log is null)
+        {
+            FreeDepth();
+        }
+    }
+
+    private QueueFullException Full(TimeSpan? waited) => new(
+        Name,
+        waited is { } timeout
+            ? string.Create(CultureInfo.InvariantCulture, $"Queue '{Name}' stayed full (MaxMessages = {_maxMessages}) for the whole publish timeout of {timeout}; nothing was published. Let its subscribers catch up, raise MaxMessages, or pass a longer PublishOptions.Timeout.")
+            : string.Create(CultureInfo.InvariantCulture, $"Queue '{Name}' is full (MaxMessages = {_maxMessages}) and its overflow policy is Reject; nothing was published. Retry later, let its subscribers catch up, raise MaxMessages, or declare the queue with OverflowPolicy.Wait or DropOldest."),
+        null);
+
+    private Guid MakeId(long sequence) => new(
+        _idA,
+        _idB,
+        _idC,
+        (byte)(0x80 | ((sequence >> 56) & 0x3F)), // RFC 9562 variant bits
+        (byte)(sequence >> 48),
+        (byte)(sequence >> 40),
+        (byte)(sequence >> 32),
+        (byte)(sequence >> 24),
+        (byte)(sequence >> 16),
+        (byte)(sequence >> 8),
+        (byte)sequence);
+
+    private static IReadOnlyDictionary<string, string> FreezeHeaders(IReadOnlyDictionary<string, string>? headers, string paramName = "options")
+    {
+        if (headers is null || headers.Count == 0)
+        {
+            return FrozenDictionary<string, string>.Empty;
+        }
+
+        foreach (KeyValuePair<string, string> header in headers)
+        {
+            if (string.IsNullOrEmpty(header.Key))
+            {
+                throw new ArgumentException("A header name is null or empty; give every header a name.", paramName);
+            }
+
+            if (header.Value is null)
+            {
+                throw new ArgumentException($"Header '{header.Key}' has a null value; use an empty string for an empty value.", paramName);
+            }
+        }
+
+        // Immutable dictionaries cannot change under us; anything else is copied so that the
+        // envelope stays immutable.
+        return headers is FrozenDictionary<string, string> or ImmutableDictionary<string, string>
+            ? headers
+            : headers.ToFrozenDictionary(StringComparer.Ordinal);
+    }
+
+    // ---------------------------------------------------------------- routing
+
+    /// <summary>
+    /// The subscriptions an event routes to. Cached per event name and recomputed when subscriptions
+    /// come or go. A publish that races with a subscribe may use the route from just before it: a
+    /// subscription receives the messages published after its subscribe call returned.
+    /// </summary>
+    private Route GetRoute(string eventName)
+    {
+        if (_routes.TryGetValue(eventName, out Route? route) && route.Version == Volatile.Read(ref _routeVersion))
+        {
+            return route;
+        }
+
+        lock (_gate)
+        {
+            return ComputeRouteLocked(eventName);
+        }
+    }
+
+    private Route ComputeRouteLocked(string eventName)
+    {
+        if (_routes.TryGetValue(eventName, out Route? route) && route.Version == _routeVersion)
+        {
+            return route;
+        }
+
+        // First sight of this event name since the subscriptions last changed: validate, match, cache.
+        Names.ValidateEvent(eventName, nameof(eventName));
+        var matches = new List<SubscriptionState<T>>();
+        foreach (SubscriptionState<T> subscription in _subscriptions)
+        {
+            if (subscription.Matches(eventName))
+            {
+                matches.Add(subscription);
+            }
+        }
+
+        route = new Route([.. matches], _routeVersion);
+        if (_routes.Count >= MaxCachedRoutes)
+        {
+            _routes.Clear();
+        }
+
+        _routes[eventName] = route;
+        return route;
+    }
+
+    // ---------------------------------------------------------------- overflow
+
+    /// <summary>
+    /// DropOldest under interest retention: removes the oldest message that waits in any backlog from
+    /// every backlog that holds it, and stops counting it towards the depth. Copies in flight with
+    /// consumers are left alone and settle normally.
+    /// </summary>
+    /// <returns>False when no backlog held anything to drop.</returns>
+    private bool EvictOldestWaitingLocked(ref List<MessageDroppedEventArgs>? dropped)
+    {
+        Message<T>? oldest = null;
+        foreach (SubscriptionState<T> subscription in _subscriptions)
+        {
+            Message<T>? head = subscription.PeekOldestWaiting();
+            if (head is not null && (oldest is null || head.Sequence < oldest.Sequence))
+            {
+                oldest = head;
+            }
+        }
+
+        if (oldest is null)
+        {
+            return false;
+        }
+
+        bool depthFreed = false;
+        bool anyDropped = false;
+        foreach (SubscriptionState<T> subscription in _subscriptions)
+        {
+            if (subscription.TryDropOldestWaiting(oldest))
+            {
+                anyDropped = true;
+                (dropped ??= []).Add(new MessageDroppedEventArgs(Name, subscription.Name ?? string.Empty, oldest.Id, oldest.Sequence, oldest.Event, DropReason.QueueOverflow));
+
+                depthFreed |= oldest.Release();
+            }
+        }
+
+        if (!anyDropped)
+        {
+            // A consumer took it between the look and the drop; look again.
+            return true;
+        }
+
+        // Release says whether the backlogs held the last references; Evict covers copies still in
+        // flight with consumers, which keep the message alive but stop it counting. Exactly one of
+        // the two frees the depth.
+        depthFreed |= oldest.Evict();
+        Debug.Assert(depthFreed, "an evicted message frees exactly one unit of depth");
+        Interlocked.Increment(ref _dropped);
+        FreeDepth();
+        return true;
+    }
+
+    /// <summary>Limits retention: the oldest retained message goes, from the log and from every backlog that still holds it.</summary>
+    private void EvictLogHeadLocked(ref List<MessageDroppedEventArgs>? dropped)
+    {
+        Debug.Assert(_log is not null);
+        Message<T> head = _log.Dequeue();
+        bool anyHolder = false;
+        foreach (SubscriptionState<T> subscription in _subscriptions)
+        {
+            if (subscription.TryDropOldestWaiting(head))
+            {
+                anyHolder = true;
+                (dropped ??= []).Add(new MessageDroppedEventArgs(Name, subscription.Name ?? string.Empty, head.Id, head.Sequence, head.Event, DropReason.QueueOverflow));
+                head.Release();
+            }
+        }
+
+        if (!anyHolder)
+        {
+            (dropped ??= []).Add(new MessageDroppedEventArgs(Name, null, head.Id, head.Sequence, head.Event, DropReason.QueueOverflow));
+        }
+
+        Interlocked.Increment(ref _dropped);
+    }
+
+    private void RaiseDropped(List<MessageDroppedEventArgs>? dropped)
+    {
+        if (dropped is not null)
+        {
+            _broker.RaiseMessageDropped(dropped);
+        }
+    }
+
+    // ---------------------------------------------------------------- dead letters
+
+    /// <summary>
+    /// Moves a message a consumer rejected into this queue's dead-letter queue. Called without any lock.
+    /// A rejected dead letter has nowhere further to go: it is dropped, counted and raised.
+    /// </summary>
+    internal void DeadLetter(Message<T> message, int attempts, string? reason, string? subscription)
+    {
+        if (DeadLetterQueue is null)
+        {
+            Interlocked.Increment(ref _dropped);
+            _broker.RaiseMessageDropped([new MessageDroppedEventArgs(Name, subscription ?? string.Empty, message.Id, message.Sequence, message.Event, DropReason.RejectedDeadLetter)]);
+            return;
+        }
+
+        Interlocked.Increment(ref _deadLettered);
+        var headers = new Dictionary<string, string>(message.Headers, StringComparer.Ordinal)
+        {
+            [MessageHeaders.DeadLetterReason] = DeadLetterReasons.Rejected,
+            [MessageHeaders.SourceQueue] = Name,
+            [MessageHeaders.SourceSequence] = message.Sequence.ToString(CultureInfo.InvariantCulture),
+            [MessageHeaders.SourceSubscription] = subscription ?? string.Empty,
+            [MessageHeaders.Attempts] = attempts.ToString(CultureInfo.InvariantCulture),
+            [MessageHeaders.DeadLetteredAt] = _time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture),
+        };
+        if (!string.IsNullOrEmpty(reason))
+        {
+            headers[MessageHeaders.DeadLetterDetail] = reason;
+        }
+
+        DeadLetterQueue.AppendDeadLetter(message, headers.ToFrozenDictionary(StringComparer.Ordinal));
+    }
+
+    /// <summary>
+    /// Appends a dead letter. Unlike a publish this is accepted while the broker shuts down, so that a
+    /// consumer draining its last deliveries can still reject them; it never waits or fails, because a
+    /// dead-letter queue evicts its oldest entry when full. Everything happens under the queue's lock:
+    /// dead letters are rare, and the log must stay in sequence order.
+    /// </summary>
+    private void AppendDeadLetter(Message<T> source, IReadOnlyDictionary<string, string> headers)
+    {
+        Debug.Assert(_log is not null);
+        List<MessageDroppedEventArgs>? dropped = null;
+        lock (_gate)
+        {
+            while (_log.Count >= _maxMessages)
+            {
+                EvictLogHeadLocked(ref dropped);
+            }
+
+            SubscriptionState<T>[] route = ComputeRouteLocked(source.Event).Subscriptions;
+            foreach (SubscriptionState<T> subscription in route)
+            {
+                subscription.Gate.Enter();
+            }
+
+            try
+            {
+                long sequence = Interlocked.Increment(ref _sequence);
+                var message = new Message<T>(source.Id, Name, source.Event, source.Payload, sequence, _time.GetUtcNow().UtcTicks, headers);
+                _log.Enqueue(message);
+                if (route.Length > 0)
+                {
+                    message.InitializeReferences(route.Length);
+                    foreach (SubscriptionState<T> subscription in route)
+                    {
+                        subscription.EnqueueLocked(message);
+                    }
+                }
+            }
+            finally
+            {
+                for (int i = route.Length - 1; i >= 0; i--)
+                {
+                    route[i].Gate.Exit();
+                }
+            }
+        }
+
+        RaiseDropped(dropped);
+    }
+
+    // ---------------------------------------------------------------- subscriptions
+
+    public Consumer<T> Subscribe(BrokerClient client, string[] filters, SubscriptionOptions options)
+    {
+        lock (_gate)
+        {
+            ThrowIfClosed();
+            SubscriptionState<T>? subscription;
+            if (options.Name is { } name)
+            {
+                if (_durable.TryGetValue(name, out subscription))
+                {
+                    if (!subscription.HasFilters(filters))
+                    {
+                        throw new InvalidOperationException(
+                            $"Durable subscription '{name}' on queue '{Name}' already exists with the filters [{string.Join(", ", subscription.FilterTexts)}], " +
+                            $"not [{string.Join(", ", filters)}]. Subscribe with the same filters to reattach, use another name, or delete the subscription first.");
+                    }
+                }
+                else
+                {
+                    subscription = new SubscriptionState<T>(this, ++_lastSubscriptionId, name, filters);
+                    _durable.Add(name, subscription);
+                    AddSubscriptionLocked(subscription);
+                }
+            }
+            else
+            {
+                subscription = new SubscriptionState<T>(this, ++_lastSubscriptionId, null, filters);
+                AddSubscriptionLocked(subscription);
+            }
+
+            return subscription.Attach(client, options);
+        }
+    }
+
+    private void AddSubscriptionLocked(SubscriptionState<T> subscription)
+    {
+        // Ids only grow, so appending keeps the array in lock order.
+        _subscriptions = [.. _subscriptions, subscription];
+        Volatile.Write(ref _routeVersion, _routeVersion + 1);
+    }
+
+    private void RemoveSubscriptionLocked(SubscriptionState<T> subscription)
+    {
+        _subscriptions = Array.FindAll(_subscriptions, s => s != subscription);
+        if (subscription.Name is { } name)
+        {
+            _durable.Remove(name);
+        }
+
+        Volatile.Write(ref _routeVersion, _routeVersion + 1);
+    }
+
+    /// <summary>
+    /// Detaches a consumer. A durable subscription takes back what the consumer held, to deliver
+    /// again; an ephemeral one ends, and the messages it still held are released.
+    /// </summary>
+    internal void Detach(Consumer<T> consumer)
+    {
+        List<Message<T>>? abandoned = null;
+        lock (_gate)
+        {
+            SubscriptionState<T> subscription = consumer.State;
+            if (!subscription.Detach(consumer, ref abandoned))
+            {
+                return;
+            }
+
+            if (subscription.Name is null)
+            {
+                RemoveSubscriptionLocked(subscription);
+            }
+        }
+
+        ReleaseAbandoned(abandoned);
+    }
+
+    public override bool DeleteSubscription(string name)
+    {
+        List<Message<T>>? abandoned = null;
+        lock (_gate)
+        {
+            if (!_durable.TryGetValue(name, out SubscriptionState<T>? subscription))
+            {
+                return false;
+            }
+
+            subscription.Delete(ref abandoned);
+            RemoveSubscriptionLocked(subscription);
+        }
+
+        ReleaseAbandoned(abandoned);
+        return true;
+    }
+
+    /// <summary>Releases messages whose subscription ended while it still held them. Called without any lock.</summary>
+    internal void ReleaseAbandoned(List<Message<T>>? abandoned)
+    {
+        if (abandoned is null)
+        {
+            return;
+        }
+
+        Interlocked.Add(ref _abandoned, abandoned.Count);
+        foreach (Message<T> message in abandoned)
+        {
+            Release(message);
+        }
+    }
+
+    // ---------------------------------------------------------------- lifetime and snapshot
+
+    public override void Close()
+    {
+        PublishWaiter[] waiters;
+        lock (_waitersGate)
+        {
+            _closed = true;
+            waiters = [.. _waiters];
+            _waiters.Clear();
+            Volatile.Write(ref _waiterCount, 0);
+        }
+
+        foreach (PublishWaiter waiter in waiters)
+        {
+            waiter.TrySetException(_broker.CreateDisposedException());
+        }
+    }
+
+    private void ThrowIfClosed()
+    {
+        if (_closed)
+        {
+            throw _broker.CreateDisposedException();
+        }
+    }
+
+    public override QueueSnapshot GetSnapshot()
+    {
+        lock (_gate)
+        {
+            var subscriptions = new List<SubscriptionSnapshot>(_subscriptions.Length);
+            foreach (SubscriptionState<T> subscription in _subscriptions)
+            {
+                subscriptions.Add(subscription.GetSnapshot());
+            }
+
+            int waiting;
+            lock (_waitersGate)
+            {
+                waiting = _waiters.Count(w => !w.Task.IsCompleted);
+            }
+
+            long sequence = Interlocked.Read(ref _sequence);
+            return new QueueSnapshot
+            {
+                Name = Name,
+                PayloadType = PayloadType,
+                IsDeadLetterQueue = IsDeadLetterQueue,
+                MaxMessages = _maxMessages,
+                Overflow = _overflow,
+                Depth = _log?.Count ?? _depth.Depth,
+                LastSequence = sequence,
+                Published = sequence,
+                Unrouted = Interlocked.Read(ref _unrouted),
+                Dropped = Interlocked.Read(ref _dropped),
+                Abandoned = Interlocked.Read(ref _abandoned),
+                DeadLettered = Interlocked.Read(ref _deadLettered),
+                WaitingPublishers = waiting,
+                Subscriptions = subscriptions,
+            };
+        }
+    }
+}

@@ -1,0 +1,486 @@
+using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+
+namespace MessageQueue;
+
+/// <summary>
+/// One attached reader of a subscription: a bounded channel of deliveries plus the table of
+/// deliveries it has read and not settled (the pending-ack table). This is the <see cref="Subscription{T}"/>
+/// users read from.
+/// </summary>
+/// <remarks>
+/// <para><b>Two sides.</b> The publisher side (<see cref="_pushed"/>, <see cref="_settledSeen"/>,
+/// <see cref="_stopped"/>) changes only under the subscription's lock, when a message is handed over.
+/// The consumer side (the pending table under <see cref="_tableGate"/>, and <see cref="_settled"/> on a
+/// cache line of its own) changes only when deliveries are read and settled. In steady state neither
+/// side writes what the other reads, so a publisher and a consumer on two cores do not fight over
+/// cache lines. A delivery enters the pending table when it is read, not when it is pushed; a
+/// delivery that sits unread in the channel is still in flight and still counts against MaxInFlight.</para>
+/// <para><b>Pending table.</b> A slot array with a free list. A delivery's token is the slot index plus
+/// the slot's generation, which changes every time the slot is freed; a token whose generation no longer
+/// matches is a delivery that was already settled or taken back, and settling it again is a harmless
+/// no-op. Nothing is allocated per delivery: the slot array grows by doubling up to MaxInFlight and is reused.</para>
+/// <para><b>Channel.</b> Its capacity is MaxInFlight, and a message is written to it only while
+/// pushed − settled &lt; MaxInFlight, so a write never has to wait.</para>
+/// </remarks>
+internal sealed class Consumer<T> : Subscription<T>, IConsumer
+{
+    private const int InitialSlots = 16;
+    private const long NoToken = -1;
+
+    private readonly SubscriptionState<T> _state;
+    private readonly BrokerClient _client;
+    private readonly Channel<Pushed> _channel;
+    private readonly ChannelReader<Pushed> _reader;
+    private readonly int _maxInFlight;
+    private readonly bool _autoAck;
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // Publisher side: written under the subscription's lock only.
+    private long _pushed;
+    private long _settledSeen;
+    private bool _stopped;
+
+    // Consumer side. _settled counts deliveries that left this consumer for any reason (settled, or
+    // taken back); Interlocked, so that its increment is the full fence the credit protocol needs.
+    private PaddedCounter _settled;
+    private readonly Lock _tableGate = new();
+    private Slot[] _slots;
+    private int[] _free;
+    private int _freeCount;
+    private bool _closed;
+    private ConsumerCounters _counters;
+    private TaskCompletionSource? _drained;
+
+    public Consumer(SubscriptionState<T> state, BrokerClient client, SubscriptionOptions options)
+    {
+        _state = state;
+        _client = client;
+        _maxInFlight = options.MaxInFlight;
+        _autoAck = options.AutoAck;
+        _channel = Channel.CreateBounded<Pushed>(new BoundedChannelOptions(options.MaxInFlight)
+        {
+            FullMode = BoundedChannelFullMode.Wait,
+            SingleWriter = true, // writes are serialized by the subscription's lock
+            SingleReader = false,
+        });
+        _reader = _channel.Reader;
+        int initial = Math.Min(options.MaxInFlight, InitialSlots);
+        _slots = new Slot[initial];
+        _free = new int[initial];
+        for (int i = 0; i < initial; i++)
+        {
+            _free[i] = initial - 1 - i;
+        }
+
+        _freeCount = initial;
+    }
+
+    /// <summary>What travels through the channel: a message and its attempt number.</summary>
+    private readonly record struct Pushed(Message<T> Message, int Attempt);
+
+    private struct Slot
+    {
+        public Message<T>? Message;
+        public int Attempt;
+        public int Generation;
+    }
+
+    public SubscriptionState<T> State => _state;
+
+    public override string Queue => _state.Queue.Name;
+
+    public override string? Name => _state.Name;
+
+    public override IReadOnlyList<string> Filters => _state.FilterTexts;
+
+    public override Task Completion => _completion.Task;
+
+    public BrokerClient Client => _client;
+
+    public ConsumerCounters Counters
+    {
+        get
+        {
+            lock (_tableGate)
+            {
+                return _counters;
+            }
+        }
+    }
+
+    /// <summary>Deliveries pushed and not yet settled. Called under the subscription's lock.</summary>
+    public int InFlightLocked => (int)(_pushed - Volatile.Read(ref _settled.Value));
+
+    // ---------------------------------------------------------------- publisher side
+
+    /// <summary>True while this consumer may be given another delivery. Called under the subscription's lock.</summary>
+    public bool HasCreditLocked()
+    {
+        if (_stopped)
+        {
+            return false;
+        }
+
+        if (_pushed - _settledSeen < _maxInFlight)
+        {
+            return true;
+        }
+
+        // Our copy of the settled count says full; read the real one. This is the only place the
+        // publisher side reads a consumer-side cache line.
+        _settledSeen = Volatile.Read(ref _settled.Value);
+        return _pushed - _settledSeen < _maxInFlight;
+    }
+
+    /// <summary>Gives this consumer a delivery. Called under the subscription's lock, only after <see cref="HasCreditLocked"/>.</summary>
+    public void PushLocked(Message<T> message, int attempt)
+    {
+        Debug.Assert(!_stopped && _pushed - Volatile.Read(ref _settled.Value) < _maxInFlight);
+        _pushed++;
+        bool written = _channel.Writer.TryWrite(new Pushed(message, attempt));
+        Debug.Assert(written, "the channel never holds more than MaxInFlight deliveries");
+    }
+
+    // ---------------------------------------------------------------- reading
+
+    public override ValueTask<Delivery<T>> ReadAsync(CancellationToken cancellationToken = default)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<Delivery<T>>(cancellationToken);
+        }
+
+        return TryRead(out Delivery<T> delivery)
+            ? new ValueTask<Delivery<T>>(delivery)
+            : ReadSlowAsync(cancellationToken);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<Delivery<T>> ReadSlowAsync(CancellationToken cancellationToken)
+    {
+        while (await _reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (TryRead(out Delivery<T> delivery))
+            {
+                return delivery;
+            }
+        }
+
+        throw new ChannelClosedException($"The subscription to queue '{Queue}' has ended; subscribe again to read more.");
+    }
+
+    public override bool TryRead(out Delivery<T> delivery)
+    {
+        while (_reader.TryRead(out Pushed pushed))
+        {
+            if (TryRegister(pushed, out delivery))
+            {
+                return true;
+            }
+        }
+
+        delivery = default;
+        return false;
+    }
+
+    public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default) =>
+        _reader.WaitToReadAsync(cancellationToken);
+
+    /// <summary>
+    /// Enters a delivery that was just read into the pending table. With auto-ack it is settled at
+    /// once instead (at-most-once). False when the consumer closed in the same instant: the delivery
+    /// missed the take-back and goes back to the subscription now.
+    /// </summary>
+    private bool TryRegister(Pushed pushed, out Delivery<T> delivery)
+    {
+        long token = NoToken;
+        bool late;
+        lock (_tableGate)
+        {
+            late = _closed;
+            if (!late)
+            {
+                if (_autoAck)
+                {
+                    _counters.Acked++;
+                }
+                else
+                {
+                    if (_freeCount == 0)
+                    {
+                        GrowLocked();
+                    }
+
+                    int index = _free[--_freeCount];
+                    ref Slot slot = ref _slots[index];
+                    slot.Message = pushed.Message;
+                    slot.Attempt = pushed.Attempt;
+                    token = ((long)slot.Generation << 32) | (uint)index;
+                }
+            }
+        }
+
+        if (late)
+        {
+            _state.TakeBackLate(pushed.Message, pushed.Attempt - 1);
+            delivery = default;
+            return false;
+        }
+
+        delivery = new Delivery<T>(pushed.Message, pushed.Attempt, this, token, trusted: true);
+        if (_autoAck)
+        {
+            SettledOne();
+            AfterLeaving(pushed.Message);
+        }
+
+        return true;
+    }
+
+    private void GrowLocked()
+    {
+        int size = _slots.Length;
+        int grown = (int)Math.Min((long)size * 2, _maxInFlight);
+        Debug.Assert(grown > size, "at most MaxInFlight deliveries are read and unsettled");
+        Array.Resize(ref _slots, grown);
+        Array.Resize(ref _free, grown);
+        for (int i = grown - 1; i >= size; i--)
+        {
+            _free[_freeCount++] = i;
+        }
+    }
+
+    // ---------------------------------------------------------------- settling
+
+    protected internal override ValueTask<bool> AckCoreAsync(long token, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<bool>(cancellationToken);
+        }
+
+        if (!TryTake(token, SettleKind.Ack, out Message<T>? message, out _))
+        {
+            return new ValueTask<bool>(false);
+        }
+
+        AfterLeaving(message);
+        return new ValueTask<bool>(true);
+    }
+
+    protected internal override ValueTask<bool> NackCoreAsync(long token, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<bool>(cancellationToken);
+        }
+
+        return new ValueTask<bool>(_state.TryReturn(this, token));
+    }
+
+    protected internal override ValueTask<bool> RejectCoreAsync(long token, string? reason, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<bool>(cancellationToken);
+        }
+
+        if (!TryTake(token, SettleKind.DeadLetter, out Message<T>? message, out int attempt))
+        {
+            return new ValueTask<bool>(false);
+        }
+
+        // Into the dead-letter queue before letting go, so the message is never in neither place.
+        _state.Queue.DeadLetter(message, attempt, reason, _state.Name);
+        AfterLeaving(message);
+        return new ValueTask<bool>(true);
+    }
+
+    /// <summary>A message left this subscription: free its share of the queue, then refill from the backlog.</summary>
+    private void AfterLeaving(Message<T> message)
+    {
+        _state.Queue.Release(message);
+        _state.OnCreditFreed();
+    }
+
+    /// <summary>Counts a handler exception; the handler loop nacks the delivery itself.</summary>
+    internal void RecordHandlerFailure()
+    {
+        lock (_tableGate)
+        {
+            _counters.HandlerFailures++;
+        }
+    }
+
+    /// <summary>
+    /// Takes a delivery out of the pending table. False when the token is stale: the delivery was
+    /// settled already or taken back when the consumer detached.
+    /// </summary>
+    public bool TryTake(long token, SettleKind kind, [NotNullWhen(true)] out Message<T>? message, out int attempt)
+    {
+        int index = (int)token;
+        int generation = (int)(token >>> 32);
+        lock (_tableGate)
+        {
+            Slot[] slots = _slots;
+            if ((uint)index >= (uint)slots.Length || slots[index].Generation != generation || slots[index].Message is null)
+            {
+                message = null;
+                attempt = 0;
+                return false;
+            }
+
+            ref Slot slot = ref slots[index];
+            message = slot.Message!;
+            attempt = slot.Attempt;
+            slot.Message = null;
+            slot.Generation++;
+            _free[_freeCount++] = index;
+            switch (kind)
+            {
+                case SettleKind.Ack: _counters.Acked++; break;
+                case SettleKind.Nack: _counters.Nacked++; break;
+                case SettleKind.DeadLetter: _counters.DeadLettered++; break;
+            }
+        }
+
+        SettledOne();
+        return true;
+    }
+
+    /// <summary>One delivery left this consumer. The increment is the full fence of the credit protocol.</summary>
+    private void SettledOne()
+    {
+        Interlocked.Increment(ref _settled.Value);
+        SignalIfDrained();
+    }
+
+    /// <summary>During shutdown, completes <see cref="WhenDrained"/> once everything pushed has left.</summary>
+    private void SignalIfDrained()
+    {
+        if (Volatile.Read(ref _drained) is { } drained && Volatile.Read(ref _settled.Value) == Volatile.Read(ref _pushed))
+        {
+            drained.TrySetResult();
+        }
+    }
+
+    // ---------------------------------------------------------------- closing
+
+    /// <summary>No new deliveries. Called under the subscription's lock.</summary>
+    public void StopLocked() => _stopped = true;
+
+    /// <summary>
+    /// Takes back the deliveries still sitting unread in the channel; they do not count as attempts.
+    /// With <paramref name="complete"/>, also completes the channel, so readers finish once they are
+    /// done with what they hold. Called under the subscription's lock, after <see cref="StopLocked"/>.
+    /// </summary>
+    public List<(Message<T> Message, int Deliveries)> TakeUnreadLocked(bool complete)
+    {
+        Debug.Assert(_stopped);
+        var unread = new List<(Message<T>, int)>();
+        while (_reader.TryRead(out Pushed pushed))
+        {
+            unread.Add((pushed.Message, pushed.Attempt - 1));
+        }
+
+        if (complete)
+        {
+            _channel.Writer.TryComplete();
+        }
+
+        if (unread.Count > 0)
+        {
+            Interlocked.Add(ref _settled.Value, unread.Count);
+            SignalIfDrained();
+        }
+
+        return unread;
+    }
+
+    /// <summary>Completes when everything this consumer was given has left it. Used by the broker's shutdown drain.</summary>
+    public Task WhenDrained()
+    {
+        lock (_tableGate)
+        {
+            Debug.Assert(_stopped, "pushes must have stopped, so that the pushed count is final");
+            _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        // Check after publishing _drained: a settle that happened before it is counted here, one after
+        // it completes the task itself.
+        SignalIfDrained();
+        return _drained.Task;
+    }
+
+    /// <summary>
+    /// Detaches for good: takes back every delivery, read or not, and completes the channel. Returns
+    /// what it held with the number of times each was delivered (unread ones do not count). Called
+    /// under the subscription's lock.
+    /// </summary>
+    public List<(Message<T> Message, int Deliveries)> CloseLocked()
+    {
+        _stopped = true;
+        List<(Message<T> Message, int Deliveries)> held = TakeUnreadLocked(complete: true);
+        int taken = 0;
+        lock (_tableGate)
+        {
+            _closed = true;
+            for (int i = 0; i < _slots.Length; i++)
+            {
+                ref Slot slot = ref _slots[i];
+                if (slot.Message is not null)
+                {
+                    held.Add((slot.Message, slot.Attempt));
+                    slot.Message = null;
+                    slot.Generation++;
+                    _free[_freeCount++] = i;
+                    taken++;
+                }
+            }
+        }
+
+        Interlocked.Add(ref _settled.Value, taken);
+        _drained?.TrySetResult();
+        return held;
+    }
+
+    /// <summary>Detaches and reports the end: success when the owner asked for it, the fault otherwise.</summary>
+    public void Detach(Exception? fault)
+    {
+        _state.Queue.Detach(this);
+        _client.Forget(this);
+        if (fault is null)
+        {
+            _completion.TrySetResult();
+        }
+        else
+        {
+            _completion.TrySetException(fault);
+        }
+    }
+
+    public override ValueTask DisposeAsync()
+    {
+        Detach(fault: null);
+        return ValueTask.CompletedTask;
+    }
+
+    // ---------------------------------------------------------------- IConsumer
+
+    void IConsumer.StopDelivering() => _state.StopDelivering(this);
+
+    void IConsumer.TakeBackUnread() => _state.TakeBackUnread(this);
+
+    ConsumerSnapshot IConsumer.GetSnapshot() => new()
+    {
+        Queue = Queue,
+        Subscription = Name,
+        Filters = Filters,
+        InFlight = (int)(Volatile.Read(ref _pushed) - Volatile.Read(ref _settled.Value)),
+        MaxInFlight = _maxInFlight,
+        AutoAck = _autoAck,
+    };
+}

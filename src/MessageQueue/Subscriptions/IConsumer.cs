@@ -1,0 +1,19 @@
+namespace MessageQueue;
+
+/// <summary>The untyped face of a <see cref="Consumer{T}"/>, for its client and the broker's shutdown.</summary>
+internal interface IConsumer
+{
+    /// <summary>Shutdown step 1: no new deliveries.</summary>
+    void StopDelivering();
+
+    /// <summary>Shutdown step 2: unread deliveries go back to the subscription; readers finish what they hold.</summary>
+    void TakeBackUnread();
+
+    /// <summary>Shutdown step 3: completes when everything the consumer read is settled.</summary>
+    Task WhenDrained();
+
+    /// <summary>Shutdown step 4, or an owner's dispose: detach for good.</summary>
+    void Detach(Exception? fault);
+
+    ConsumerSnapshot GetSnapshot();
+}

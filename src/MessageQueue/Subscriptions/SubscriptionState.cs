@@ -1,0 +1,413 @@
+using System.Diagnostics;
+
+namespace MessageQueue;
+
+/// <summary>
+/// The delivery state of one subscription: its filters, the messages waiting for a consumer, and the
+/// consumers attached to it. Messages that came back (nacked, or held by a consumer that detached)
+/// wait ahead of fresh ones, in sequence order, so a consumer always gets the oldest message first.
+/// </summary>
+/// <remarks>
+/// <para><b>Locking.</b> <see cref="Gate"/> guards the backlog, the returned set, the consumer list and
+/// every hand-off into a consumer's channel, which keeps each channel in sequence order. Publishers
+/// take it (after the queue's lock, if any, and in subscription-id order); consumers take it only to
+/// refill from a non-empty backlog, to nack, and to detach.</para>
+/// <para><b>Credit.</b> A consumer has credit while it holds fewer than MaxInFlight deliveries.
+/// A publisher looks at credit under <see cref="Gate"/>; a consumer frees credit without it and then
+/// looks at <see cref="_waiting"/>. Both sides write, fence, then read (Dekker), so a message never
+/// sits in the backlog while a consumer has room for it.</para>
+/// </remarks>
+internal sealed class SubscriptionState<T>
+{
+    private readonly BrokerQueue<T> _queue;
+    private readonly TopicFilter[] _filters;
+    private readonly Queue<Message<T>> _backlog = new();
+    private readonly PriorityQueue<Returned, long> _returned = new();
+
+    private Consumer<T>[] _consumers = [];
+    private int _nextConsumer;
+
+    // _backlog.Count + _returned.Count. Written under Gate with Interlocked (a full fence), read by
+    // settling consumers without the lock.
+    private int _waiting;
+    private bool _deleted;
+
+    // Counters. Delivered and dropped change under Gate; the settle counters live on each consumer
+    // (so that the consumer side never writes to this object) and are folded in here on detach.
+    private long _delivered;
+    private long _redelivered;
+    private long _dropped;
+    private ConsumerCounters _retired;
+
+    public SubscriptionState(BrokerQueue<T> queue, long id, string? name, string[] filters)
+    {
+        _queue = queue;
+        Id = id;
+        Name = name;
+        FilterTexts = filters;
+        _filters = Array.ConvertAll(filters, TopicFilter.Parse);
+    }
+
+    /// <summary>Increases with creation order; publishers lock subscriptions in this order.</summary>
+    public long Id { get; }
+
+    /// <summary>The durable name, or null for an ephemeral subscription.</summary>
+    public string? Name { get; }
+
+    public string[] FilterTexts { get; }
+
+    public BrokerQueue<T> Queue => _queue;
+
+    public Lock Gate { get; } = new();
+
+    /// <summary>True once the subscription ended; publishers holding a stale route skip it. Read under <see cref="Gate"/>.</summary>
+    public bool IsDeleted => _deleted;
+
+    /// <summary>A message that came back to the subscription, with how many times it was delivered so far.</summary>
+    private readonly record struct Returned(Message<T> Message, int Deliveries);
+
+    public bool Matches(string eventName)
+    {
+        foreach (TopicFilter filter in _filters)
+        {
+            if (filter.Matches(eventName))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    public bool HasFilters(string[] filters) =>
+        new HashSet<string>(FilterTexts, StringComparer.Ordinal).SetEquals(filters);
+
+    // ---------------------------------------------------------------- delivery
+
+    /// <summary>A newly published message, in sequence order. Called with <see cref="Gate"/> held.</summary>
+    public void EnqueueLocked(Message<T> message)
+    {
+        Debug.Assert(Gate.IsHeldByCurrentThread && !_deleted);
+
+        // Caught up: hand the message straight to a consumer's channel.
+        if (_waiting == 0 && NextConsumerWithCreditLocked() is { } consumer)
+        {
+            consumer.PushLocked(message, attempt: 1);
+            _delivered++;
+            return;
+        }
+
+        _backlog.Enqueue(message);
+        Interlocked.Increment(ref _waiting);
+
+        // A consumer may have freed credit after the check above but read _waiting before the
+        // increment; look again now that the increment is visible.
+        DispatchLocked();
+    }
+
+    /// <summary>Hands waiting messages to consumers with credit, oldest first. Called with <see cref="Gate"/> held.</summary>
+    private void DispatchLocked()
+    {
+        while (_waiting > 0 && NextConsumerWithCreditLocked() is { } consumer)
+        {
+            Message<T> message;
+            int attempt;
+            if (_returned.Count > 0)
+            {
+                // Everything that came back was delivered before anything still in the backlog,
+                // so returned messages always go first.
+                Returned returned = _returned.Dequeue();
+                message = returned.Message;
+                attempt = returned.Deliveries + 1;
+            }
+            else
+            {
+                message = _backlog.Dequeue();
+                attempt = 1;
+            }
+
+            Interlocked.Decrement(ref _waiting);
+            consumer.PushLocked(message, attempt);
+            _delivered++;
+            if (attempt > 1)
+            {
+                _redelivered++;
+            }
+        }
+    }
+
+    private Consumer<T>? NextConsumerWithCreditLocked()
+    {
+        Consumer<T>[] consumers = _consumers;
+        if (consumers.Length == 1)
+        {
+            return consumers[0].HasCreditLocked() ? consumers[0] : null;
+        }
+
+        // Competing consumers: round robin over those with credit.
+        for (int i = 0; i < consumers.Length; i++)
+        {
+            int index = (_nextConsumer + i) % consumers.Length;
+            if (consumers[index].HasCreditLocked())
+            {
+                _nextConsumer = (index + 1) % consumers.Length;
+                return consumers[index];
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>After a consumer freed credit (with a full fence): deliver what waits. Called without any lock.</summary>
+    public void OnCreditFreed()
+    {
+        if (Volatile.Read(ref _waiting) > 0)
+        {
+            lock (Gate)
+            {
+                DispatchLocked();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Nack: the consumer gives the message back, and it is delivered again before anything newer.
+    /// Taking the delivery out of the consumer and putting it back here happen under <see cref="Gate"/>
+    /// together, so no newer message can slip into the credit it frees.
+    /// </summary>
+    public bool TryReturn(Consumer<T> consumer, long token)
+    {
+        lock (Gate)
+        {
+            if (!consumer.TryTake(token, SettleKind.Nack, out Message<T>? message, out int attempt))
+            {
+                return false;
+            }
+
+            ReturnLocked(message, attempt);
+            DispatchLocked();
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// A delivery a consumer read from its channel in the same instant the consumer was closed: it
+    /// missed the take-back, so it comes back now. Called without any lock.
+    /// </summary>
+    public void TakeBackLate(Message<T> message, int deliveries)
+    {
+        bool released = false;
+        lock (Gate)
+        {
+            if (_deleted)
+            {
+                released = true;
+            }
+            else
+            {
+                ReturnLocked(message, deliveries);
+                DispatchLocked();
+            }
+        }
+
+        if (released)
+        {
+            _queue.ReleaseAbandoned([message]);
+        }
+    }
+
+    private void ReturnLocked(Message<T> message, int deliveries)
+    {
+        _returned.Enqueue(new Returned(message, deliveries), message.Sequence);
+        Interlocked.Increment(ref _waiting);
+    }
+
+    // ---------------------------------------------------------------- overflow
+
+    /// <summary>The oldest message waiting for a consumer, or null.</summary>
+    public Message<T>? PeekOldestWaiting()
+    {
+        lock (Gate)
+        {
+            if (_returned.TryPeek(out Returned returned, out _))
+            {
+                return returned.Message;
+            }
+
+            return _backlog.TryPeek(out Message<T>? message) ? message : null;
+        }
+    }
+
+    /// <summary>
+    /// Drops <paramref name="message"/> if it is the oldest message waiting here. Backlogs are in
+    /// sequence order, so a message the queue evicts as its oldest can only be at the head.
+    /// </summary>
+    public bool TryDropOldestWaiting(Message<T> message)
+    {
+        lock (Gate)
+        {
+            if (_returned.TryPeek(out Returned returned, out _))
+            {
+                if (returned.Message != message)
+                {
+                    return false;
+                }
+
+                _returned.Dequeue();
+            }
+            else if (_backlog.TryPeek(out Message<T>? head) && head == message)
+            {
+                _backlog.Dequeue();
+            }
+            else
+            {
+                return false;
+            }
+
+            Interlocked.Decrement(ref _waiting);
+            _dropped++;
+            return true;
+        }
+    }
+
+    // ---------------------------------------------------------------- consumers
+
+    /// <summary>Attaches a new consumer and gives it what waits. Called under the queue's lock.</summary>
+    public Consumer<T> Attach(BrokerClient client, SubscriptionOptions options)
+    {
+        var consumer = new Consumer<T>(this, client, options);
+        lock (Gate)
+        {
+            Debug.Assert(!_deleted);
+            _consumers = [.. _consumers, consumer];
+            DispatchLocked();
+        }
+
+        return consumer;
+    }
+
+    /// <summary>
+    /// Detaches a consumer. A durable subscription takes back what the consumer held and gives it to
+    /// the remaining consumers at once; an ephemeral one ends and hands everything it held to
+    /// <paramref name="abandoned"/>. Called under the queue's lock.
+    /// </summary>
+    /// <returns>False when the consumer was already detached.</returns>
+    public bool Detach(Consumer<T> consumer, ref List<Message<T>>? abandoned)
+    {
+        lock (Gate)
+        {
+            if (Array.IndexOf(_consumers, consumer) < 0)
+            {
+                return false;
+            }
+
+            _consumers = Array.FindAll(_consumers, c => c != consumer);
+            _nextConsumer = 0;
+            foreach ((Message<T> message, int deliveries) in consumer.CloseLocked())
+            {
+                ReturnLocked(message, deliveries);
+            }
+
+            _retired.Add(consumer.Counters);
+            if (Name is null)
+            {
+                Debug.Assert(_consumers.Length == 0, "an ephemeral subscription has exactly one consumer");
+                TakeEverythingLocked(ref abandoned);
+            }
+            else
+            {
+                DispatchLocked();
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Broker shutdown, first step: no new deliveries to this consumer. The broker stops every consumer
+    /// before taking anything back, so that what comes back is not handed to a neighbour that is about
+    /// to stop as well.
+    /// </summary>
+    public void StopDelivering(Consumer<T> consumer)
+    {
+        lock (Gate)
+        {
+            consumer.StopLocked();
+        }
+    }
+
+    /// <summary>Broker shutdown, second step: deliveries still unread in the consumer's channel come back here.</summary>
+    public void TakeBackUnread(Consumer<T> consumer)
+    {
+        lock (Gate)
+        {
+            foreach ((Message<T> message, int deliveries) in consumer.TakeUnreadLocked(complete: true))
+            {
+                ReturnLocked(message, deliveries);
+            }
+        }
+    }
+
+    /// <summary>Deletes a durable subscription that has no consumers. Called under the queue's lock.</summary>
+    public void Delete(ref List<Message<T>>? abandoned)
+    {
+        lock (Gate)
+        {
+            if (_consumers.Length > 0)
+            {
+                throw new InvalidOperationException(
+                    $"Durable subscription '{Name}' on queue '{_queue.Name}' has {_consumers.Length} consumer(s) attached; dispose them before deleting the subscription.");
+            }
+
+            TakeEverythingLocked(ref abandoned);
+        }
+    }
+
+    private void TakeEverythingLocked(ref List<Message<T>>? abandoned)
+    {
+        _deleted = true;
+        abandoned ??= [];
+        while (_returned.TryDequeue(out Returned returned, out _))
+        {
+            abandoned.Add(returned.Message);
+        }
+
+        abandoned.AddRange(_backlog);
+        _backlog.Clear();
+        Volatile.Write(ref _waiting, 0);
+    }
+
+    // ---------------------------------------------------------------- snapshot
+
+    public SubscriptionSnapshot GetSnapshot()
+    {
+        lock (Gate)
+        {
+            ConsumerCounters settled = _retired;
+            int inFlight = 0;
+            foreach (Consumer<T> consumer in _consumers)
+            {
+                settled.Add(consumer.Counters);
+                inFlight += consumer.InFlightLocked;
+            }
+
+            return new SubscriptionSnapshot
+            {
+                Queue = _queue.Name,
+                Name = Name,
+                IsDurable = Name is not null,
+                Filters = FilterTexts,
+                Consumers = _consumers.Length,
+                Backlog = _waiting,
+                InFlight = inFlight,
+                Delivered = _delivered,
+                Redelivered = _redelivered,
+                Acked = settled.Acked,
+                Nacked = settled.Nacked,
+                DeadLettered = settled.DeadLettered,
+                Dropped = _dropped,
+                HandlerFailures = settled.HandlerFailures,
+            };
+        }
+    }
+}
