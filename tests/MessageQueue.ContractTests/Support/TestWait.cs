@@ -1,0 +1,40 @@
+namespace MessageQueue.ContractTests.Support;
+
+/// <summary>
+/// Guards against hangs. Tests wait on signals (tasks completed by the code under test); this only
+/// turns a signal that never comes into a failure with a message, instead of a stuck test run.
+/// It is never used to wait for time to pass.
+/// </summary>
+public static class TestWait
+{
+    /// <summary>How long a signal may take before the test is declared hung.</summary>
+    public static readonly TimeSpan HangGuard = TimeSpan.FromSeconds(30);
+
+    public static async Task OrHang(this Task task, string what)
+    {
+        try
+        {
+            await task.WaitAsync(HangGuard);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"Hung: {what} did not happen within {HangGuard.TotalSeconds:0} s.");
+        }
+    }
+
+    public static async Task<T> OrHang<T>(this Task<T> task, string what)
+    {
+        try
+        {
+            return await task.WaitAsync(HangGuard);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"Hung: {what} did not happen within {HangGuard.TotalSeconds:0} s.");
+        }
+    }
+
+    public static Task<T> OrHang<T>(this ValueTask<T> task, string what) => task.AsTask().OrHang(what);
+
+    public static Task OrHang(this ValueTask task, string what) => task.AsTask().OrHang(what);
+}

@@ -1,0 +1,202 @@
+using System.Threading.Channels;
+using FluentAssertions;
+using MessageQueue.ContractTests;
+using MessageQueue.ContractTests.Support;
+using Xunit;
+
+namespace MessageQueue.Tests;
+
+/// <summary>Guarantee 10: shutdown stops new work, lets consumers drain within a deadline, and loses nothing.</summary>
+public sealed class ShutdownTests
+{
+    private readonly ManualTimeProvider _clock = new();
+
+    private Broker NewBroker(TimeSpan? shutdownTimeout = null) =>
+        new(new BrokerOptions { TimeProvider = _clock, ShutdownTimeout = shutdownTimeout ?? TimeSpan.FromSeconds(10) });
+
+    [Fact]
+    [Trait("Guarantee", "10")]
+    public async Task DisposeAsync_HandlerMidMessage_WaitsForItToFinishAndItsAckCounts()
+    {
+        Broker broker = NewBroker();
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Subscription handler = await broker.SubscribeAsync<TestEvent>("jobs", "#", async (delivery, _) =>
+        {
+            entered.TrySetResult();
+            await release.Task;
+        }, new SubscriptionOptions { Name = "worker" });
+        await broker.PublishAsync("jobs", "run", new TestEvent(1));
+        await entered.Task.OrHang("the handler to start");
+
+        Task disposing = broker.DisposeAsync().AsTask();
+        disposing.IsCompleted.Should().BeFalse("a handler is still working on a delivery");
+        await FluentActions.Awaiting(async () => await broker.PublishAsync("jobs", "run", new TestEvent(2)))
+            .Should().ThrowAsync<ObjectDisposedException>("new publishes stop at once");
+
+        release.TrySetResult();
+        await disposing.OrHang("the shutdown to finish after the handler returned");
+
+        SubscriptionSnapshot worker = broker.GetSnapshot().Queue("jobs").Subscription("worker");
+        worker.Acked.Should().Be(1);
+        worker.Backlog.Should().Be(0);
+        worker.InFlight.Should().Be(0);
+        await FluentActions.Awaiting(() => handler.Completion).Should().ThrowAsync<ObjectDisposedException>();
+    }
+
+    [Fact]
+    [Trait("Guarantee", "10")]
+    public async Task DisposeAsync_ConsumerNeverSettles_WaitsForTheShutdownTimeoutThenReturnsItsMessages()
+    {
+        Broker broker = NewBroker(TimeSpan.FromSeconds(10));
+        Subscription<TestEvent> stuck = await broker.SubscribeAsync<TestEvent>("jobs", "#", new SubscriptionOptions { Name = "stuck" });
+        await broker.PublishAsync("jobs", "run", new TestEvent(1));
+        Delivery<TestEvent> held = await stuck.ReadAsync();
+
+        Task disposing = broker.DisposeAsync().AsTask();
+        _clock.Advance(TimeSpan.FromSeconds(9));
+        disposing.IsCompleted.Should().BeFalse("the shutdown timeout has not passed");
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        await disposing.OrHang("the shutdown after its timeout");
+
+        (await held.AckAsync()).Should().BeFalse("the consumer was detached and the message went back");
+        SubscriptionSnapshot subscription = broker.GetSnapshot().Queue("jobs").Subscription("stuck");
+        subscription.Backlog.Should().Be(1, "the unsettled message stays with its durable subscription");
+        subscription.InFlight.Should().Be(0);
+        broker.GetSnapshot().Queue("jobs").Depth.Should().Be(1, "nothing whose publish completed is lost");
+        await FluentActions.Awaiting(() => stuck.Completion).Should().ThrowAsync<ObjectDisposedException>();
+    }
+
+    [Fact]
+    [Trait("Guarantee", "10")]
+    public async Task DisposeAsync_UnreadDeliveries_GoBackAtOnceWithoutWaitingForTheTimeout()
+    {
+        Broker broker = NewBroker(Timeout.InfiniteTimeSpan);
+        Subscription<TestEvent> idle = await broker.SubscribeAsync<TestEvent>("jobs", "#", new SubscriptionOptions { Name = "idle", MaxInFlight = 10 });
+        for (int i = 0; i < 5; i++)
+        {
+            await broker.PublishAsync("jobs", "run", new TestEvent(i));
+        }
+
+        await broker.DisposeAsync().OrHang("the shutdown: nothing was read, so there is nothing to wait for");
+
+        SubscriptionSnapshot subscription = broker.GetSnapshot().Queue("jobs").Subscription("idle");
+        subscription.Backlog.Should().Be(5);
+        subscription.InFlight.Should().Be(0);
+        idle.TryRead(out _).Should().BeFalse("the unread deliveries were taken back");
+    }
+
+    [Fact]
+    [Trait("Guarantee", "10")]
+    public async Task DisposeAsync_ConsumersSettleWhileDraining_AcksAndRejectsStillWork()
+    {
+        Broker broker = NewBroker();
+        Subscription<TestEvent> consumer = await broker.SubscribeAsync<TestEvent>("jobs", "#", new SubscriptionOptions { Name = "c" });
+        await broker.PublishAsync("jobs", "run", new TestEvent(1));
+        await broker.PublishAsync("jobs", "run", new TestEvent(2));
+        Delivery<TestEvent> first = await consumer.ReadAsync();
+        Delivery<TestEvent> second = await consumer.ReadAsync();
+
+        Task disposing = broker.DisposeAsync().AsTask();
+        (await first.AckAsync()).Should().BeTrue();
+        disposing.IsCompleted.Should().BeFalse();
+        (await second.RejectAsync("shutting down, cannot handle")).Should().BeTrue();
+        await disposing.OrHang("the shutdown once both were settled");
+
+        BrokerSnapshot snapshot = broker.GetSnapshot();
+        snapshot.Queue("jobs").Depth.Should().Be(0);
+        snapshot.Queue("jobs.$dlq").Depth.Should().Be(1, "dead letters are accepted while the broker drains");
+    }
+
+    [Fact]
+    [Trait("Guarantee", "10")]
+    public async Task DisposeAsync_ReadAllLoop_EndsQuietlyAndCompletionReportsTheReason()
+    {
+        Broker broker = NewBroker();
+        Subscription<TestEvent> subscription = await broker.SubscribeAsync<TestEvent>("jobs", "#");
+        Task<int> loop = Task.Run(async () =>
+        {
+            int count = 0;
+            await foreach (Delivery<TestEvent> delivery in subscription.ReadAllAsync())
+            {
+                await delivery.AckAsync();
+                count++;
+            }
+
+            return count;
+        });
+        await broker.PublishAsync("jobs", "run", new TestEvent(1));
+
+        await broker.DisposeAsync();
+
+        (await loop.OrHang("the read loop to end")).Should().BeLessThanOrEqualTo(1);
+        ObjectDisposedException reason = (await FluentActions.Awaiting(() => subscription.Completion).Should().ThrowAsync<ObjectDisposedException>()).Which;
+        reason.Message.Should().Contain("broker was disposed");
+        await FluentActions.Awaiting(async () => await subscription.ReadAsync()).Should().ThrowAsync<ChannelClosedException>();
+        (await subscription.WaitToReadAsync()).Should().BeFalse();
+    }
+
+    [Fact]
+    [Trait("Guarantee", "10")]
+    public async Task DisposeAsync_PublisherWaitingForRoom_IsReleasedWithObjectDisposed()
+    {
+        Broker broker = NewBroker();
+        broker.DeclareQueue<TestEvent>("full", new QueueOptions { MaxMessages = 1 });
+        await using Subscription<TestEvent> subscription = await broker.SubscribeAsync<TestEvent>("full", "#");
+        await broker.PublishAsync("full", "e", new TestEvent(1));
+        Task<PublishReceipt> waiting = broker.PublishAsync("full", "e", new TestEvent(2)).AsTask();
+
+        await broker.DisposeAsync();
+
+        await FluentActions.Awaiting(() => waiting).Should().ThrowAsync<ObjectDisposedException>();
+        broker.GetSnapshot().Queue("full").Published.Should().Be(1);
+    }
+
+    [Fact]
+    [Trait("Guarantee", "10")]
+    public async Task DisposeAsync_Afterwards_EveryOperationThrowsObjectDisposedButSnapshotStillWorks()
+    {
+        Broker broker = NewBroker();
+        BrokerClient client = broker.Connect("late");
+        await broker.DisposeAsync();
+
+        await FluentActions.Awaiting(async () => await broker.PublishAsync("q", "e", new TestEvent(1))).Should().ThrowAsync<ObjectDisposedException>();
+        FluentActions.Invoking(() => broker.TryPublish("q", "e", new TestEvent(1), out _)).Should().Throw<ObjectDisposedException>();
+        await FluentActions.Awaiting(async () => await broker.SubscribeAsync<TestEvent>("q", "e")).Should().ThrowAsync<ObjectDisposedException>();
+        await FluentActions.Awaiting(async () => await client.PublishAsync("q", "e", new TestEvent(1))).Should().ThrowAsync<ObjectDisposedException>();
+        FluentActions.Invoking(() => broker.Connect("another")).Should().Throw<ObjectDisposedException>();
+        FluentActions.Invoking(() => broker.DeclareQueue<TestEvent>("q")).Should().Throw<ObjectDisposedException>();
+        await FluentActions.Awaiting(async () => await broker.DeleteSubscriptionAsync("q", "s")).Should().ThrowAsync<ObjectDisposedException>();
+        broker.GetSnapshot().Should().NotBeNull("a snapshot after shutdown shows what was left behind");
+    }
+
+    [Fact]
+    [Trait("Guarantee", "10")]
+    public async Task DisposeAsync_CalledTwiceOrConcurrently_StopsOnce()
+    {
+        Broker broker = NewBroker();
+        Subscription<TestEvent> stuck = await broker.SubscribeAsync<TestEvent>("jobs", "#");
+        await broker.PublishAsync("jobs", "run", new TestEvent(1));
+        Delivery<TestEvent> held = await stuck.ReadAsync();
+
+        Task first = broker.DisposeAsync().AsTask();
+        Task second = broker.DisposeAsync().AsTask();
+        second.IsCompleted.Should().BeFalse("the second call waits for the same shutdown");
+
+        await held.AckAsync();
+        await Task.WhenAll(first, second).OrHang("both dispose calls");
+    }
+
+    [Fact]
+    [Trait("Guarantee", "10")]
+    public async Task SubscriptionDisposeAsync_ByItsOwner_CompletesSuccessfully()
+    {
+        await using Broker broker = NewBroker();
+        Subscription<TestEvent> subscription = await broker.SubscribeAsync<TestEvent>("jobs", "#");
+
+        await subscription.DisposeAsync();
+        await subscription.DisposeAsync();
+
+        subscription.Completion.IsCompletedSuccessfully.Should().BeTrue();
+    }
+}
