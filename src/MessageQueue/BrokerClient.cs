@@ -10,6 +10,9 @@ public sealed class BrokerClient : IPublisher, ISubscriber, IAsyncDisposable
     private readonly Broker _broker;
     private readonly Lock _gate = new();
     private readonly HashSet<IConsumer> _consumers = [];
+
+    // Handler-form subscriptions, so that disposing the client waits for their running handlers.
+    private readonly HashSet<Subscription> _handlers = [];
     private bool _disposed;
 
     internal BrokerClient(Broker broker, long id, string name)
@@ -63,19 +66,35 @@ public sealed class BrokerClient : IPublisher, ISubscriber, IAsyncDisposable
         return _broker.SubscribeCoreAsync<T>(this, queue, filters, options, cancellationToken);
     }
 
-    /// <summary>Detaches every subscription this client owns. Calling it again does nothing.</summary>
+    /// <summary>
+    /// Detaches every subscription this client owns. Handler-form subscriptions are stopped first: their
+    /// handlers' cancellation tokens are cancelled and the call waits for running handlers to return.
+    /// Calling it again does nothing.
+    /// </summary>
     /// <returns>A task that completes when the subscriptions are detached.</returns>
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
+        Subscription[] handlers;
         IConsumer[] consumers;
         lock (_gate)
         {
             if (_disposed)
             {
-                return ValueTask.CompletedTask;
+                return;
             }
 
             _disposed = true;
+            handlers = [.. _handlers];
+            _handlers.Clear();
+        }
+
+        foreach (Subscription handler in handlers)
+        {
+            await handler.DisposeAsync().ConfigureAwait(false);
+        }
+
+        lock (_gate)
+        {
             consumers = [.. _consumers];
         }
 
@@ -85,7 +104,6 @@ public sealed class BrokerClient : IPublisher, ISubscriber, IAsyncDisposable
         }
 
         _broker.Forget(this);
-        return ValueTask.CompletedTask;
     }
 
     /// <inheritdoc/>
@@ -105,6 +123,24 @@ public sealed class BrokerClient : IPublisher, ISubscriber, IAsyncDisposable
         // Disposed while the subscribe was in progress: the new consumer must not outlive its owner.
         consumer.Detach(fault: null);
         throw new ObjectDisposedException(ToString(), $"Client '{Name}' was disposed; connect a new client to subscribe.");
+    }
+
+    /// <summary>Tracks a handler-form subscription built on one of this client's consumers.</summary>
+    /// <returns>False when the client is already disposed; the caller then disposes the handler itself.</returns>
+    internal bool TrackHandler(Subscription handler)
+    {
+        lock (_gate)
+        {
+            return !_disposed && _handlers.Add(handler);
+        }
+    }
+
+    internal void ForgetHandler(Subscription handler)
+    {
+        lock (_gate)
+        {
+            _handlers.Remove(handler);
+        }
     }
 
     internal void Forget(IConsumer consumer)

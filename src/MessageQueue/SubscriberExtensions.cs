@@ -35,7 +35,8 @@ public static class SubscriberExtensions
     /// <param name="handler">The code to run per delivery.</param>
     /// <param name="options">The durable name, MaxInFlight and ack mode; <see langword="null"/> for defaults.</param>
     /// <param name="cancellationToken">A token that cancels the call (not the handler).</param>
-    /// <returns>The subscription; dispose it to stop. Disposing waits for a running handler to return.</returns>
+    /// <returns>The subscription; dispose it to stop. Disposing it, or the client it belongs to, cancels the
+    /// handler's token and waits for a running handler to return.</returns>
     public static async ValueTask<Subscription> SubscribeAsync<T>(
         this ISubscriber subscriber,
         string queue,
@@ -47,7 +48,15 @@ public static class SubscriberExtensions
         ArgumentNullException.ThrowIfNull(subscriber);
         ArgumentNullException.ThrowIfNull(handler);
         Subscription<T> inner = await subscriber.SubscribeAsync<T>(queue, filters, options, cancellationToken).ConfigureAwait(false);
-        return new HandlerSubscription<T>(inner, handler);
+        var subscription = new HandlerSubscription<T>(inner, handler);
+
+        // A client waits for its handlers when it is disposed. If it was disposed meanwhile, stop now.
+        if (inner is Consumer<T> consumer && !consumer.Client.TrackHandler(subscription))
+        {
+            await subscription.DisposeAsync().ConfigureAwait(false);
+        }
+
+        return subscription;
     }
 
     /// <summary>Runs <paramref name="handler"/> for every delivery that matches <paramref name="filter"/>. See the overload with several filters.</summary>

@@ -41,9 +41,8 @@ internal static class DemoCommand
 
         var command = new Command(
             "demo",
-            "Runs the teaching queue server scenario in memory: three subscribers with their own filters, and a durable one " +
-            "that disconnects holding an unacked message, misses a batch and catches up. Prints the accounting; exits with 0 " +
-            "when every message reached every subscriber that matched it.");
+            "Runs the teaching queue server scenario in memory: a durable subscriber disconnects holding an unacked " +
+            "message, misses a batch and catches up. Exits with 0 when every message reached every subscriber that matched it.");
         command.Options.Add(count);
         command.Options.Add(seed);
         command.SetAction(async (ParseResult parseResult, CancellationToken cancellationToken) =>

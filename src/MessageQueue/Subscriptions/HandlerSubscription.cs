@@ -102,6 +102,7 @@ internal sealed class HandlerSubscription<T> : Subscription
         CancelHandler();
         await _loop.ConfigureAwait(false);
         await _inner.DisposeAsync().ConfigureAwait(false);
+        (_inner as Consumer<T>)?.Client.ForgetHandler(this);
         _stop.Dispose();
     }
 }

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using MessageQueue.Cli.Demo;
 
-namespace MessageQueue.Cli.Tests.Demo;
+namespace MessageQueue.Cli.Tests;
 
 /// <summary><c>mq</c> through the real command-line parser, as the process runs it.</summary>
 public sealed class MqCommandLineTests

@@ -1,0 +1,83 @@
+using FluentAssertions;
+using MessageQueue.ContractTests;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace MessageQueue.Tests;
+
+/// <summary>
+/// The hot-path allocation budget, gated in CI: at most one allocation per publish (the shared
+/// envelope, at most 96 bytes), and nothing per delivery, per ack or per extra subscriber. Allocation
+/// counts repeat exactly, so this is a deterministic unit test, unlike timings.
+/// </summary>
+public sealed class AllocationTests(ITestOutputHelper output)
+{
+    private const int Messages = 10_000;
+    private const int Batch = 500;
+    private const long EnvelopeBudget = 96;
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4)]
+    public async Task PublishDeliverAck_SteadyState_AllocatesOnlyTheEnvelope(int subscriptions)
+    {
+        await using var broker = new Broker();
+        broker.DeclareQueue<TestEvent>("hot", new QueueOptions { MaxMessages = Batch * 2 });
+        var subscribers = new List<Subscription<TestEvent>>();
+        for (int i = 0; i < subscriptions; i++)
+        {
+            subscribers.Add(await broker.SubscribeAsync<TestEvent>("hot", "e", new SubscriptionOptions { Name = "s" + i, MaxInFlight = Batch }));
+        }
+
+        var payload = new TestEvent(1);
+
+        // Warm up: grow every ring buffer and table to its working size, and let the JIT settle.
+        RunSynchronously(broker, subscribers, payload, Messages);
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        RunSynchronously(broker, subscribers, payload, Messages);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        double perMessage = (double)allocated / Messages;
+        output.WriteLine($"{subscriptions} subscription(s): {allocated} B for {Messages} messages, {perMessage:0.##} B per message");
+        perMessage.Should().BeLessThanOrEqualTo(
+            EnvelopeBudget,
+            $"publishing, delivering to {subscriptions} subscription(s) and acking allocated {allocated} bytes for {Messages} messages ({perMessage:0.##} B each)");
+        broker.GetSnapshot().Queue("hot").Depth.Should().Be(0);
+    }
+
+    /// <summary>
+    /// Publish a batch, then read and ack it everywhere, all on this thread so the allocation counter
+    /// sees everything. Checks are plain ifs: assertion objects would allocate inside the measurement.
+    /// </summary>
+    private static void RunSynchronously(Broker broker, List<Subscription<TestEvent>> subscribers, TestEvent payload, int count)
+    {
+        for (int done = 0; done < count; done += Batch)
+        {
+            for (int i = 0; i < Batch; i++)
+            {
+                if (!broker.TryPublish("hot", "e", payload, out _))
+                {
+                    throw new InvalidOperationException("The queue had no room.");
+                }
+            }
+
+            foreach (Subscription<TestEvent> subscriber in subscribers)
+            {
+                for (int i = 0; i < Batch; i++)
+                {
+                    if (!subscriber.TryRead(out Delivery<TestEvent> delivery))
+                    {
+                        throw new InvalidOperationException("A delivery was missing.");
+                    }
+
+                    ValueTask<bool> ack = delivery.AckAsync();
+                    if (!ack.IsCompletedSuccessfully || !ack.Result)
+                    {
+                        throw new InvalidOperationException("An in-memory ack must complete synchronously and succeed.");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,16 @@
+using System.Runtime.CompilerServices;
+using MessageQueue.ContractTests.Support;
+using Xunit;
+
+namespace MessageQueue.Tests.Api;
+
+/// <summary>The public surface of MessageQueue is tracked in src/MessageQueue/PublicAPI.txt.</summary>
+public sealed class PublicApiTests
+{
+    [Fact]
+    public void PublicApi_OfTheCoreAssembly_MatchesPublicApiTxt() =>
+        PublicApi.ShouldMatchFile(typeof(Broker).Assembly, SourceFile("../../src/MessageQueue/PublicAPI.txt"));
+
+    private static string SourceFile(string relative, [CallerFilePath] string here = "") =>
+        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", relative));
+}

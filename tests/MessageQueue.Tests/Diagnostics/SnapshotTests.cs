@@ -1,0 +1,113 @@
+using FluentAssertions;
+using MessageQueue.ContractTests;
+using MessageQueue.ContractTests.Support;
+using Xunit;
+
+namespace MessageQueue.Tests.Diagnostics;
+
+/// <summary>What <see cref="Broker.GetSnapshot"/> reports about clients, queues and subscriptions.</summary>
+public sealed class SnapshotTests : IAsyncLifetime
+{
+    private readonly ManualTimeProvider _clock = new(new DateTimeOffset(2026, 11, 21, 12, 0, 0, TimeSpan.Zero));
+    private Broker _broker = null!;
+
+    public Task InitializeAsync()
+    {
+        _broker = new Broker(new BrokerOptions { TimeProvider = _clock });
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync() => await _broker.DisposeAsync();
+
+    [Fact]
+    public async Task GetSnapshot_ConnectedClients_ListsEachWithWhatItSubscribed()
+    {
+        await using BrokerClient indexer = _broker.Connect("indexer");
+        await using BrokerClient auditor = _broker.Connect("auditor");
+        await using Subscription<TestEvent> a = await indexer.SubscribeAsync<TestEvent>("database", ["add", "update"], new SubscriptionOptions { MaxInFlight = 8 });
+        await using Subscription<TestEvent> b = await auditor.SubscribeAsync<TestEvent>("database", "#", new SubscriptionOptions { Name = "audit", AutoAck = true });
+
+        BrokerSnapshot snapshot = _broker.GetSnapshot();
+
+        snapshot.Timestamp.Should().Be(_clock.GetUtcNow());
+        snapshot.Clients.Select(c => c.Name).Should().Equal(Broker.BuiltInClientName, "indexer", "auditor");
+        snapshot.Clients.Select(c => c.Id).Should().OnlyHaveUniqueItems();
+        ConsumerSnapshot indexed = snapshot.Clients[1].Subscriptions.Should().ContainSingle().Subject;
+        indexed.Queue.Should().Be("database");
+        indexed.Subscription.Should().BeNull();
+        indexed.Filters.Should().Equal("add", "update");
+        indexed.MaxInFlight.Should().Be(8);
+        ConsumerSnapshot audited = snapshot.Clients[2].Subscriptions.Should().ContainSingle().Subject;
+        audited.Subscription.Should().Be("audit");
+        audited.AutoAck.Should().BeTrue();
+    }
+
+    [Fact]
+    public async Task GetSnapshot_ClientDisposed_DisappearsFromTheList()
+    {
+        BrokerClient client = _broker.Connect("short-lived");
+        await client.SubscribeAsync<TestEvent>("database", "#");
+
+        await client.DisposeAsync();
+
+        _broker.GetSnapshot().Clients.Select(c => c.Name).Should().Equal(Broker.BuiltInClientName);
+        _broker.GetSnapshot().Queue("database").Subscriptions.Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task GetSnapshot_AfterTraffic_CountsEverySettlementPerSubscription()
+    {
+        await using Subscription<TestEvent> subscription = await _broker.SubscribeAsync<TestEvent>("database", ["add", "delete"], new SubscriptionOptions { Name = "worker", MaxInFlight = 2 });
+        for (int i = 0; i < 6; i++)
+        {
+            await _broker.PublishAsync("database", i % 2 == 0 ? "add" : "delete", new TestEvent(i));
+        }
+
+        await _broker.PublishAsync("database", "update", new TestEvent(99));
+
+        (await (await subscription.ReadAsync()).AckAsync()).Should().BeTrue();
+        await (await subscription.ReadAsync()).NackAsync();
+
+        // With MaxInFlight 2, message 2 was already in the channel when message 1 came back.
+        Delivery<TestEvent> held = await subscription.ReadAsync();
+        held.Payload.Number.Should().Be(2);
+        Delivery<TestEvent> redelivered = await subscription.ReadAsync();
+        (redelivered.Payload.Number, redelivered.Attempt).Should().Be((1, 2));
+        await redelivered.RejectAsync("bad");
+
+        QueueSnapshot queue = _broker.GetSnapshot().Queue("database");
+        queue.Published.Should().Be(7);
+        queue.LastSequence.Should().Be(7);
+        queue.Unrouted.Should().Be(1);
+        queue.DeadLettered.Should().Be(1);
+        queue.Depth.Should().Be(4, "six routed, one acked, one dead-lettered");
+        SubscriptionSnapshot worker = queue.Subscription("worker");
+        worker.IsDurable.Should().BeTrue();
+        worker.Consumers.Should().Be(1);
+        worker.Filters.Should().Equal("add", "delete");
+        worker.Delivered.Should().Be(5, "four first deliveries and one redelivery, with MaxInFlight 2");
+        worker.Redelivered.Should().Be(1);
+        worker.Acked.Should().Be(1);
+        worker.Nacked.Should().Be(1);
+        worker.DeadLettered.Should().Be(1);
+        worker.InFlight.Should().Be(2, "one held after reading, one pushed and unread");
+        worker.Backlog.Should().Be(2);
+        _broker.GetSnapshot().Queue("database.$dlq").Depth.Should().Be(1);
+
+        await held.AckAsync();
+        _broker.GetSnapshot().Queue("database").Subscription("worker").Acked.Should().Be(2);
+    }
+
+    [Fact]
+    public async Task GetSnapshot_ConsumerDetached_KeepsItsCountsInTheSubscription()
+    {
+        Subscription<TestEvent> first = await _broker.SubscribeAsync<TestEvent>("database", "#", new SubscriptionOptions { Name = "worker" });
+        await _broker.PublishAsync("database", "add", new TestEvent(1));
+        await (await first.ReadAsync()).AckAsync();
+        await first.DisposeAsync();
+
+        SubscriptionSnapshot worker = _broker.GetSnapshot().Queue("database").Subscription("worker");
+        worker.Acked.Should().Be(1);
+        worker.Consumers.Should().Be(0);
+    }
+}

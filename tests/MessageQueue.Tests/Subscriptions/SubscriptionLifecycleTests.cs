@@ -1,0 +1,210 @@
+using System.Threading.Channels;
+using FluentAssertions;
+using MessageQueue.ContractTests;
+using MessageQueue.ContractTests.Support;
+using Xunit;
+
+namespace MessageQueue.Tests.Subscriptions;
+
+/// <summary>Durable and ephemeral subscriptions over their whole life: attach, detach, delete, and the end of reading.</summary>
+public sealed class SubscriptionLifecycleTests : IAsyncLifetime
+{
+    private Broker _broker = null!;
+
+    public Task InitializeAsync()
+    {
+        _broker = new Broker();
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync() => await _broker.DisposeAsync();
+
+    [Fact]
+    [Trait("Guarantee", "5")]
+    public async Task DurableSubscription_NoConsumerAttached_KeepsCollectingItsBacklog()
+    {
+        Subscription<TestEvent> consumer = await _broker.SubscribeAsync<TestEvent>("db", "#", new SubscriptionOptions { Name = "audit" });
+        await consumer.DisposeAsync();
+
+        for (int i = 0; i < 7; i++)
+        {
+            await _broker.PublishAsync("db", "add", new TestEvent(i));
+        }
+
+        SubscriptionSnapshot audit = _broker.GetSnapshot().Queue("db").Subscription("audit");
+        audit.Consumers.Should().Be(0);
+        audit.Backlog.Should().Be(7);
+        _broker.GetSnapshot().Queue("db").Depth.Should().Be(7);
+    }
+
+    [Fact]
+    [Trait("Guarantee", "1")]
+    public async Task EphemeralSubscription_ConsumerLeavesHoldingMessages_ReleasesThemAsAbandonedAndFreesRoom()
+    {
+        _broker.DeclareQueue<TestEvent>("db", new QueueOptions { MaxMessages = 3 });
+        Subscription<TestEvent> consumer = await _broker.SubscribeAsync<TestEvent>("db", "#", new SubscriptionOptions { MaxInFlight = 1 });
+        for (int i = 0; i < 3; i++)
+        {
+            await _broker.PublishAsync("db", "add", new TestEvent(i));
+        }
+
+        await consumer.ReadAsync();
+        Task<PublishReceipt> waiting = _broker.PublishAsync("db", "add", new TestEvent(3)).AsTask();
+
+        await consumer.DisposeAsync();
+
+        QueueSnapshot queue = _broker.GetSnapshot().Queue("db");
+        queue.Abandoned.Should().Be(3, "one in flight and two waiting were let go with their subscription");
+        queue.Subscriptions.Should().BeEmpty();
+        (await waiting.OrHang("the waiting publisher, once the room was freed")).Sequence.Should().Be(4);
+        _broker.GetSnapshot().Queue("db").Unrouted.Should().Be(1, "by the time it got room, nobody was subscribed");
+        _broker.GetSnapshot().Queue("db").Depth.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task DeleteSubscriptionAsync_NoConsumers_RemovesItAndReleasesWhatItHeld()
+    {
+        Subscription<TestEvent> consumer = await _broker.SubscribeAsync<TestEvent>("db", "#", new SubscriptionOptions { Name = "gone" });
+        await consumer.DisposeAsync();
+        await _broker.PublishAsync("db", "add", new TestEvent(1));
+        await _broker.PublishAsync("db", "add", new TestEvent(2));
+
+        (await _broker.DeleteSubscriptionAsync("db", "gone")).Should().BeTrue();
+        (await _broker.DeleteSubscriptionAsync("db", "gone")).Should().BeFalse("it no longer exists");
+
+        QueueSnapshot queue = _broker.GetSnapshot().Queue("db");
+        queue.Subscriptions.Should().BeEmpty();
+        queue.Depth.Should().Be(0);
+        queue.Abandoned.Should().Be(2);
+
+        // A new subscription with the same name starts afresh.
+        await using Subscription<TestEvent> again = await _broker.SubscribeAsync<TestEvent>("db", "other", new SubscriptionOptions { Name = "gone" });
+        await _broker.PublishAsync("db", "other", new TestEvent(3));
+        (await again.ReadAsync()).Payload.Number.Should().Be(3);
+    }
+
+    [Fact]
+    public async Task DeleteSubscriptionAsync_ConsumerAttached_ThrowsAndChangesNothing()
+    {
+        await using Subscription<TestEvent> consumer = await _broker.SubscribeAsync<TestEvent>("db", "#", new SubscriptionOptions { Name = "busy" });
+        await _broker.PublishAsync("db", "add", new TestEvent(1));
+
+        InvalidOperationException error = (await FluentActions.Awaiting(async () => await _broker.DeleteSubscriptionAsync("db", "busy"))
+            .Should().ThrowAsync<InvalidOperationException>()).Which;
+        error.Message.Should().Contain("busy").And.Contain("1 consumer(s) attached").And.Contain("dispose them");
+
+        Delivery<TestEvent> delivery = await consumer.ReadAsync();
+        (await delivery.AckAsync()).Should().BeTrue();
+    }
+
+    [Fact]
+    public async Task SubscribeAsync_DurableNameWithOtherFilters_ThrowsNamingBothFilterSets()
+    {
+        await using Subscription<TestEvent> first = await _broker.SubscribeAsync<TestEvent>("db", ["add", "update"], new SubscriptionOptions { Name = "same" });
+
+        InvalidOperationException error = (await FluentActions.Awaiting(async () => await _broker.SubscribeAsync<TestEvent>("db", ["delete"], new SubscriptionOptions { Name = "same" }))
+            .Should().ThrowAsync<InvalidOperationException>()).Which;
+        error.Message.Should().Contain("[add, update]").And.Contain("[delete]");
+
+        // The same filters in another order reattach fine.
+        await using Subscription<TestEvent> second = await _broker.SubscribeAsync<TestEvent>("db", ["update", "add"], new SubscriptionOptions { Name = "same" });
+        _broker.GetSnapshot().Queue("db").Subscription("same").Consumers.Should().Be(2);
+    }
+
+    [Fact]
+    public async Task ReadMethods_AfterTheConsumerDetached_BehaveLikeACompletedChannel()
+    {
+        Subscription<TestEvent> consumer = await _broker.SubscribeAsync<TestEvent>("db", "#");
+        await consumer.DisposeAsync();
+
+        consumer.TryRead(out _).Should().BeFalse();
+        (await consumer.WaitToReadAsync()).Should().BeFalse();
+        await FluentActions.Awaiting(async () => await consumer.ReadAsync()).Should().ThrowAsync<ChannelClosedException>();
+        var all = new List<Delivery<TestEvent>>();
+        await foreach (Delivery<TestEvent> delivery in consumer.ReadAllAsync())
+        {
+            all.Add(delivery);
+        }
+
+        all.Should().BeEmpty();
+    }
+
+    [Fact]
+    public void Delivery_Default_SettlingThrowsInvalidOperationExplainingWhy()
+    {
+        Delivery<TestEvent> delivery = default;
+
+        FluentActions.Awaiting(async () => await delivery.AckAsync()).Should().ThrowAsync<InvalidOperationException>().WithMessage("*default value*");
+        FluentActions.Awaiting(async () => await delivery.NackAsync()).Should().ThrowAsync<InvalidOperationException>();
+        FluentActions.Awaiting(async () => await delivery.RejectAsync()).Should().ThrowAsync<InvalidOperationException>();
+        delivery.ToString().Should().Be("(no delivery)");
+    }
+
+    [Fact]
+    [Trait("Guarantee", "1")]
+    public async Task RejectAsync_FromADeadLetterQueue_DropsTheDeadLetterAndRaisesIt()
+    {
+        var dropped = new List<MessageDroppedEventArgs>();
+        _broker.MessageDropped += (_, e) => dropped.Add(e);
+        await using Subscription<TestEvent> dlq = await _broker.SubscribeAsync<TestEvent>("db.$dlq", "#", new SubscriptionOptions { Name = "triage" });
+        await using Subscription<TestEvent> consumer = await _broker.SubscribeAsync<TestEvent>("db", "#");
+        await _broker.PublishAsync("db", "add", new TestEvent(1));
+        await (await consumer.ReadAsync()).RejectAsync("first");
+
+        Delivery<TestEvent> dead = await dlq.ReadAsync();
+        (await dead.RejectAsync("give up")).Should().BeTrue();
+
+        MessageDroppedEventArgs drop = dropped.Should().ContainSingle().Subject;
+        drop.Queue.Should().Be("db.$dlq");
+        drop.Subscription.Should().Be("triage");
+        drop.Reason.Should().Be(DropReason.RejectedDeadLetter);
+        QueueSnapshot dlqState = _broker.GetSnapshot().Queue("db.$dlq");
+        dlqState.Dropped.Should().Be(1);
+        dlqState.Subscription("triage").DeadLettered.Should().Be(1);
+    }
+
+    [Fact]
+    public async Task NackAsync_AfterTheConsumerDetached_ReturnsFalseAndTheMessageComesBackOnce()
+    {
+        Subscription<TestEvent> consumer = await _broker.SubscribeAsync<TestEvent>("db", "#", new SubscriptionOptions { Name = "once" });
+        await _broker.PublishAsync("db", "add", new TestEvent(1));
+        Delivery<TestEvent> held = await consumer.ReadAsync();
+        await consumer.DisposeAsync();
+
+        (await held.NackAsync()).Should().BeFalse();
+        (await held.RejectAsync()).Should().BeFalse();
+
+        SubscriptionSnapshot state = _broker.GetSnapshot().Queue("db").Subscription("once");
+        state.Backlog.Should().Be(1, "returned exactly once, by the detach");
+        state.DeadLettered.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task ClientDisposeAsync_HandlerRunning_CancelsItsTokenAndWaitsForItToReturn()
+    {
+        BrokerClient client = _broker.Connect("handler-owner");
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        bool returned = false;
+        Subscription subscription = await client.SubscribeAsync<TestEvent>("db", "#", async (_, cancellationToken) =>
+        {
+            entered.TrySetResult();
+            var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            await using (cancellationToken.Register(() => stopped.TrySetResult()))
+            {
+                await stopped.Task;
+            }
+
+            returned = true;
+        }, new SubscriptionOptions { Name = "owned" });
+        await _broker.PublishAsync("db", "add", new TestEvent(1));
+        await entered.Task.OrHang("the handler to start");
+
+        await client.DisposeAsync();
+
+        returned.Should().BeTrue("disposing the client waits for its running handlers");
+        await subscription.Completion.OrHang("the handler subscription to complete");
+        SubscriptionSnapshot owned = _broker.GetSnapshot().Queue("db").Subscription("owned");
+        owned.Consumers.Should().Be(0);
+        (owned.Backlog + owned.Acked).Should().Be(1, "the message was either acked by the handler or kept for the next consumer");
+    }
+}
