@@ -158,18 +158,22 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
             : ReadSlowAsync(cancellationToken);
     }
 
+    /// <summary>
+    /// Waits on the channel's own ReadAsync, so that a writer hands the next delivery straight to this
+    /// reader. Pooled, so that waiting allocates nothing in steady state. A completed channel throws
+    /// <see cref="ChannelClosedException"/>, as <see cref="ChannelReader{T}.ReadAsync"/> does.
+    /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<Delivery<T>> ReadSlowAsync(CancellationToken cancellationToken)
     {
-        while (await _reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        while (true)
         {
-            if (TryRead(out Delivery<T> delivery))
+            Pushed pushed = await _reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            if (TryRegister(pushed, out Delivery<T> delivery))
             {
                 return delivery;
             }
         }
-
-        throw new ChannelClosedException($"The subscription to queue '{Queue}' has ended; subscribe again to read more.");
     }
 
     public override bool TryRead(out Delivery<T> delivery)

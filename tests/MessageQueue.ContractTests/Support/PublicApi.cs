@@ -45,6 +45,23 @@ public static class PublicApi
         actual.Should().Equal(expected, "the file lists the surface in a stable order");
     }
 
+    /// <summary>
+    /// The repository root: the nearest folder above the test binaries that holds MessageQueue.sln.
+    /// (Source paths from [CallerFilePath] are mapped to /_/ in CI builds, so they cannot be used.)
+    /// </summary>
+    public static string RepositoryRoot()
+    {
+        for (DirectoryInfo? folder = new(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
+        {
+            if (File.Exists(Path.Combine(folder.FullName, "MessageQueue.sln")))
+            {
+                return folder.FullName;
+            }
+        }
+
+        throw new InvalidOperationException($"No MessageQueue.sln above {AppContext.BaseDirectory}; run the tests from a checkout of the repository.");
+    }
+
     public static List<string> Describe(Assembly assembly)
     {
         var lines = new List<string>();

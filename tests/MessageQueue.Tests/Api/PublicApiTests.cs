@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using MessageQueue.ContractTests.Support;
 using Xunit;
 
@@ -9,8 +8,5 @@ public sealed class PublicApiTests
 {
     [Fact]
     public void PublicApi_OfTheCoreAssembly_MatchesPublicApiTxt() =>
-        PublicApi.ShouldMatchFile(typeof(Broker).Assembly, SourceFile("../../src/MessageQueue/PublicAPI.txt"));
-
-    private static string SourceFile(string relative, [CallerFilePath] string here = "") =>
-        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", relative));
+        PublicApi.ShouldMatchFile(typeof(Broker).Assembly, Path.Combine(PublicApi.RepositoryRoot(), "src", "MessageQueue", "PublicAPI.txt"));
 }
