@@ -43,6 +43,17 @@ public sealed partial class Broker
 
         Consumer<T> consumer = typed.Subscribe(client, filterList, options);
         client.Track(consumer);
+
+        // A shutdown that began after the checks above may have collected the consumers before this
+        // one was tracked. Tracking, then a full fence, then reading the state pairs with DisposeAsync
+        // writing the state before collecting: one of the two sees the other.
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _state) != Running)
+        {
+            consumer.Detach(CreateDisposedException());
+            throw CreateDisposedException();
+        }
+
         return new ValueTask<Subscription<T>>(consumer);
     }
 
