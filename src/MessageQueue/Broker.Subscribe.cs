@@ -89,6 +89,14 @@ public sealed partial class Broker
                 return existing;
             }
 
+            // Every queue comes with its dead-letter queue, so the registry holds two entries per queue.
+            if (_queues.Count / 2 >= _options.MaxQueues)
+            {
+                throw new InvalidOperationException(
+                    $"The broker already holds {_options.MaxQueues} queues (BrokerOptions.MaxQueues), so queue '{name}' was not declared. " +
+                    "Reuse a queue and tell messages apart by event name, or raise MaxQueues.");
+            }
+
             var deadLetters = new BrokerQueue<T>(
                 this,
                 name + Names.DeadLetterSuffix,

@@ -188,10 +188,16 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
             consumer.TakeBackUnread();
         }
 
+        // A handler that disposes the broker is waiting for this very call: its own delivery cannot be
+        // settled before it returns, so it is not waited for (it goes back to its subscription below).
+        IConsumer? caller = HandlerScope.Current?.Consumer;
         var drained = new List<Task>(consumers.Count);
         foreach (IConsumer consumer in consumers)
         {
-            drained.Add(consumer.WhenDrained());
+            if (consumer != caller)
+            {
+                drained.Add(consumer.WhenDrained());
+            }
         }
 
         try

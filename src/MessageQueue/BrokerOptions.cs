@@ -16,14 +16,23 @@ public sealed class BrokerOptions
     /// </value>
     public bool AutoDeclareQueues { get; set; } = true;
 
+    /// <summary>Gets or sets the most queues the broker holds, not counting their dead-letter queues.</summary>
+    /// <value>
+    /// The default is 1024. Must be at least 1. Queue names declared on first use come from data, so
+    /// without a bound a stream of distinct names would grow the broker without limit; past the bound,
+    /// declaring (or first use of) another queue throws <see cref="InvalidOperationException"/>.
+    /// </value>
+    public int MaxQueues { get; set; } = 1024;
+
     /// <summary>Gets or sets how long <see cref="Broker.DisposeAsync"/> waits for consumers to settle what they hold.</summary>
-    /// <value>The default is 30 seconds. Must be zero or positive, or <see cref="Timeout.InfiniteTimeSpan"/>.</value>
+    /// <value>The default is 30 seconds. Must be zero or positive and at most about 24.8 days, or <see cref="Timeout.InfiniteTimeSpan"/>.</value>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     internal BrokerOptions Clone() => new()
     {
         TimeProvider = TimeProvider,
         AutoDeclareQueues = AutoDeclareQueues,
+        MaxQueues = MaxQueues,
         ShutdownTimeout = ShutdownTimeout,
     };
 
@@ -35,9 +44,14 @@ public sealed class BrokerOptions
             (errors ??= []).Add("TimeProvider is null; use TimeProvider.System or a test clock.");
         }
 
-        if (ShutdownTimeout < TimeSpan.Zero && ShutdownTimeout != Timeout.InfiniteTimeSpan)
+        if (MaxQueues < 1)
         {
-            (errors ??= []).Add($"ShutdownTimeout is {ShutdownTimeout}; it must be zero or positive, or Timeout.InfiniteTimeSpan.");
+            (errors ??= []).Add($"MaxQueues is {MaxQueues}; it must be at least 1.");
+        }
+
+        if (Timeouts.Describe(ShutdownTimeout, nameof(ShutdownTimeout), allowZero: true) is { } timeoutError)
+        {
+            (errors ??= []).Add(timeoutError);
         }
 
         OptionsErrors.ThrowIfAny(errors, "BrokerOptions", paramName);

@@ -74,8 +74,10 @@ public readonly struct Delivery<T>
         Owner.AckCoreAsync(_token, cancellationToken);
 
     /// <summary>
-    /// Negatively acknowledges the delivery: the message goes back to its subscription and is
-    /// delivered again, before anything published after it, with <see cref="Attempt"/> increased.
+    /// Negatively acknowledges the delivery: the message goes back to its subscription and is delivered
+    /// again, with <see cref="Attempt"/> increased, ahead of everything still waiting in the subscription.
+    /// Deliveries already handed to the consumer come first, so with <see cref="SubscriptionOptions.MaxInFlight"/>
+    /// 1 the order is strict: the nacked message is the very next delivery.
     /// </summary>
     /// <param name="cancellationToken">A token that cancels the operation before it takes effect.</param>
     /// <returns><see langword="true"/> when this call settled the delivery; <see langword="false"/> when it

@@ -50,7 +50,10 @@ public sealed class Message<T>
     /// <summary>Gets the position of the message in its queue. Sequences start at 1 and increase by 1 per published message.</summary>
     public long Sequence { get; }
 
-    /// <summary>Gets the time the message was published, in UTC, from the broker's <see cref="TimeProvider"/>.</summary>
+    /// <summary>
+    /// Gets the time the message was published, in UTC, from the broker's <see cref="TimeProvider"/>, read
+    /// as the publish began. Concurrent publishes can carry timestamps slightly out of order; <see cref="Sequence"/> is the order.
+    /// </summary>
     public DateTimeOffset Timestamp => new(_timestampTicks, TimeSpan.Zero);
 
     /// <summary>Gets the headers the message was published with. Never <see langword="null"/>.</summary>

@@ -11,7 +11,8 @@ public readonly record struct PublishOptions
 
     /// <summary>
     /// Gets how long this publish waits for room in a full queue under <see cref="OverflowPolicy.Wait"/>,
-    /// or <see langword="null"/> for the queue's <see cref="QueueOptions.PublishTimeout"/>.
+    /// or <see langword="null"/> for the queue's <see cref="QueueOptions.PublishTimeout"/>. Must be positive and
+    /// at most about 24.8 days, or <see cref="System.Threading.Timeout.InfiniteTimeSpan"/>.
     /// </summary>
     public TimeSpan? Timeout { get; init; }
 }

@@ -19,7 +19,7 @@ public sealed class QueueOptions
     public OverflowPolicy Overflow { get; set; } = OverflowPolicy.Wait;
 
     /// <summary>Gets or sets how long a publish waits for room under <see cref="OverflowPolicy.Wait"/>.</summary>
-    /// <value>The default is 30 seconds. Must be positive, or <see cref="Timeout.InfiniteTimeSpan"/>.</value>
+    /// <value>The default is 30 seconds. Must be positive and at most about 24.8 days, or <see cref="Timeout.InfiniteTimeSpan"/>.</value>
     public TimeSpan PublishTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     internal QueueOptions Clone() => new()
@@ -46,9 +46,9 @@ public sealed class QueueOptions
             (errors ??= []).Add($"Overflow is {(int)Overflow}, which is not an OverflowPolicy value; use Wait, Reject or DropOldest.");
         }
 
-        if (PublishTimeout <= TimeSpan.Zero && PublishTimeout != Timeout.InfiniteTimeSpan)
+        if (Timeouts.Describe(PublishTimeout, nameof(PublishTimeout), allowZero: false) is { } timeoutError)
         {
-            (errors ??= []).Add($"PublishTimeout is {PublishTimeout}; it must be positive, or Timeout.InfiniteTimeSpan to wait without limit.");
+            (errors ??= []).Add(timeoutError);
         }
 
         OptionsErrors.ThrowIfAny(errors, "QueueOptions", paramName);

@@ -87,6 +87,33 @@ public sealed class BadInputCatalogueTests : IAsyncLifetime
             b => Task.Run(() => b.DeclareQueue<TestEvent>("fresh", new QueueOptions { MaxMessages = 0, Overflow = (OverflowPolicy)9, PublishTimeout = TimeSpan.FromSeconds(-1) })),
             typeof(ArgumentException),
             "3 problems"),
+        ["publish timeout too long for the queue"] = new(
+            b => Task.Run(() => b.DeclareQueue<TestEvent>("fresh", new QueueOptions { PublishTimeout = TimeSpan.FromDays(60) })),
+            typeof(ArgumentException),
+            "the longest finite timeout"),
+        ["publish timeout too long for one publish"] = new(
+            b => b.PublishAsync("orders", "e", new TestEvent(0), new PublishOptions { Timeout = TimeSpan.MaxValue }).AsTask(),
+            typeof(ArgumentOutOfRangeException),
+            "the longest finite timeout"),
+        ["publish timeout zero for one publish"] = new(
+            b => b.PublishAsync("orders", "e", new TestEvent(0), new PublishOptions { Timeout = TimeSpan.Zero }).AsTask(),
+            typeof(ArgumentOutOfRangeException),
+            "it must be positive"),
+        ["shutdown timeout too long"] = new(
+            _ => Task.Run(() => new Broker(new BrokerOptions { ShutdownTimeout = TimeSpan.FromDays(60) })),
+            typeof(ArgumentException),
+            "the longest finite timeout"),
+        ["MaxQueues zero"] = new(_ => Task.Run(() => new Broker(new BrokerOptions { MaxQueues = 0 })), typeof(ArgumentException), "MaxQueues is 0"),
+        ["more queues than MaxQueues"] = new(
+            async _ =>
+            {
+                await using var small = new Broker(new BrokerOptions { MaxQueues = 2 });
+                await small.PublishAsync("one", "e", new TestEvent(0));
+                await small.PublishAsync("two", "e", new TestEvent(0));
+                await small.PublishAsync("three", "e", new TestEvent(0));
+            },
+            typeof(InvalidOperationException),
+            "BrokerOptions.MaxQueues"),
         ["declare an existing queue with other options"] = new(b => Task.Run(() => b.DeclareQueue<TestEvent>("orders", new QueueOptions { MaxMessages = 1 })), typeof(InvalidOperationException), "cannot be declared again"),
         ["broker options with two problems"] = new(
             _ => Task.Run(() => new Broker(new BrokerOptions { TimeProvider = null!, ShutdownTimeout = TimeSpan.FromSeconds(-2) })),

@@ -199,4 +199,23 @@ public sealed class ShutdownTests
 
         subscription.Completion.IsCompletedSuccessfully.Should().BeTrue();
     }
+
+    [Fact]
+    [Trait("Guarantee", "10")]
+    public async Task DisposeAsync_CalledFromAHandler_DoesNotWaitForThatHandlersOwnDelivery()
+    {
+        Broker broker = NewBroker(Timeout.InfiniteTimeSpan);
+        var disposed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await broker.SubscribeAsync<TestEvent>("jobs", "#", async (_, _) =>
+        {
+            await broker.DisposeAsync();
+            disposed.TrySetResult();
+        }, new SubscriptionOptions { Name = "stopper" });
+
+        await broker.PublishAsync("jobs", "stop", new TestEvent(1));
+
+        await disposed.Task.OrHang("a shutdown started by a handler, with an infinite shutdown timeout");
+        SubscriptionSnapshot stopper = broker.GetSnapshot().Queue("jobs").Subscription("stopper");
+        (stopper.Backlog + stopper.Acked).Should().Be(1, "the handler's own message is kept for the next start or was acked; never lost");
+    }
 }

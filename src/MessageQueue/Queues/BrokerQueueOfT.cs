@@ -19,9 +19,11 @@ namespace MessageQueue;
 /// queue's messages in sequence order, and publishers to disjoint subscriptions never contend. The
 /// queue's own lock (<see cref="_gate"/>) is only for changing the set of subscriptions, for the route
 /// cache on a miss, for overflow eviction and for dead-letter queues.</para>
-/// <para><b>Lock order:</b> queue, then subscriptions by id, then a consumer's pending table.
-/// Consumers settling messages take no queue lock, except <see cref="_waitersGate"/> to wake
-/// publishers that wait for room.</para>
+/// <para><b>Lock order:</b> queue, then subscriptions by id, then a consumer's pending table;
+/// <see cref="_waitersGate"/> is taken alone or last. Consumers settling messages take no queue lock,
+/// except <see cref="_waitersGate"/> to wake publishers that wait for room, and a reject, which
+/// appends to the dead-letter queue under that queue's lock. No user code (handlers, events, the
+/// TimeProvider) runs under any of these locks.</para>
 /// <para><b>Retention.</b> A normal queue uses interest retention: a routed message counts towards
 /// the depth from its publish until every subscription it was routed to has let go of it. A
 /// dead-letter queue uses limits retention: it keeps its newest <see cref="QueueOptions.MaxMessages"/>
@@ -55,7 +57,7 @@ internal sealed class BrokerQueue<T> : BrokerQueue
 
     // Publishers waiting for room (OverflowPolicy.Wait), in arrival order.
     private readonly Lock _waitersGate = new();
-    private readonly Queue<PublishWaiter> _waiters = new();
+    private readonly LinkedList<PublishWaiter> _waiters = new();
     private int _waiterCount;
 
     // Copy-on-write under _gate. _routeVersion changes with it, which invalidates cached routes.
@@ -103,6 +105,11 @@ internal sealed class BrokerQueue<T> : BrokerQueue
     {
         Debug.Assert(!IsDeadLetterQueue, "the broker refuses publishes into dead-letter queues");
         IReadOnlyDictionary<string, string> headers = FreezeHeaders(options.Headers);
+        if (options.Timeout is { } timeout && Timeouts.Describe(timeout, "PublishOptions.Timeout", allowZero: false) is { } timeoutError)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), timeout, timeoutError);
+        }
+
         ThrowIfClosed();
         Route route = GetRoute(eventName);
         if (route.Subscriptions.Length == 0)
@@ -178,6 +185,9 @@ internal sealed class BrokerQueue<T> : BrokerQueue
     /// </summary>
     private PublishReceipt Deliver(Route route, string eventName, T payload, IReadOnlyDictionary<string, string> headers)
     {
+        // Read the clock before taking any lock: a TimeProvider is user code. Concurrent publishes may
+        // therefore carry timestamps a little out of sequence order; sequences are the order.
+        long timestamp = _time.GetUtcNow().UtcTicks;
         SubscriptionState<T>[] subscriptions = route.Subscriptions;
         Message<T> message;
         int receivers;
@@ -186,7 +196,7 @@ internal sealed class BrokerQueue<T> : BrokerQueue
             SubscriptionState<T> only = subscriptions[0];
             lock (only.Gate)
             {
-                message = CreateMessage(eventName, payload, headers);
+                message = CreateMessage(eventName, payload, timestamp, headers);
                 receivers = only.IsDeleted ? 0 : 1;
                 if (receivers == 1)
                 {
@@ -204,7 +214,7 @@ internal sealed class BrokerQueue<T> : BrokerQueue
 
             try
             {
-                message = CreateMessage(eventName, payload, headers);
+                message = CreateMessage(eventName, payload, timestamp, headers);
                 receivers = 0;
                 foreach (SubscriptionState<T> subscription in subscriptions)
                 {
@@ -243,11 +253,11 @@ internal sealed class BrokerQueue<T> : BrokerQueue
         return new PublishReceipt(Name, message.Id, message.Sequence);
     }
 
-    /// <summary>Takes the next sequence and builds the envelope. Called with the route's subscriptions (or the queue) locked, so that sequence order is delivery order.</summary>
-    private Message<T> CreateMessage(string eventName, T payload, IReadOnlyDictionary<string, string> headers)
+    /// <summary>Takes the next sequence and builds the envelope. Called with the route's subscriptions locked, so that sequence order is delivery order.</summary>
+    private Message<T> CreateMessage(string eventName, T payload, long timestamp, IReadOnlyDictionary<string, string> headers)
     {
         long sequence = Interlocked.Increment(ref _sequence);
-        return new Message<T>(MakeId(sequence), Name, eventName, payload, sequence, _time.GetUtcNow().UtcTicks, headers);
+        return new Message<T>(MakeId(sequence), Name, eventName, payload, sequence, timestamp, headers);
     }
 
     private PublishReceipt DropOldestThenDeliver(Route route, string eventName, T payload, IReadOnlyDictionary<string, string> headers)
@@ -280,22 +290,31 @@ internal sealed class BrokerQueue<T> : BrokerQueue
         {
             await waiter.Task.WaitAsync(timeout, _time, cancellationToken).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (Exception error) when (error is OperationCanceledException or TimeoutException)
         {
-            if (!waiter.TryAbandon())
+            if (TryAbandon(waiter))
             {
-                // Room was granted just as we were cancelled; pass it on.
-                FreeDepth();
+                // Gave up before any room was granted: nothing was reserved, nothing was published.
+                if (error is TimeoutException)
+                {
+                    throw Full(timeout);
+                }
+
+                throw;
             }
 
-            throw;
-        }
-        catch (TimeoutException)
-        {
-            // Room granted in the same instant as the timeout: keep it and publish.
-            if (waiter.TryAbandon())
+            if (!waiter.Task.IsCompletedSuccessfully)
             {
-                throw Full(timeout);
+                // The queue closed first and failed the waiter; nothing was reserved.
+                throw _broker.CreateDisposedException();
+            }
+
+            // Room was granted in the same instant. On a timeout, keep it and publish; on
+            // cancellation, pass it on, because a cancelled call must change nothing.
+            if (error is OperationCanceledException)
+            {
+                FreeDepth();
+                throw;
             }
         }
 
@@ -327,7 +346,7 @@ internal sealed class BrokerQueue<T> : BrokerQueue
                 return waiter;
             }
 
-            _waiters.Enqueue(waiter);
+            waiter.Node = _waiters.AddLast(waiter);
 
             // Full fence, then look at the depth again: a consumer that freed room just now may have
             // read the waiter count before this increment. One of the two sees the other.
@@ -338,21 +357,47 @@ internal sealed class BrokerQueue<T> : BrokerQueue
         return waiter;
     }
 
-    private void GrantWaitersLocked()
+    /// <summary>
+    /// A waiter gives up (timeout or cancellation). It leaves the line at once, so abandoned waiters
+    /// never pile up while the queue stays full. False when room was granted (or the queue closed) first.
+    /// </summary>
+    private bool TryAbandon(PublishWaiter waiter)
     {
-        while (_waiters.Count > 0 && _depth.HasRoom())
+        lock (_waitersGate)
         {
-            PublishWaiter waiter = _waiters.Dequeue();
-            Interlocked.Decrement(ref _waiterCount);
-            if (waiter.TryGrant())
+            if (!waiter.TryAbandon())
             {
-                // Reserve the room on the waiter's behalf, so nobody overtakes it.
-                _depth.ForceAdmit();
+                return false;
             }
+
+            if (waiter.Node?.List is not null)
+            {
+                _waiters.Remove(waiter.Node);
+                Interlocked.Decrement(ref _waiterCount);
+            }
+
+            return true;
         }
     }
 
-    /// <summary>Frees one unit of depth and wakes a waiting publisher if there is one. Called without any lock.</summary>
+    /// <summary>
+    /// Gives room to waiting publishers in arrival order. The room is taken first and then handed over,
+    /// so a publisher on the fast path can never slip in between and push the depth past the bound.
+    /// Waiters leave the line only under this lock (granted, abandoned, or failed on close), so every
+    /// waiter still in the line can be granted.
+    /// </summary>
+    private void GrantWaitersLocked()
+    {
+        while (_waiters.First is { } first && _depth.TryAdmit())
+        {
+            _waiters.RemoveFirst();
+            Interlocked.Decrement(ref _waiterCount);
+            bool granted = first.Value.TryGrant();
+            Debug.Assert(granted, "a waiter that completed left the line under the same lock");
+        }
+    }
+
+    /// <summary>Frees one unit of depth and wakes a waiting publisher if there is one. Called without any lock but _gate.</summary>
     private void FreeDepth()
     {
         _depth.Release();
@@ -494,32 +539,22 @@ internal sealed class BrokerQueue<T> : BrokerQueue
             return false;
         }
 
-        bool depthFreed = false;
-        bool anyDropped = false;
-        foreach (SubscriptionState<T> subscription in _subscriptions)
+        // Nothing waits that is older than the oldest head, so each backlog drops at most this message.
+        bool anyDropped = DropWaitingUpToLocked(oldest.Sequence, ref dropped);
+        if (anyDropped)
         {
-            if (subscription.TryDropOldestWaiting(oldest))
+            // Each release above freed the depth if it let go of the last reference. If consumers
+            // still hold the message in flight, Evict stops it counting now instead. Exactly one of the
+            // two frees the depth, and neither does if an earlier eviction already stopped it counting.
+            if (oldest.Evict())
             {
-                anyDropped = true;
-                (dropped ??= []).Add(new MessageDroppedEventArgs(Name, subscription.Name ?? string.Empty, oldest.Id, oldest.Sequence, oldest.Event, DropReason.QueueOverflow));
-
-                depthFreed |= oldest.Release();
+                FreeDepth();
             }
+
+            Interlocked.Increment(ref _dropped);
         }
 
-        if (!anyDropped)
-        {
-            // A consumer took it between the look and the drop; look again.
-            return true;
-        }
-
-        // Release says whether the backlogs held the last references; Evict covers copies still in
-        // flight with consumers, which keep the message alive but stop it counting. Exactly one of
-        // the two frees the depth.
-        depthFreed |= oldest.Evict();
-        Debug.Assert(depthFreed, "an evicted message frees exactly one unit of depth");
-        Interlocked.Increment(ref _dropped);
-        FreeDepth();
+        // A consumer may have taken it between the look and the drop; the caller looks again.
         return true;
     }
 
@@ -528,23 +563,33 @@ internal sealed class BrokerQueue<T> : BrokerQueue
     {
         Debug.Assert(_log is not null);
         Message<T> head = _log.Dequeue();
-        bool anyHolder = false;
-        foreach (SubscriptionState<T> subscription in _subscriptions)
-        {
-            if (subscription.TryDropOldestWaiting(head))
-            {
-                anyHolder = true;
-                (dropped ??= []).Add(new MessageDroppedEventArgs(Name, subscription.Name ?? string.Empty, head.Id, head.Sequence, head.Event, DropReason.QueueOverflow));
-                head.Release();
-            }
-        }
 
-        if (!anyHolder)
+        // Also drops anything older still waiting: a message evicted from the log while in flight
+        // that came back afterwards (nacked, or its consumer left). Otherwise it would block the
+        // head of its backlog, and the backlog would grow past the log's bound.
+        if (!DropWaitingUpToLocked(head.Sequence, ref dropped))
         {
             (dropped ??= []).Add(new MessageDroppedEventArgs(Name, null, head.Id, head.Sequence, head.Event, DropReason.QueueOverflow));
         }
 
         Interlocked.Increment(ref _dropped);
+    }
+
+    /// <summary>Drops every waiting message up to <paramref name="sequence"/> from every subscription, raising one event each.</summary>
+    private bool DropWaitingUpToLocked(long sequence, ref List<MessageDroppedEventArgs>? dropped)
+    {
+        bool any = false;
+        foreach (SubscriptionState<T> subscription in _subscriptions)
+        {
+            foreach (Message<T> message in subscription.DropWaitingUpTo(sequence))
+            {
+                any = true;
+                (dropped ??= []).Add(new MessageDroppedEventArgs(Name, subscription.Name ?? string.Empty, message.Id, message.Sequence, message.Event, DropReason.QueueOverflow));
+                Release(message);
+            }
+        }
+
+        return any;
     }
 
     private void RaiseDropped(List<MessageDroppedEventArgs>? dropped)
@@ -598,6 +643,7 @@ internal sealed class BrokerQueue<T> : BrokerQueue
     {
         Debug.Assert(_log is not null);
         List<MessageDroppedEventArgs>? dropped = null;
+        long timestamp = _time.GetUtcNow().UtcTicks;
         lock (_gate)
         {
             while (_log.Count >= _maxMessages)
@@ -614,7 +660,7 @@ internal sealed class BrokerQueue<T> : BrokerQueue
             try
             {
                 long sequence = Interlocked.Increment(ref _sequence);
-                var message = new Message<T>(source.Id, Name, source.Event, source.Payload, sequence, _time.GetUtcNow().UtcTicks, headers);
+                var message = new Message<T>(source.Id, Name, source.Event, source.Payload, sequence, timestamp, headers);
                 _log.Enqueue(message);
                 if (route.Length > 0)
                 {
@@ -752,18 +798,16 @@ internal sealed class BrokerQueue<T> : BrokerQueue
 
     public override void Close()
     {
-        PublishWaiter[] waiters;
         lock (_waitersGate)
         {
             _closed = true;
-            waiters = [.. _waiters];
+            foreach (PublishWaiter waiter in _waiters)
+            {
+                waiter.TrySetException(_broker.CreateDisposedException());
+            }
+
             _waiters.Clear();
             Volatile.Write(ref _waiterCount, 0);
-        }
-
-        foreach (PublishWaiter waiter in waiters)
-        {
-            waiter.TrySetException(_broker.CreateDisposedException());
         }
     }
 
@@ -785,11 +829,7 @@ internal sealed class BrokerQueue<T> : BrokerQueue
                 subscriptions.Add(subscription.GetSnapshot());
             }
 
-            int waiting;
-            lock (_waitersGate)
-            {
-                waiting = _waiters.Count(w => !w.Task.IsCompleted);
-            }
+            int waiting = Volatile.Read(ref _waiterCount);
 
             long sequence = Interlocked.Read(ref _sequence);
             return new QueueSnapshot

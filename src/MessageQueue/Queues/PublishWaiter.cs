@@ -8,6 +8,9 @@ namespace MessageQueue;
 /// </summary>
 internal sealed class PublishWaiter() : TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)
 {
+    /// <summary>The waiter's place in its queue's line, so that it can leave from anywhere in it.</summary>
+    public LinkedListNode<PublishWaiter>? Node { get; set; }
+
     /// <summary>Hands the waiter a reservation. False when it already gave up.</summary>
     public bool TryGrant() => TrySetResult();
 

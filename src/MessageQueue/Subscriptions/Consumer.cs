@@ -159,79 +159,59 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
     }
 
     /// <summary>
-    /// Waits on the channel's own ReadAsync, so that a writer hands the next delivery straight to this
-    /// reader. Pooled, so that waiting allocates nothing in steady state. A completed channel throws
-    /// <see cref="ChannelClosedException"/>, as <see cref="ChannelReader{T}.ReadAsync"/> does.
+    /// Waits until the channel has something, then takes it with <see cref="TryRead"/>. It does not use
+    /// the channel's ReadAsync: that hands an item to a parked reader before the reader's continuation
+    /// runs, and for that moment the delivery would be in neither the channel nor the pending table,
+    /// where a detach could not find it. Pooled, so that waiting allocates nothing in steady state.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<Delivery<T>> ReadSlowAsync(CancellationToken cancellationToken)
     {
-        while (true)
+        while (await _reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            Pushed pushed = await _reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-            if (TryRegister(pushed, out Delivery<T> delivery))
+            if (TryRead(out Delivery<T> delivery))
             {
                 return delivery;
             }
         }
+
+        throw new ChannelClosedException($"The subscription to queue '{Queue}' has ended; subscribe again to read more.");
     }
-
-    public override bool TryRead(out Delivery<T> delivery)
-    {
-        while (_reader.TryRead(out Pushed pushed))
-        {
-            if (TryRegister(pushed, out delivery))
-            {
-                return true;
-            }
-        }
-
-        delivery = default;
-        return false;
-    }
-
-    public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default) =>
-        _reader.WaitToReadAsync(cancellationToken);
 
     /// <summary>
-    /// Enters a delivery that was just read into the pending table. With auto-ack it is settled at
-    /// once instead (at-most-once). False when the consumer closed in the same instant: the delivery
-    /// missed the take-back and goes back to the subscription now.
+    /// Takes the next delivery out of the channel and enters it in the pending table, as one step under
+    /// the table's lock, so that a detach (which takes the same lock) finds every delivery either still
+    /// in the channel or in the table. With auto-ack the delivery is settled at once instead (at-most-once).
     /// </summary>
-    private bool TryRegister(Pushed pushed, out Delivery<T> delivery)
+    public override bool TryRead(out Delivery<T> delivery)
     {
+        Pushed pushed;
         long token = NoToken;
-        bool late;
         lock (_tableGate)
         {
-            late = _closed;
-            if (!late)
+            if (_closed || !_reader.TryRead(out pushed))
             {
-                if (_autoAck)
-                {
-                    _counters.Acked++;
-                }
-                else
-                {
-                    if (_freeCount == 0)
-                    {
-                        GrowLocked();
-                    }
-
-                    int index = _free[--_freeCount];
-                    ref Slot slot = ref _slots[index];
-                    slot.Message = pushed.Message;
-                    slot.Attempt = pushed.Attempt;
-                    token = ((long)slot.Generation << 32) | (uint)index;
-                }
+                delivery = default;
+                return false;
             }
-        }
 
-        if (late)
-        {
-            _state.TakeBackLate(pushed.Message, pushed.Attempt - 1);
-            delivery = default;
-            return false;
+            if (_autoAck)
+            {
+                _counters.Acked++;
+            }
+            else
+            {
+                if (_freeCount == 0)
+                {
+                    GrowLocked();
+                }
+
+                int index = _free[--_freeCount];
+                ref Slot slot = ref _slots[index];
+                slot.Message = pushed.Message;
+                slot.Attempt = pushed.Attempt;
+                token = ((long)slot.Generation << 32) | (uint)index;
+            }
         }
 
         delivery = new Delivery<T>(pushed.Message, pushed.Attempt, this, token, trusted: true);
@@ -243,6 +223,9 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
 
         return true;
     }
+
+    public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default) =>
+        _reader.WaitToReadAsync(cancellationToken);
 
     private void GrowLocked()
     {
@@ -308,15 +291,6 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
     {
         _state.Queue.Release(message);
         _state.OnCreditFreed();
-    }
-
-    /// <summary>Counts a handler exception; the handler loop nacks the delivery itself.</summary>
-    internal void RecordHandlerFailure()
-    {
-        lock (_tableGate)
-        {
-            _counters.HandlerFailures++;
-        }
     }
 
     /// <summary>
@@ -385,6 +359,19 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
     {
         Debug.Assert(_stopped);
         var unread = new List<(Message<T>, int)>();
+        lock (_tableGate)
+        {
+            TakeUnreadUnderTableLock(unread, complete);
+        }
+
+        SignalIfDrained();
+        return unread;
+    }
+
+    /// <summary>Drains the channel while holding the table's lock, so no reader is between taking and registering.</summary>
+    private void TakeUnreadUnderTableLock(List<(Message<T> Message, int Deliveries)> unread, bool complete)
+    {
+        int before = unread.Count;
         while (_reader.TryRead(out Pushed pushed))
         {
             unread.Add((pushed.Message, pushed.Attempt - 1));
@@ -395,13 +382,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
             _channel.Writer.TryComplete();
         }
 
-        if (unread.Count > 0)
-        {
-            Interlocked.Add(ref _settled.Value, unread.Count);
-            SignalIfDrained();
-        }
-
-        return unread;
+        Interlocked.Add(ref _settled.Value, unread.Count - before);
     }
 
     /// <summary>Completes when everything this consumer was given has left it. Used by the broker's shutdown drain.</summary>
@@ -427,11 +408,13 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
     public List<(Message<T> Message, int Deliveries)> CloseLocked()
     {
         _stopped = true;
-        List<(Message<T> Message, int Deliveries)> held = TakeUnreadLocked(complete: true);
-        int taken = 0;
+        var held = new List<(Message<T> Message, int Deliveries)>();
         lock (_tableGate)
         {
+            // Closed first: from here on no reader takes anything out of the channel.
             _closed = true;
+            TakeUnreadUnderTableLock(held, complete: true);
+            int taken = 0;
             for (int i = 0; i < _slots.Length; i++)
             {
                 ref Slot slot = ref _slots[i];
@@ -444,10 +427,11 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
                     taken++;
                 }
             }
+
+            Interlocked.Add(ref _settled.Value, taken);
         }
 
-        Interlocked.Add(ref _settled.Value, taken);
-        _drained?.TrySetResult();
+        SignalIfDrained();
         return held;
     }
 

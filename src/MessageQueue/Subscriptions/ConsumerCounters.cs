@@ -6,13 +6,11 @@ internal struct ConsumerCounters
     public long Acked;
     public long Nacked;
     public long DeadLettered;
-    public long HandlerFailures;
 
     public void Add(in ConsumerCounters other)
     {
         Acked += other.Acked;
         Nacked += other.Nacked;
         DeadLettered += other.DeadLettered;
-        HandlerFailures += other.HandlerFailures;
     }
 }

@@ -4,7 +4,7 @@ namespace MessageQueue;
 /// The handler form of a subscription: a loop on the thread pool that reads deliveries one at a time,
 /// runs the user's handler, and acks on success or nacks on an exception.
 /// </summary>
-internal sealed class HandlerSubscription<T> : Subscription
+internal sealed class HandlerSubscription<T> : Subscription, IRunningHandler
 {
     private readonly Subscription<T> _inner;
     private readonly Func<Delivery<T>, CancellationToken, ValueTask> _handler;
@@ -38,8 +38,11 @@ internal sealed class HandlerSubscription<T> : Subscription
 
     public override Task Completion { get; }
 
+    IConsumer? IRunningHandler.Consumer => _inner as IConsumer;
+
     private async Task RunAsync()
     {
+        HandlerScope.Enter(this);
         CancellationToken stopping = _stop.Token;
         try
         {
@@ -55,7 +58,7 @@ internal sealed class HandlerSubscription<T> : Subscription
                     catch (Exception)
 #pragma warning restore CA1031
                     {
-                        (_inner as Consumer<T>)?.RecordHandlerFailure();
+                        (_inner as Consumer<T>)?.State.RecordHandlerFailure();
                         await delivery.NackAsync(CancellationToken.None).ConfigureAwait(false);
                         continue;
                     }
@@ -68,6 +71,16 @@ internal sealed class HandlerSubscription<T> : Subscription
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
             // Disposed, or the inner subscription ended: stop quietly.
+        }
+        finally
+        {
+            // Detach here, after the last handler call settled its delivery, whether DisposeAsync waits
+            // for this loop or was called from inside the handler and could not.
+            if (Volatile.Read(ref _disposed) != 0)
+            {
+                await _inner.DisposeAsync().ConfigureAwait(false);
+                (_inner as Consumer<T>)?.Client.ForgetHandler(this);
+            }
         }
     }
 
@@ -89,20 +102,16 @@ internal sealed class HandlerSubscription<T> : Subscription
         }
     }
 
-    public override async ValueTask DisposeAsync()
+    public override ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            await _loop.ConfigureAwait(false);
-            return;
+            // Ask a running handler to stop. The loop detaches the consumer when it ends, after the
+            // current delivery was settled (or nacked), so nothing is left half-done.
+            CancelHandler();
         }
 
-        // Ask a running handler to stop and wait for it: its delivery is then settled (or nacked)
-        // before the consumer detaches, so nothing is left half-done.
-        CancelHandler();
-        await _loop.ConfigureAwait(false);
-        await _inner.DisposeAsync().ConfigureAwait(false);
-        (_inner as Consumer<T>)?.Client.ForgetHandler(this);
-        _stop.Dispose();
+        // From inside this subscription's own handler, the loop cannot end before the caller returns.
+        return ReferenceEquals(HandlerScope.Current, this) ? ValueTask.CompletedTask : new ValueTask(_loop);
     }
 }

@@ -37,6 +37,7 @@ internal sealed class SubscriptionState<T>
     private long _delivered;
     private long _redelivered;
     private long _dropped;
+    private long _handlerFailures;
     private ConsumerCounters _retired;
 
     public SubscriptionState(BrokerQueue<T> queue, long id, string? name, string[] filters)
@@ -78,6 +79,9 @@ internal sealed class SubscriptionState<T>
 
         return false;
     }
+
+    /// <summary>Counts a handler exception (handler form). Kept here, not per consumer, so a count made after a detach is not lost.</summary>
+    public void RecordHandlerFailure() => Interlocked.Increment(ref _handlerFailures);
 
     public bool HasFilters(string[] filters) =>
         new HashSet<string>(FilterTexts, StringComparer.Ordinal).SetEquals(filters);
@@ -190,32 +194,6 @@ internal sealed class SubscriptionState<T>
         }
     }
 
-    /// <summary>
-    /// A delivery a consumer read from its channel in the same instant the consumer was closed: it
-    /// missed the take-back, so it comes back now. Called without any lock.
-    /// </summary>
-    public void TakeBackLate(Message<T> message, int deliveries)
-    {
-        bool released = false;
-        lock (Gate)
-        {
-            if (_deleted)
-            {
-                released = true;
-            }
-            else
-            {
-                ReturnLocked(message, deliveries);
-                DispatchLocked();
-            }
-        }
-
-        if (released)
-        {
-            _queue.ReleaseAbandoned([message]);
-        }
-    }
-
     private void ReturnLocked(Message<T> message, int deliveries)
     {
         _returned.Enqueue(new Returned(message, deliveries), message.Sequence);
@@ -239,35 +217,31 @@ internal sealed class SubscriptionState<T>
     }
 
     /// <summary>
-    /// Drops <paramref name="message"/> if it is the oldest message waiting here. Backlogs are in
-    /// sequence order, so a message the queue evicts as its oldest can only be at the head.
+    /// Drops every waiting message whose sequence is at most <paramref name="sequence"/>. Backlogs are in
+    /// sequence order, so these are always at the heads of the returned set and the backlog.
     /// </summary>
-    public bool TryDropOldestWaiting(Message<T> message)
+    /// <returns>The dropped messages; the caller releases them.</returns>
+    public List<Message<T>> DropWaitingUpTo(long sequence)
     {
+        var dropped = new List<Message<T>>();
         lock (Gate)
         {
-            if (_returned.TryPeek(out Returned returned, out _))
+            while (_returned.TryPeek(out Returned returned, out long returnedSequence) && returnedSequence <= sequence)
             {
-                if (returned.Message != message)
-                {
-                    return false;
-                }
-
                 _returned.Dequeue();
-            }
-            else if (_backlog.TryPeek(out Message<T>? head) && head == message)
-            {
-                _backlog.Dequeue();
-            }
-            else
-            {
-                return false;
+                dropped.Add(returned.Message);
             }
 
-            Interlocked.Decrement(ref _waiting);
-            _dropped++;
-            return true;
+            while (_backlog.TryPeek(out Message<T>? head) && head.Sequence <= sequence)
+            {
+                dropped.Add(_backlog.Dequeue());
+            }
+
+            Interlocked.Add(ref _waiting, -dropped.Count);
+            _dropped += dropped.Count;
         }
+
+        return dropped;
     }
 
     // ---------------------------------------------------------------- consumers
@@ -406,7 +380,7 @@ internal sealed class SubscriptionState<T>
                 Nacked = settled.Nacked,
                 DeadLettered = settled.DeadLettered,
                 Dropped = _dropped,
-                HandlerFailures = settled.HandlerFailures,
+                HandlerFailures = Interlocked.Read(ref _handlerFailures),
             };
         }
     }

@@ -334,4 +334,119 @@ public sealed class OverflowTests : IAsyncLifetime
         dropped.Should().ContainSingle().Which.Should().Match<MessageDroppedEventArgs>(e => e.Queue == "rejects.$dlq" && e.Subscription == null && e.Sequence == 1);
         _broker.GetSnapshot().Queue("rejects").DeadLettered.Should().Be(3);
     }
+
+    // ------------------------------------------------------------------ regressions found in review
+
+    [Fact]
+    [Trait("Guarantee", "4")]
+    public async Task DropOldest_MessageEvictedTwice_FreesItsDepthOnlyOnce()
+    {
+        // Message 1 is evicted while in flight with "fast"; "fast" then detaches, so message 1 waits
+        // again and is evicted a second time. The depth must not be freed twice.
+        _broker.DeclareQueue<TestEvent>("twice", new QueueOptions { MaxMessages = 1, Overflow = OverflowPolicy.DropOldest });
+        await (await _broker.SubscribeAsync<TestEvent>("twice", "#", new SubscriptionOptions { Name = "idle" })).DisposeAsync();
+        Subscription<TestEvent> fast = await _broker.SubscribeAsync<TestEvent>("twice", "#", new SubscriptionOptions { Name = "fast", MaxInFlight = 1 });
+
+        await _broker.PublishAsync("twice", "e", new TestEvent(1)); // idle: waiting; fast: in flight
+        await _broker.PublishAsync("twice", "e", new TestEvent(2)); // evicts 1 from idle; it stops counting
+        await fast.DisposeAsync();                                   // 1 comes back to fast's backlog
+        await _broker.PublishAsync("twice", "e", new TestEvent(3)); // evicts 1 again (frees nothing), then 2
+
+        QueueSnapshot queue = _broker.GetSnapshot().Queue("twice");
+        queue.Depth.Should().Be(1, "only message 3 is retained");
+        (queue.Subscription("idle").Backlog, queue.Subscription("fast").Backlog).Should().Be((1, 1));
+
+        await using Subscription<TestEvent> idle = await _broker.SubscribeAsync<TestEvent>("twice", "#", new SubscriptionOptions { Name = "idle" });
+        await using Subscription<TestEvent> fastAgain = await _broker.SubscribeAsync<TestEvent>("twice", "#", new SubscriptionOptions { Name = "fast" });
+        Delivery<TestEvent> a = await idle.ReadAsync();
+        Delivery<TestEvent> b = await fastAgain.ReadAsync();
+        (a.Payload.Number, b.Payload.Number).Should().Be((3, 3));
+        await a.AckAsync();
+        await b.AckAsync();
+        _broker.GetSnapshot().Queue("twice").Depth.Should().Be(0, "every unit of depth was freed exactly once");
+    }
+
+    [Fact]
+    [Trait("Guarantee", "4")]
+    public async Task PublishAsync_ManyCancelledWaiters_LeaveTheLineAtOnce()
+    {
+        Subscription<TestEvent> subscription = await FullQueueAsync("line", OverflowPolicy.Wait);
+        for (int i = 0; i < 1000; i++)
+        {
+            using var cancellation = new CancellationTokenSource();
+            Task<PublishReceipt> waiting = _broker.PublishAsync("line", "e", new TestEvent(100 + i), cancellationToken: cancellation.Token).AsTask();
+            await cancellation.CancelAsync();
+            await FluentActions.Awaiting(() => waiting).Should().ThrowAsync<OperationCanceledException>();
+        }
+
+        _broker.GetSnapshot().Queue("line").WaitingPublishers.Should().Be(0, "a cancelled publisher leaves the line");
+
+        await (await subscription.ReadAsync()).AckAsync();
+        _broker.TryPublish("line", "e", new TestEvent(3), out PublishReceipt receipt).Should().BeTrue("nobody is waiting ahead of a new publisher");
+        receipt.Sequence.Should().Be(4);
+    }
+
+    [Fact]
+    [Trait("Guarantee", "4")]
+    public async Task PublishAsync_WaitersGrantedWhilePublishersRace_DepthNeverExceedsTheBound()
+    {
+        _broker.DeclareQueue<TestEvent>("race", new QueueOptions { MaxMessages = 2, PublishTimeout = TestWait.HangGuard });
+        await using Subscription<TestEvent> subscription = await _broker.SubscribeAsync<TestEvent>("race", "#", new SubscriptionOptions { MaxInFlight = 1 });
+        const int publishers = 4, each = 2000;
+        int maxDepth = 0;
+        Task consumer = Task.Run(async () =>
+        {
+            for (int i = 0; i < publishers * each; i++)
+            {
+                Delivery<TestEvent> delivery = await subscription.ReadAsync();
+                maxDepth = Math.Max(maxDepth, _broker.GetSnapshot().Queue("race").Depth);
+                await delivery.AckAsync();
+            }
+        });
+
+        await Task.WhenAll(Enumerable.Range(0, publishers).Select(p => Task.Run(async () =>
+        {
+            for (int i = 0; i < each; i++)
+            {
+                await _broker.PublishAsync("race", "e", new TestEvent(i));
+            }
+        }))).OrHang("the publishers");
+        await consumer.OrHang("the consumer");
+
+        maxDepth.Should().BeLessThanOrEqualTo(2, "a granted waiter takes its room before any fast-path publisher can");
+        _broker.GetSnapshot().Queue("race").Depth.Should().Be(0);
+    }
+
+    [Fact]
+    [Trait("Guarantee", "4")]
+    public async Task DeadLetterQueue_DurableSubscriberThatLeftWithAnEvictedMessage_StaysWithinTheBound()
+    {
+        _broker.DeclareQueue<TestEvent>("src", new QueueOptions { MaxMessages = 3 });
+        await using Subscription<TestEvent> source = await _broker.SubscribeAsync<TestEvent>("src", "#", new SubscriptionOptions { MaxInFlight = 1 });
+        Subscription<TestEvent> triage = await _broker.SubscribeAsync<TestEvent>("src.$dlq", "#", new SubscriptionOptions { Name = "triage", MaxInFlight = 1 });
+
+        async Task RejectOneAsync(int number)
+        {
+            await _broker.PublishAsync("src", "e", new TestEvent(number));
+            await (await source.ReadAsync().OrHang("a source delivery")).RejectAsync("bad");
+        }
+
+        await RejectOneAsync(1);
+        Delivery<TestEvent> held = await triage.ReadAsync();
+        for (int i = 2; i <= 4; i++)
+        {
+            await RejectOneAsync(i); // the 4th evicts dead letter 1 from the log while triage holds it
+        }
+
+        await triage.DisposeAsync(); // dead letter 1 comes back to triage's backlog, older than the log
+        (await held.AckAsync()).Should().BeFalse();
+        for (int i = 5; i <= 200; i++)
+        {
+            await RejectOneAsync(i);
+        }
+
+        QueueSnapshot dlq = _broker.GetSnapshot().Queue("src.$dlq");
+        dlq.Depth.Should().Be(3);
+        dlq.Subscription("triage").Backlog.Should().BeLessThanOrEqualTo(3, "the subscription keeps no more than the log it reads from");
+    }
 }

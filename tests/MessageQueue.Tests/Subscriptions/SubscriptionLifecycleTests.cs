@@ -207,4 +207,78 @@ public sealed class SubscriptionLifecycleTests : IAsyncLifetime
         owned.Consumers.Should().Be(0);
         (owned.Backlog + owned.Acked).Should().Be(1, "the message was either acked by the handler or kept for the next consumer");
     }
+
+    // ------------------------------------------------------------------ regressions found in review
+
+    [Fact]
+    [Trait("Guarantee", "3")]
+    [Trait("Guarantee", "5")]
+    public async Task DisposeAsync_WhileAReaderIsParked_ReattachedConsumerStillGetsMessagesInOrder()
+    {
+        // A reader parked in ReadAsync when a message arrives must not carry that message off while
+        // its consumer detaches: the message has to be back in the subscription, first in line.
+        for (int round = 0; round < 200; round++)
+        {
+            string queue = "parked" + round;
+            Subscription<TestEvent> first = await _broker.SubscribeAsync<TestEvent>(queue, "#", new SubscriptionOptions { Name = "d", MaxInFlight = 1 });
+            Task<Delivery<TestEvent>> parked = first.ReadAsync().AsTask();
+            await _broker.PublishAsync(queue, "e", new TestEvent(1));
+            await first.DisposeAsync();
+            await _broker.PublishAsync(queue, "e", new TestEvent(2));
+
+            await using Subscription<TestEvent> second = await _broker.SubscribeAsync<TestEvent>(queue, "#", new SubscriptionOptions { Name = "d", MaxInFlight = 1 });
+            try
+            {
+                Delivery<TestEvent> parkedDelivery = await parked.OrHang("the parked read to finish");
+                (await parkedDelivery.AckAsync()).Should().BeFalse("if the parked read got it in time, its consumer has detached since");
+            }
+            catch (System.Threading.Channels.ChannelClosedException)
+            {
+                // The usual outcome: the read ends because its consumer detached.
+            }
+
+            Delivery<TestEvent> next = await second.ReadAsync().OrHang("the reattached consumer's first delivery");
+            next.Payload.Number.Should().Be(1, $"message 1 comes before message 2 (round {round})");
+            await next.AckAsync();
+            (await second.ReadAsync().OrHang("the second delivery")).Payload.Number.Should().Be(2);
+        }
+    }
+
+    [Fact]
+    public async Task HandlerDisposingItsOwnSubscription_DoesNotWaitForItselfAndAcksItsMessage()
+    {
+        var subscription = new TaskCompletionSource<Subscription>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var disposed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Subscription handler = await _broker.SubscribeAsync<TestEvent>("db", "#", async (_, _) =>
+        {
+            await (await subscription.Task).DisposeAsync();
+            disposed.TrySetResult();
+        }, new SubscriptionOptions { Name = "self" });
+        subscription.TrySetResult(handler);
+
+        await _broker.PublishAsync("db", "add", new TestEvent(1));
+
+        await disposed.Task.OrHang("the handler's own DisposeAsync to return");
+        await handler.Completion.OrHang("the subscription to complete");
+        SubscriptionSnapshot self = _broker.GetSnapshot().Queue("db").Subscription("self");
+        self.Consumers.Should().Be(0);
+        self.Acked.Should().Be(1, "the handler returned normally, so its delivery was acked before the detach");
+    }
+
+    [Fact]
+    public async Task HandlerDisposingItsClient_DoesNotWaitForItself()
+    {
+        BrokerClient client = _broker.Connect("self-client");
+        var disposed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await client.SubscribeAsync<TestEvent>("db", "#", async (_, _) =>
+        {
+            await client.DisposeAsync();
+            disposed.TrySetResult();
+        });
+
+        await _broker.PublishAsync("db", "add", new TestEvent(1));
+
+        await disposed.Task.OrHang("the client's DisposeAsync called from its own handler");
+        _broker.GetSnapshot().Clients.Select(c => c.Name).Should().NotContain("self-client");
+    }
 }
