@@ -103,40 +103,32 @@ internal sealed class BrokerQueue<T> : BrokerQueue
 
     public ValueTask<PublishReceipt> PublishAsync(string eventName, T payload, in PublishOptions options, CancellationToken cancellationToken)
     {
-        Debug.Assert(!IsDeadLetterQueue, "the broker refuses publishes into dead-letter queues");
         IReadOnlyDictionary<string, string> headers = FreezeHeaders(options.Headers);
         if (options.Timeout is { } timeout && Timeouts.Describe(timeout, "PublishOptions.Timeout", allowZero: false) is { } timeoutError)
         {
             throw new ArgumentOutOfRangeException(nameof(options), timeout, timeoutError);
         }
 
-        ThrowIfClosed();
-        Route route = GetRoute(eventName);
-        if (route.Subscriptions.Length == 0)
+        if (TryPublishNow(eventName, payload, headers, out PublishReceipt receipt))
         {
-            return new ValueTask<PublishReceipt>(PublishUnrouted());
+            return new ValueTask<PublishReceipt>(receipt);
         }
 
-        if (Volatile.Read(ref _waiterCount) == 0 && _depth.TryAdmit())
-        {
-            return new ValueTask<PublishReceipt>(Deliver(route, eventName, payload, headers));
-        }
-
-        switch (_overflow)
-        {
-            case OverflowPolicy.Reject:
-                throw Full(null);
-            case OverflowPolicy.DropOldest:
-                return new ValueTask<PublishReceipt>(DropOldestThenDeliver(route, eventName, payload, headers));
-            default:
-                return WaitForRoomAsync(eventName, payload, headers, options.Timeout ?? _publishTimeout, cancellationToken);
-        }
+        return _overflow == OverflowPolicy.Reject
+            ? throw Full(null)
+            : WaitForRoomAsync(eventName, payload, headers, options.Timeout ?? _publishTimeout, cancellationToken);
     }
 
-    public bool TryPublish(string eventName, T payload, in PublishOptions options, out PublishReceipt receipt)
+    public bool TryPublish(string eventName, T payload, in PublishOptions options, out PublishReceipt receipt) =>
+        TryPublishNow(eventName, payload, FreezeHeaders(options.Headers), out receipt);
+
+    /// <summary>
+    /// Publishes if that needs no waiting: the event routes nowhere, the queue has room (and nobody waits
+    /// ahead), or the policy is DropOldest. False when the queue is full under Wait or Reject.
+    /// </summary>
+    private bool TryPublishNow(string eventName, T payload, IReadOnlyDictionary<string, string> headers, out PublishReceipt receipt)
     {
         Debug.Assert(!IsDeadLetterQueue, "the broker refuses publishes into dead-letter queues");
-        IReadOnlyDictionary<string, string> headers = FreezeHeaders(options.Headers);
         ThrowIfClosed();
         Route route = GetRoute(eventName);
         if (route.Subscriptions.Length == 0)
@@ -145,6 +137,7 @@ internal sealed class BrokerQueue<T> : BrokerQueue
             return true;
         }
 
+        // Waiting publishers go first, so a newcomer never overtakes them.
         if (Volatile.Read(ref _waiterCount) == 0 && _depth.TryAdmit())
         {
             receipt = Deliver(route, eventName, payload, headers);
@@ -397,7 +390,7 @@ internal sealed class BrokerQueue<T> : BrokerQueue
         }
     }
 
-    /// <summary>Frees one unit of depth and wakes a waiting publisher if there is one. Called without any lock but _gate.</summary>
+    /// <summary>Frees one unit of depth and wakes a waiting publisher if there is one. Called with no lock held, or with only the queue's _gate.</summary>
     private void FreeDepth()
     {
         _depth.Release();
@@ -410,7 +403,7 @@ internal sealed class BrokerQueue<T> : BrokerQueue
         }
     }
 
-    /// <summary>A subscription lets go of a message (settled, dropped or abandoned). Called without any lock.</summary>
+    /// <summary>A subscription lets go of a message (settled, dropped or abandoned). Called with no lock held, or with only the queue's _gate.</summary>
     internal void Release(Message<T> message)
     {
         if (message.Release() && _log is null)
