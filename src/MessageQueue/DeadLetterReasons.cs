@@ -5,4 +5,7 @@ public static class DeadLetterReasons
 {
     /// <summary>A consumer rejected the delivery with <see cref="Delivery{T}.RejectAsync"/>.</summary>
     public const string Rejected = "rejected";
+
+    /// <summary>The message was delivered <see cref="SubscriptionOptions.MaxDeliveries"/> times and never acked.</summary>
+    public const string MaxDeliveries = "max-deliveries";
 }

@@ -6,6 +6,9 @@ public enum DropReason
     /// <summary>The queue was full and its overflow policy is <see cref="OverflowPolicy.DropOldest"/>.</summary>
     QueueOverflow = 0,
 
-    /// <summary>A dead letter was rejected from a dead-letter queue, which has no dead-letter queue of its own.</summary>
-    RejectedDeadLetter = 1,
+    /// <summary>
+    /// A dead letter was rejected, or ran out of deliveries, in a subscription to a dead-letter queue,
+    /// which has no dead-letter queue of its own.
+    /// </summary>
+    DeadLetterDiscarded = 1,
 }

@@ -23,4 +23,16 @@ public static class MessageHeaders
 
     /// <summary>On a dead letter: when it was dead-lettered, in ISO 8601 (round-trip) format.</summary>
     public const string DeadLetteredAt = "mq-dead-lettered-at";
+
+    /// <summary>On a dead letter that was delivered: when its first delivery was read, in ISO 8601 (round-trip) format.</summary>
+    public const string FirstDeliveredAt = "mq-first-delivered-at";
+
+    /// <summary>On a dead letter that was delivered: when its last delivery was read, in ISO 8601 (round-trip) format.</summary>
+    public const string LastDeliveredAt = "mq-last-delivered-at";
+
+    /// <summary>On a dead letter whose handler threw: the full type name of the last exception.</summary>
+    public const string LastExceptionType = "mq-last-exception-type";
+
+    /// <summary>On a dead letter whose handler threw: the message of the last exception.</summary>
+    public const string LastExceptionMessage = "mq-last-exception-message";
 }

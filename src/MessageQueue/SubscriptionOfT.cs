@@ -4,7 +4,7 @@ namespace MessageQueue;
 
 /// <summary>
 /// An attached consumer that reads deliveries of type <typeparamref name="T"/>, in publish order.
-/// Each delivery must be settled (<see cref="Delivery{T}.AckAsync"/>, <see cref="Delivery{T}.NackAsync"/> or
+/// Each delivery must be settled (<see cref="Delivery{T}.AckAsync"/>, <see cref="Delivery{T}.NackAsync(CancellationToken)"/> or
 /// <see cref="Delivery{T}.RejectAsync"/>); at most <see cref="SubscriptionOptions.MaxInFlight"/>
 /// deliveries are unsettled at a time.
 /// </summary>
@@ -57,11 +57,18 @@ public abstract class Subscription<T> : Subscription
     /// <returns><see langword="true"/> when the delivery was pending and is now settled.</returns>
     protected internal abstract ValueTask<bool> AckCoreAsync(long token, CancellationToken cancellationToken);
 
-    /// <summary>Implements <see cref="Delivery{T}.NackAsync"/> for deliveries this subscription created.</summary>
+    /// <summary>Implements both <c>NackAsync</c> overloads of <see cref="Delivery{T}"/> for deliveries this subscription created.</summary>
     /// <param name="token">The token the delivery was created with.</param>
+    /// <param name="delay">The delay the caller asked for, or <see langword="null"/> for the backoff schedule.</param>
     /// <param name="cancellationToken">A token that cancels the operation before it takes effect.</param>
     /// <returns><see langword="true"/> when the delivery was pending and is now settled.</returns>
-    protected internal abstract ValueTask<bool> NackCoreAsync(long token, CancellationToken cancellationToken);
+    protected internal abstract ValueTask<bool> NackCoreAsync(long token, TimeSpan? delay, CancellationToken cancellationToken);
+
+    /// <summary>Implements <see cref="Delivery{T}.ExtendAsync"/> for deliveries this subscription created.</summary>
+    /// <param name="token">The token the delivery was created with.</param>
+    /// <param name="cancellationToken">A token that cancels the operation before it takes effect.</param>
+    /// <returns><see langword="true"/> when the delivery is still pending.</returns>
+    protected internal abstract ValueTask<bool> ExtendCoreAsync(long token, CancellationToken cancellationToken);
 
     /// <summary>Implements <see cref="Delivery{T}.RejectAsync"/> for deliveries this subscription created.</summary>
     /// <param name="token">The token the delivery was created with.</param>

@@ -24,9 +24,51 @@ public sealed class SubscriptionOptions
     /// </value>
     public bool AutoAck { get; set; }
 
+    /// <summary>Gets or sets how long a delivery may stay unsettled after it was read before it is delivered again.</summary>
+    /// <value>
+    /// The default is <see cref="Timeout.InfiniteTimeSpan"/>: no deadline (a consumer that detaches still gives
+    /// its deliveries back). When set, a delivery not settled in time goes back to the subscription and is
+    /// delivered again with <see cref="Delivery{T}.Attempt"/> increased; settling the late one returns
+    /// <see langword="false"/>. <see cref="Delivery{T}.ExtendAsync"/> restarts the deadline. Must be positive
+    /// and at most about 24.8 days.
+    /// </value>
+    public TimeSpan AckTimeout { get; set; } = Timeout.InfiniteTimeSpan;
+
+    /// <summary>Gets or sets how many times a message is delivered to this subscription before it is dead-lettered.</summary>
+    /// <value>
+    /// The default is 10. Must be at least 1. The final delivery has <see cref="Delivery{T}.IsLastAttempt"/>
+    /// set; if it is nacked or times out too, the message goes to the dead-letter queue with the reason
+    /// <see cref="DeadLetterReasons.MaxDeliveries"/>.
+    /// </value>
+    public int MaxDeliveries { get; set; } = 10;
+
+    /// <summary>
+    /// Gets or sets the backoff schedule: how long a nacked message waits before it is delivered again, by
+    /// attempt. It applies to <see cref="Delivery{T}.NackAsync(CancellationToken)"/> and to handler
+    /// exceptions; <see cref="Delivery{T}.NackAsync(TimeSpan, CancellationToken)"/> gives its own delay.
+    /// </summary>
+    /// <value>
+    /// The default is 1 s, 5 s, 30 s: the first nack waits 1 s, the second 5 s, every later one 30 s. An
+    /// empty list redelivers at once. While it waits, the message keeps its place: it still counts against
+    /// <see cref="MaxInFlight"/>, so with <see cref="MaxInFlight"/> 1 nothing newer overtakes it.
+    /// </value>
+    public IList<TimeSpan> RedeliveryDelays { get; set; } = [TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(30)];
+
     internal static SubscriptionOptions Default { get; } = new();
 
-    internal SubscriptionOptions Clone() => new() { Name = Name, MaxInFlight = MaxInFlight, AutoAck = AutoAck };
+    internal SubscriptionOptions Clone() => new()
+    {
+        Name = Name,
+        MaxInFlight = MaxInFlight,
+        AutoAck = AutoAck,
+        AckTimeout = AckTimeout,
+        MaxDeliveries = MaxDeliveries,
+        RedeliveryDelays = RedeliveryDelays is null ? null! : [.. RedeliveryDelays],
+    };
+
+    /// <summary>The delay before redelivering a message nacked on <paramref name="attempt"/>, from the schedule.</summary>
+    internal TimeSpan RedeliveryDelay(int attempt) =>
+        RedeliveryDelays.Count == 0 ? TimeSpan.Zero : RedeliveryDelays[Math.Min(attempt, RedeliveryDelays.Count) - 1];
 
     internal void Validate(string paramName)
     {
@@ -39,6 +81,36 @@ public sealed class SubscriptionOptions
         if (Name is not null && Names.DescribeInvalidName(Name, "Name") is { } nameError)
         {
             (errors ??= []).Add(nameError);
+        }
+
+        if (Timeouts.Describe(AckTimeout, nameof(AckTimeout), allowZero: false) is { } ackError)
+        {
+            (errors ??= []).Add(ackError);
+        }
+
+        if (MaxDeliveries < 1)
+        {
+            (errors ??= []).Add($"MaxDeliveries is {MaxDeliveries}; it must be at least 1 (1 means no redelivery).");
+        }
+
+        if (RedeliveryDelays is null)
+        {
+            (errors ??= []).Add("RedeliveryDelays is null; use an empty list to redeliver at once.");
+        }
+        else
+        {
+            for (int i = 0; i < RedeliveryDelays.Count; i++)
+            {
+                TimeSpan delay = RedeliveryDelays[i];
+                if (delay == Timeout.InfiniteTimeSpan)
+                {
+                    (errors ??= []).Add($"RedeliveryDelays[{i}] is infinite; a nacked message must come back. Use a finite delay.");
+                }
+                else if (Timeouts.Describe(delay, $"RedeliveryDelays[{i}]", allowZero: true) is { } delayError)
+                {
+                    (errors ??= []).Add(delayError);
+                }
+            }
         }
 
         OptionsErrors.ThrowIfAny(errors, "SubscriptionOptions", paramName);

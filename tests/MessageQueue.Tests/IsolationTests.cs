@@ -177,7 +177,7 @@ public sealed class IsolationTests : IAsyncLifetime
             }
 
             return ValueTask.CompletedTask;
-        }, new SubscriptionOptions { Name = "failing", MaxInFlight = 1 });
+        }, new SubscriptionOptions { Name = "failing", MaxInFlight = 1, RedeliveryDelays = [] });
 
         var healthy = new ConcurrentQueue<(int, int)>();
         var healthyDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -36,8 +36,11 @@ public sealed record SubscriptionSnapshot
     /// <summary>Gets how many deliveries were nacked.</summary>
     public long Nacked { get; init; }
 
-    /// <summary>Gets how many deliveries were rejected to the dead-letter queue.</summary>
+    /// <summary>Gets how many deliveries went to the dead-letter queue: rejected, or out of deliveries.</summary>
     public long DeadLettered { get; init; }
+
+    /// <summary>Gets how many deliveries passed their ack deadline and were taken back to be delivered again.</summary>
+    public long TimedOut { get; init; }
 
     /// <summary>Gets how many waiting messages the queue's overflow policy dropped from this subscription.</summary>
     public long Dropped { get; init; }

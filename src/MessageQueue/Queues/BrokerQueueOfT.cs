@@ -93,6 +93,8 @@ internal sealed class BrokerQueue<T> : BrokerQueue
         _idC = (short)((BitConverter.ToUInt16(random[6..]) & 0x0FFF) | 0x8000); // RFC 9562 version 8 (custom)
     }
 
+    public TimeProvider TimeProvider => _time;
+
     /// <summary>The queue's dead-letter queue; null for a dead-letter queue itself.</summary>
     public BrokerQueue<T>? DeadLetterQueue { get; init; }
 
@@ -596,31 +598,46 @@ internal sealed class BrokerQueue<T> : BrokerQueue
     // ---------------------------------------------------------------- dead letters
 
     /// <summary>
-    /// Moves a message a consumer rejected into this queue's dead-letter queue. Called without any lock.
-    /// A rejected dead letter has nowhere further to go: it is dropped, counted and raised.
+    /// Moves a message into this queue's dead-letter queue, with why and its history in headers. Called
+    /// without any lock. A dead letter that fails again in a dead-letter queue has nowhere further to go:
+    /// it is dropped, counted and raised.
     /// </summary>
-    internal void DeadLetter(Message<T> message, int attempts, string? reason, string? subscription)
+    internal void DeadLetter(Message<T> message, int attempts, string reason, string? detail, string? subscription, DeliveryHistory? history)
     {
         if (DeadLetterQueue is null)
         {
             Interlocked.Increment(ref _dropped);
-            _broker.RaiseMessageDropped([new MessageDroppedEventArgs(Name, subscription ?? string.Empty, message.Id, message.Sequence, message.Event, DropReason.RejectedDeadLetter)]);
+            _broker.RaiseMessageDropped([new MessageDroppedEventArgs(Name, subscription ?? string.Empty, message.Id, message.Sequence, message.Event, DropReason.DeadLetterDiscarded)]);
             return;
         }
 
         Interlocked.Increment(ref _deadLettered);
+        DateTimeOffset now = _time.GetUtcNow();
+        long nowTimestamp = _time.GetTimestamp();
         var headers = new Dictionary<string, string>(message.Headers, StringComparer.Ordinal)
         {
-            [MessageHeaders.DeadLetterReason] = DeadLetterReasons.Rejected,
+            [MessageHeaders.DeadLetterReason] = reason,
             [MessageHeaders.SourceQueue] = Name,
             [MessageHeaders.SourceSequence] = message.Sequence.ToString(CultureInfo.InvariantCulture),
             [MessageHeaders.SourceSubscription] = subscription ?? string.Empty,
             [MessageHeaders.Attempts] = attempts.ToString(CultureInfo.InvariantCulture),
-            [MessageHeaders.DeadLetteredAt] = _time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture),
+            [MessageHeaders.DeadLetteredAt] = now.ToString("O", CultureInfo.InvariantCulture),
         };
-        if (!string.IsNullOrEmpty(reason))
+        if (!string.IsNullOrEmpty(detail))
         {
-            headers[MessageHeaders.DeadLetterDetail] = reason;
+            headers[MessageHeaders.DeadLetterDetail] = detail;
+        }
+
+        if (history is not null)
+        {
+            // History times are monotonic timestamps; turn them into wall-clock times relative to now.
+            headers[MessageHeaders.FirstDeliveredAt] = (now - _time.GetElapsedTime(history.FirstDeliveredAt, nowTimestamp)).ToString("O", CultureInfo.InvariantCulture);
+            headers[MessageHeaders.LastDeliveredAt] = (now - _time.GetElapsedTime(history.LastDeliveredAt, nowTimestamp)).ToString("O", CultureInfo.InvariantCulture);
+            if (history.LastErrorType is { } errorType)
+            {
+                headers[MessageHeaders.LastExceptionType] = errorType;
+                headers[MessageHeaders.LastExceptionMessage] = history.LastErrorMessage ?? string.Empty;
+            }
         }
 
         DeadLetterQueue.AppendDeadLetter(message, headers.ToFrozenDictionary(StringComparer.Ordinal));
@@ -737,10 +754,11 @@ internal sealed class BrokerQueue<T> : BrokerQueue
     internal void Detach(Consumer<T> consumer)
     {
         List<Message<T>>? abandoned = null;
+        List<Consumer<T>.Unsettled>? deadLetters = null;
         lock (_gate)
         {
             SubscriptionState<T> subscription = consumer.State;
-            if (!subscription.Detach(consumer, ref abandoned))
+            if (!subscription.Detach(consumer, ref abandoned, ref deadLetters))
             {
                 return;
             }
@@ -748,6 +766,15 @@ internal sealed class BrokerQueue<T> : BrokerQueue
             if (subscription.Name is null)
             {
                 RemoveSubscriptionLocked(subscription);
+            }
+        }
+
+        if (deadLetters is not null)
+        {
+            foreach (Consumer<T>.Unsettled deadLetter in deadLetters)
+            {
+                DeadLetter(deadLetter.Message, deadLetter.Deliveries, DeadLetterReasons.MaxDeliveries, null, consumer.Name, deadLetter.History);
+                Release(deadLetter.Message);
             }
         }
 

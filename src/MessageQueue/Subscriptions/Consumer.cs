@@ -19,9 +19,13 @@ namespace MessageQueue;
 /// cache lines. A delivery enters the pending table when it is read, not when it is pushed; a
 /// delivery that sits unread in the channel is still in flight and still counts against MaxInFlight.</para>
 /// <para><b>Pending table.</b> A slot array with a free list. A delivery's token is the slot index plus
-/// the slot's generation, which changes every time the slot is freed; a token whose generation no longer
-/// matches is a delivery that was already settled or taken back, and settling it again is a harmless
-/// no-op. Nothing is allocated per delivery: the slot array grows by doubling up to MaxInFlight and is reused.</para>
+/// the slot's generation, which changes every time the slot is freed or its delivery is nacked; a token
+/// whose generation no longer matches is a delivery that was already settled or taken back, and settling
+/// it again is a harmless no-op. Nothing is allocated per delivery: the slot array grows by doubling up to
+/// MaxInFlight and is reused.</para>
+/// <para><b>Time.</b> A slot can carry a due time: the ack deadline of a read delivery, or the end of a
+/// nacked delivery's backoff (the message keeps its slot, and so its place, while it waits). One timer
+/// per consumer, created on first need, fires at the earliest due time; it is armed under the table's lock.</para>
 /// <para><b>Channel.</b> Its capacity is MaxInFlight, and a message is written to it only while
 /// pushed − settled &lt; MaxInFlight, so a write never has to wait.</para>
 /// </remarks>
@@ -32,10 +36,14 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
 
     private readonly SubscriptionState<T> _state;
     private readonly BrokerClient _client;
+    private readonly TimeProvider _time;
+    private readonly SubscriptionOptions _options;
     private readonly Channel<Pushed> _channel;
     private readonly ChannelReader<Pushed> _reader;
     private readonly int _maxInFlight;
+    private readonly int _maxDeliveries;
     private readonly bool _autoAck;
+    private readonly long _ackTimeout; // in TimeProvider timestamp units; 0 for none
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     // Publisher side: written under the subscription's lock only.
@@ -53,13 +61,19 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
     private bool _closed;
     private ConsumerCounters _counters;
     private TaskCompletionSource? _drained;
+    private ITimer? _timer;
+    private long _timerDue; // when the timer fires next, as a timestamp; 0 when it is not armed
 
-    public Consumer(SubscriptionState<T> state, BrokerClient client, SubscriptionOptions options)
+    public Consumer(SubscriptionState<T> state, BrokerClient client, SubscriptionOptions options, TimeProvider time)
     {
         _state = state;
         _client = client;
+        _time = time;
+        _options = options;
         _maxInFlight = options.MaxInFlight;
+        _maxDeliveries = options.MaxDeliveries;
         _autoAck = options.AutoAck;
+        _ackTimeout = options.AckTimeout == Timeout.InfiniteTimeSpan ? 0 : ToTimestampUnits(options.AckTimeout);
         _channel = Channel.CreateBounded<Pushed>(new BoundedChannelOptions(options.MaxInFlight)
         {
             FullMode = BoundedChannelFullMode.Wait,
@@ -78,15 +92,22 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
         _freeCount = initial;
     }
 
-    /// <summary>What travels through the channel: a message and its attempt number.</summary>
-    private readonly record struct Pushed(Message<T> Message, int Attempt);
+    /// <summary>What travels through the channel: a message, its attempt number and, after a failure, its history.</summary>
+    private readonly record struct Pushed(Message<T> Message, int Attempt, DeliveryHistory? History);
 
     private struct Slot
     {
         public Message<T>? Message;
         public int Attempt;
         public int Generation;
+        public long ReadAt;
+        public long Due;       // 0: none; otherwise the ack deadline, or the end of the backoff when Waiting
+        public bool Waiting;   // nacked, waiting out its backoff before it goes back to the subscription
+        public DeliveryHistory? History;
     }
+
+    /// <summary>A delivery that left this consumer without being acked, and what happens to it next.</summary>
+    internal readonly record struct Unsettled(Message<T> Message, int Deliveries, DeliveryHistory? History);
 
     public SubscriptionState<T> State => _state;
 
@@ -99,6 +120,8 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
     public override Task Completion => _completion.Task;
 
     public BrokerClient Client => _client;
+
+    public int MaxDeliveries => _maxDeliveries;
 
     public ConsumerCounters Counters
     {
@@ -136,11 +159,11 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
     }
 
     /// <summary>Gives this consumer a delivery. Called under the subscription's lock, only after <see cref="HasCreditLocked"/>.</summary>
-    public void PushLocked(Message<T> message, int attempt)
+    public void PushLocked(Message<T> message, int attempt, DeliveryHistory? history)
     {
         Debug.Assert(!_stopped && _pushed - Volatile.Read(ref _settled.Value) < _maxInFlight);
         _pushed++;
-        bool written = _channel.Writer.TryWrite(new Pushed(message, attempt));
+        bool written = _channel.Writer.TryWrite(new Pushed(message, attempt, history));
         Debug.Assert(written, "the channel never holds more than MaxInFlight deliveries");
     }
 
@@ -185,6 +208,9 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
     /// </summary>
     public override bool TryRead(out Delivery<T> delivery)
     {
+        // The clock is read before the lock: the read time starts the ack deadline and goes into the
+        // history of a delivery that fails.
+        long now = _autoAck ? 0 : _time.GetTimestamp();
         Pushed pushed;
         long token = NoToken;
         lock (_tableGate)
@@ -210,11 +236,19 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
                 ref Slot slot = ref _slots[index];
                 slot.Message = pushed.Message;
                 slot.Attempt = pushed.Attempt;
+                slot.ReadAt = now;
+                slot.Waiting = false;
+                slot.History = pushed.History;
+                slot.Due = _ackTimeout == 0 ? 0 : now + _ackTimeout;
                 token = ((long)slot.Generation << 32) | (uint)index;
+                if (slot.Due != 0)
+                {
+                    ArmLocked(slot.Due, now);
+                }
             }
         }
 
-        delivery = new Delivery<T>(pushed.Message, pushed.Attempt, this, token, trusted: true);
+        delivery = new Delivery<T>(pushed.Message, pushed.Attempt, pushed.Attempt >= _maxDeliveries, this, token, trusted: true);
         if (_autoAck)
         {
             SettledOne();
@@ -249,7 +283,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
             return ValueTask.FromCanceled<bool>(cancellationToken);
         }
 
-        if (!TryTake(token, SettleKind.Ack, out Message<T>? message, out _))
+        if (!TryTakeForAck(token, out Message<T>? message))
         {
             return new ValueTask<bool>(false);
         }
@@ -258,14 +292,14 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
         return new ValueTask<bool>(true);
     }
 
-    protected internal override ValueTask<bool> NackCoreAsync(long token, CancellationToken cancellationToken)
+    protected internal override ValueTask<bool> NackCoreAsync(long token, TimeSpan? delay, CancellationToken cancellationToken)
     {
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromCanceled<bool>(cancellationToken);
         }
 
-        return new ValueTask<bool>(_state.TryReturn(this, token));
+        return new ValueTask<bool>(Nack(token, delay, error: null));
     }
 
     protected internal override ValueTask<bool> RejectCoreAsync(long token, string? reason, CancellationToken cancellationToken)
@@ -275,15 +309,113 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
             return ValueTask.FromCanceled<bool>(cancellationToken);
         }
 
-        if (!TryTake(token, SettleKind.DeadLetter, out Message<T>? message, out int attempt))
+        Unsettled rejected;
+        lock (_tableGate)
         {
-            return new ValueTask<bool>(false);
+            if (!TryFindLocked(token, out int index))
+            {
+                return new ValueTask<bool>(false);
+            }
+
+            _counters.DeadLettered++;
+            rejected = FreeLocked(index, recordDelivery: true);
         }
 
         // Into the dead-letter queue before letting go, so the message is never in neither place.
-        _state.Queue.DeadLetter(message, attempt, reason, _state.Name);
-        AfterLeaving(message);
+        _state.Queue.DeadLetter(rejected.Message, rejected.Deliveries, DeadLetterReasons.Rejected, reason, _state.Name, rejected.History);
+        AfterLeaving(rejected.Message);
         return new ValueTask<bool>(true);
+    }
+
+    protected internal override ValueTask<bool> ExtendCoreAsync(long token, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<bool>(cancellationToken);
+        }
+
+        long now = _ackTimeout == 0 ? 0 : _time.GetTimestamp();
+        lock (_tableGate)
+        {
+            if (!TryFindLocked(token, out int index))
+            {
+                return new ValueTask<bool>(false);
+            }
+
+            if (_ackTimeout != 0)
+            {
+                // Later than before, so the timer (armed for the earliest due time) needs no change.
+                _slots[index].Due = now + _ackTimeout;
+            }
+
+            return new ValueTask<bool>(true);
+        }
+    }
+
+    /// <summary>
+    /// A handler threw: nack with the backoff schedule, and keep the exception for the dead letter's headers.
+    /// </summary>
+    internal bool NackAfterHandlerFailure(in Delivery<T> delivery, Exception error) => Nack(delivery.Token, null, error);
+
+    /// <summary>
+    /// Nack: on the last attempt the message is dead-lettered; with no delay it goes straight back to the
+    /// subscription, ahead of everything waiting there; with a delay it keeps its slot (and so its place
+    /// and its share of MaxInFlight) until the timer gives it back.
+    /// </summary>
+    private bool Nack(long token, TimeSpan? delay, Exception? error)
+    {
+        long now = _time.GetTimestamp();
+        Unsettled? deadLetter = null;
+        lock (_state.Gate)
+        {
+            lock (_tableGate)
+            {
+                if (!TryFindLocked(token, out int index))
+                {
+                    return false;
+                }
+
+                ref Slot slot = ref _slots[index];
+                _counters.Nacked++;
+                slot.History = DeliveryHistory.Record(slot.History, slot.ReadAt, error);
+                TimeSpan wait = delay ?? _options.RedeliveryDelay(slot.Attempt);
+                if (slot.Attempt < _maxDeliveries && wait > TimeSpan.Zero)
+                {
+                    // Stale tokens from here on: the delivery is settled as far as its reader is concerned.
+                    slot.Generation++;
+                    slot.Waiting = true;
+                    slot.Due = now + ToTimestampUnits(wait);
+                    ArmLocked(slot.Due, now);
+                    return true;
+                }
+
+                Unsettled nacked = FreeLocked(index, recordDelivery: false);
+                if (nacked.Deliveries >= _maxDeliveries)
+                {
+                    _counters.DeadLettered++;
+                    deadLetter = nacked;
+                }
+                else
+                {
+                    _state.ReturnLocked(nacked.Message, nacked.Deliveries, nacked.History);
+                }
+            }
+
+            if (deadLetter is null)
+            {
+                _state.DispatchLocked();
+                return true;
+            }
+        }
+
+        DeadLetterAfterMaxDeliveries(deadLetter.Value);
+        return true;
+    }
+
+    private void DeadLetterAfterMaxDeliveries(in Unsettled unsettled)
+    {
+        _state.Queue.DeadLetter(unsettled.Message, unsettled.Deliveries, DeadLetterReasons.MaxDeliveries, null, _state.Name, unsettled.History);
+        AfterLeaving(unsettled.Message);
     }
 
     /// <summary>A message left this subscription: free its share of the queue, then refill from the backlog.</summary>
@@ -293,40 +425,54 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
         _state.OnCreditFreed();
     }
 
+    // ---------------------------------------------------------------- pending table
+
     /// <summary>
-    /// Takes a delivery out of the pending table. False when the token is stale: the delivery was
-    /// settled already or taken back when the consumer detached.
+    /// Takes an acked delivery out of the pending table. False when the token is stale: the delivery was
+    /// settled already, nacked, timed out, or taken back when the consumer detached.
     /// </summary>
-    public bool TryTake(long token, SettleKind kind, [NotNullWhen(true)] out Message<T>? message, out int attempt)
+    private bool TryTakeForAck(long token, [NotNullWhen(true)] out Message<T>? message)
     {
-        int index = (int)token;
-        int generation = (int)(token >>> 32);
         lock (_tableGate)
         {
-            Slot[] slots = _slots;
-            if ((uint)index >= (uint)slots.Length || slots[index].Generation != generation || slots[index].Message is null)
+            if (!TryFindLocked(token, out int index))
             {
                 message = null;
-                attempt = 0;
                 return false;
             }
 
-            ref Slot slot = ref slots[index];
-            message = slot.Message!;
-            attempt = slot.Attempt;
-            slot.Message = null;
-            slot.Generation++;
-            _free[_freeCount++] = index;
-            switch (kind)
-            {
-                case SettleKind.Ack: _counters.Acked++; break;
-                case SettleKind.Nack: _counters.Nacked++; break;
-                case SettleKind.DeadLetter: _counters.DeadLettered++; break;
-            }
+            _counters.Acked++;
+            message = FreeLocked(index, recordDelivery: false).Message;
+            return true;
         }
+    }
 
+    /// <summary>Finds the slot of a pending delivery. A waiting (nacked) slot has moved on to a new generation.</summary>
+    private bool TryFindLocked(long token, out int index)
+    {
+        index = (int)token;
+        int generation = (int)(token >>> 32);
+        Slot[] slots = _slots;
+        return (uint)index < (uint)slots.Length
+            && slots[index].Generation == generation
+            && slots[index].Message is not null
+            && !slots[index].Waiting;
+    }
+
+    /// <summary>
+    /// Empties a slot and counts the delivery as gone from this consumer. With <paramref name="recordDelivery"/>
+    /// the delivery goes into the message's history (it failed: timed out, rejected, or taken back on detach);
+    /// a slot waiting out a backoff was recorded when it was nacked.
+    /// </summary>
+    private Unsettled FreeLocked(int index, bool recordDelivery)
+    {
+        ref Slot slot = ref _slots[index];
+        DeliveryHistory? history = recordDelivery && !slot.Waiting ? DeliveryHistory.Record(slot.History, slot.ReadAt, error: null) : slot.History;
+        var freed = new Unsettled(slot.Message!, slot.Attempt, history);
+        slot = new Slot { Generation = slot.Generation + 1 };
+        _free[_freeCount++] = index;
         SettledOne();
-        return true;
+        return freed;
     }
 
     /// <summary>One delivery left this consumer. The increment is the full fence of the credit protocol.</summary>
@@ -345,6 +491,102 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
         }
     }
 
+    // ---------------------------------------------------------------- deadlines and backoff
+
+    /// <summary>Makes sure the timer fires no later than <paramref name="due"/>. Called under the table's lock.</summary>
+    private void ArmLocked(long due, long now)
+    {
+        if (_timerDue != 0 && _timerDue <= due)
+        {
+            return;
+        }
+
+        _timerDue = due;
+        if (_timer is null)
+        {
+            // No execution context: the callback must not inherit the caller's (a handler's, say).
+            using (ExecutionContext.SuppressFlow())
+            {
+                _timer = _time.CreateTimer(static state => ((Consumer<T>)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            }
+        }
+
+        _timer.Change(ToTimeSpan(Math.Max(0, due - now)), Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>
+    /// The timer: deliveries whose backoff ended go back to the subscription (ahead of everything
+    /// waiting there); deliveries past their ack deadline go back too, counted as timed out. Either
+    /// way a message on its last attempt is dead-lettered instead.
+    /// </summary>
+    private void OnTimer()
+    {
+        long now = _time.GetTimestamp();
+        List<Unsettled>? deadLetters = null;
+        lock (_state.Gate)
+        {
+            lock (_tableGate)
+            {
+                _timerDue = 0;
+                if (_closed)
+                {
+                    return;
+                }
+
+                long next = 0;
+                for (int i = 0; i < _slots.Length; i++)
+                {
+                    ref Slot slot = ref _slots[i];
+                    if (slot.Message is null || slot.Due == 0)
+                    {
+                        continue;
+                    }
+
+                    if (slot.Due > now)
+                    {
+                        next = next == 0 ? slot.Due : Math.Min(next, slot.Due);
+                        continue;
+                    }
+
+                    if (!slot.Waiting)
+                    {
+                        _counters.TimedOut++;
+                    }
+
+                    Unsettled due = FreeLocked(i, recordDelivery: true);
+                    if (due.Deliveries >= _maxDeliveries)
+                    {
+                        _counters.DeadLettered++;
+                        (deadLetters ??= []).Add(due);
+                    }
+                    else
+                    {
+                        _state.ReturnLocked(due.Message, due.Deliveries, due.History);
+                    }
+                }
+
+                if (next != 0)
+                {
+                    ArmLocked(next, now);
+                }
+            }
+
+            _state.DispatchLocked();
+        }
+
+        if (deadLetters is not null)
+        {
+            foreach (Unsettled deadLetter in deadLetters)
+            {
+                DeadLetterAfterMaxDeliveries(deadLetter);
+            }
+        }
+    }
+
+    private long ToTimestampUnits(TimeSpan span) => (long)(span.Ticks * ((double)_time.TimestampFrequency / TimeSpan.TicksPerSecond));
+
+    private TimeSpan ToTimeSpan(long timestampUnits) => TimeSpan.FromTicks((long)(timestampUnits * ((double)TimeSpan.TicksPerSecond / _time.TimestampFrequency)));
+
     // ---------------------------------------------------------------- closing
 
     /// <summary>No new deliveries. Called under the subscription's lock.</summary>
@@ -355,10 +597,10 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
     /// With <paramref name="complete"/>, also completes the channel, so readers finish once they are
     /// done with what they hold. Called under the subscription's lock, after <see cref="StopLocked"/>.
     /// </summary>
-    public List<(Message<T> Message, int Deliveries)> TakeUnreadLocked(bool complete)
+    public List<Unsettled> TakeUnreadLocked(bool complete)
     {
         Debug.Assert(_stopped);
-        var unread = new List<(Message<T>, int)>();
+        var unread = new List<Unsettled>();
         lock (_tableGate)
         {
             TakeUnreadUnderTableLock(unread, complete);
@@ -369,12 +611,12 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
     }
 
     /// <summary>Drains the channel while holding the table's lock, so no reader is between taking and registering.</summary>
-    private void TakeUnreadUnderTableLock(List<(Message<T> Message, int Deliveries)> unread, bool complete)
+    private void TakeUnreadUnderTableLock(List<Unsettled> unread, bool complete)
     {
         int before = unread.Count;
         while (_reader.TryRead(out Pushed pushed))
         {
-            unread.Add((pushed.Message, pushed.Attempt - 1));
+            unread.Add(new Unsettled(pushed.Message, pushed.Attempt - 1, pushed.History));
         }
 
         if (complete)
@@ -401,34 +643,29 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
     }
 
     /// <summary>
-    /// Detaches for good: takes back every delivery, read or not, and completes the channel. Returns
-    /// what it held with the number of times each was delivered (unread ones do not count). Called
-    /// under the subscription's lock.
+    /// Detaches for good: takes back every delivery, read, unread or waiting out a backoff, and completes
+    /// the channel. Returns them with the number of times each was delivered (unread ones do not count).
+    /// Called under the subscription's lock.
     /// </summary>
-    public List<(Message<T> Message, int Deliveries)> CloseLocked()
+    public List<Unsettled> CloseLocked()
     {
         _stopped = true;
-        var held = new List<(Message<T> Message, int Deliveries)>();
+        var held = new List<Unsettled>();
         lock (_tableGate)
         {
             // Closed first: from here on no reader takes anything out of the channel.
             _closed = true;
             TakeUnreadUnderTableLock(held, complete: true);
-            int taken = 0;
             for (int i = 0; i < _slots.Length; i++)
             {
-                ref Slot slot = ref _slots[i];
-                if (slot.Message is not null)
+                if (_slots[i].Message is not null)
                 {
-                    held.Add((slot.Message, slot.Attempt));
-                    slot.Message = null;
-                    slot.Generation++;
-                    _free[_freeCount++] = i;
-                    taken++;
+                    held.Add(FreeLocked(i, recordDelivery: true));
                 }
             }
 
-            Interlocked.Add(ref _settled.Value, taken);
+            _timerDue = 0;
+            _timer?.Dispose();
         }
 
         SignalIfDrained();

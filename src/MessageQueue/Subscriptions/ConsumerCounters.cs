@@ -6,11 +6,13 @@ internal struct ConsumerCounters
     public long Acked;
     public long Nacked;
     public long DeadLettered;
+    public long TimedOut;
 
     public void Add(in ConsumerCounters other)
     {
         Acked += other.Acked;
         Nacked += other.Nacked;
         DeadLettered += other.DeadLettered;
+        TimedOut += other.TimedOut;
     }
 }

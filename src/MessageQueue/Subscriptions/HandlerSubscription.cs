@@ -55,11 +55,19 @@ internal sealed class HandlerSubscription<T> : Subscription, IRunningHandler
                         await _handler(delivery, stopping).ConfigureAwait(false);
                     }
 #pragma warning disable CA1031 // A handler's exception is the handler's business: count it and redeliver.
-                    catch (Exception)
+                    catch (Exception error)
 #pragma warning restore CA1031
                     {
-                        (_inner as Consumer<T>)?.State.RecordHandlerFailure();
-                        await delivery.NackAsync(CancellationToken.None).ConfigureAwait(false);
+                        if (_inner is Consumer<T> consumer)
+                        {
+                            consumer.State.RecordHandlerFailure();
+                            consumer.NackAfterHandlerFailure(delivery, error);
+                        }
+                        else
+                        {
+                            await delivery.NackAsync(CancellationToken.None).ConfigureAwait(false);
+                        }
+
                         continue;
                     }
 

@@ -65,7 +65,7 @@ internal sealed class SubscriptionState<T>
     public bool IsDeleted => _deleted;
 
     /// <summary>A message that came back to the subscription, with how many times it was delivered so far.</summary>
-    private readonly record struct Returned(Message<T> Message, int Deliveries);
+    private readonly record struct Returned(Message<T> Message, int Deliveries, DeliveryHistory? History);
 
     public bool Matches(string eventName)
     {
@@ -96,7 +96,7 @@ internal sealed class SubscriptionState<T>
         // Caught up: hand the message straight to a consumer's channel.
         if (_waiting == 0 && NextConsumerWithCreditLocked() is { } consumer)
         {
-            consumer.PushLocked(message, attempt: 1);
+            consumer.PushLocked(message, attempt: 1, history: null);
             _delivered++;
             return;
         }
@@ -110,12 +110,13 @@ internal sealed class SubscriptionState<T>
     }
 
     /// <summary>Hands waiting messages to consumers with credit, oldest first. Called with <see cref="Gate"/> held.</summary>
-    private void DispatchLocked()
+    public void DispatchLocked()
     {
         while (_waiting > 0 && NextConsumerWithCreditLocked() is { } consumer)
         {
             Message<T> message;
             int attempt;
+            DeliveryHistory? history = null;
             if (_returned.Count > 0)
             {
                 // Everything that came back was delivered before anything still in the backlog,
@@ -123,6 +124,7 @@ internal sealed class SubscriptionState<T>
                 Returned returned = _returned.Dequeue();
                 message = returned.Message;
                 attempt = returned.Deliveries + 1;
+                history = returned.History;
             }
             else
             {
@@ -131,7 +133,7 @@ internal sealed class SubscriptionState<T>
             }
 
             Interlocked.Decrement(ref _waiting);
-            consumer.PushLocked(message, attempt);
+            consumer.PushLocked(message, attempt, history);
             _delivered++;
             if (attempt > 1)
             {
@@ -175,28 +177,12 @@ internal sealed class SubscriptionState<T>
     }
 
     /// <summary>
-    /// Nack: the consumer gives the message back, and it is delivered again before anything newer.
-    /// Taking the delivery out of the consumer and putting it back here happen under <see cref="Gate"/>
-    /// together, so no newer message can slip into the credit it frees.
+    /// A message comes back (nacked, timed out, or held by a consumer that left) and waits, ahead of
+    /// everything newer, to be delivered again. Called with <see cref="Gate"/> held; the caller dispatches.
     /// </summary>
-    public bool TryReturn(Consumer<T> consumer, long token)
+    public void ReturnLocked(Message<T> message, int deliveries, DeliveryHistory? history)
     {
-        lock (Gate)
-        {
-            if (!consumer.TryTake(token, SettleKind.Nack, out Message<T>? message, out int attempt))
-            {
-                return false;
-            }
-
-            ReturnLocked(message, attempt);
-            DispatchLocked();
-            return true;
-        }
-    }
-
-    private void ReturnLocked(Message<T> message, int deliveries)
-    {
-        _returned.Enqueue(new Returned(message, deliveries), message.Sequence);
+        _returned.Enqueue(new Returned(message, deliveries, history), message.Sequence);
         Interlocked.Increment(ref _waiting);
     }
 
@@ -249,7 +235,7 @@ internal sealed class SubscriptionState<T>
     /// <summary>Attaches a new consumer and gives it what waits. Called under the queue's lock.</summary>
     public Consumer<T> Attach(BrokerClient client, SubscriptionOptions options)
     {
-        var consumer = new Consumer<T>(this, client, options);
+        var consumer = new Consumer<T>(this, client, options, _queue.TimeProvider);
         lock (Gate)
         {
             Debug.Assert(!_deleted);
@@ -262,11 +248,12 @@ internal sealed class SubscriptionState<T>
 
     /// <summary>
     /// Detaches a consumer. A durable subscription takes back what the consumer held and gives it to
-    /// the remaining consumers at once; an ephemeral one ends and hands everything it held to
+    /// the remaining consumers at once, except messages on their last attempt, which go to
+    /// <paramref name="deadLetters"/>; an ephemeral one ends and hands everything it held to
     /// <paramref name="abandoned"/>. Called under the queue's lock.
     /// </summary>
     /// <returns>False when the consumer was already detached.</returns>
-    public bool Detach(Consumer<T> consumer, ref List<Message<T>>? abandoned)
+    public bool Detach(Consumer<T> consumer, ref List<Message<T>>? abandoned, ref List<Consumer<T>.Unsettled>? deadLetters)
     {
         lock (Gate)
         {
@@ -277,9 +264,16 @@ internal sealed class SubscriptionState<T>
 
             _consumers = Array.FindAll(_consumers, c => c != consumer);
             _nextConsumer = 0;
-            foreach ((Message<T> message, int deliveries) in consumer.CloseLocked())
+            foreach (Consumer<T>.Unsettled held in consumer.CloseLocked())
             {
-                ReturnLocked(message, deliveries);
+                if (Name is not null && held.Deliveries >= consumer.MaxDeliveries)
+                {
+                    (deadLetters ??= []).Add(held);
+                }
+                else
+                {
+                    ReturnLocked(held.Message, held.Deliveries, held.History);
+                }
             }
 
             _retired.Add(consumer.Counters);
@@ -315,9 +309,9 @@ internal sealed class SubscriptionState<T>
     {
         lock (Gate)
         {
-            foreach ((Message<T> message, int deliveries) in consumer.TakeUnreadLocked(complete: true))
+            foreach (Consumer<T>.Unsettled unread in consumer.TakeUnreadLocked(complete: true))
             {
-                ReturnLocked(message, deliveries);
+                ReturnLocked(unread.Message, unread.Deliveries, unread.History);
             }
         }
     }
@@ -379,6 +373,7 @@ internal sealed class SubscriptionState<T>
                 Acked = settled.Acked,
                 Nacked = settled.Nacked,
                 DeadLettered = settled.DeadLettered,
+                TimedOut = settled.TimedOut,
                 Dropped = _dropped,
                 HandlerFailures = Interlocked.Read(ref _handlerFailures),
             };

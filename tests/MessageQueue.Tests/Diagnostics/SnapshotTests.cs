@@ -66,7 +66,7 @@ public sealed class SnapshotTests : IAsyncLifetime
         await _broker.PublishAsync("database", "update", new TestEvent(99));
 
         (await (await subscription.ReadAsync()).AckAsync()).Should().BeTrue();
-        await (await subscription.ReadAsync()).NackAsync();
+        await (await subscription.ReadAsync()).NackAsync(TimeSpan.Zero);
 
         // With MaxInFlight 2, message 2 was already in the channel when message 1 came back.
         Delivery<TestEvent> held = await subscription.ReadAsync();

@@ -157,7 +157,7 @@ public sealed class SubscriptionLifecycleTests : IAsyncLifetime
         MessageDroppedEventArgs drop = dropped.Should().ContainSingle().Subject;
         drop.Queue.Should().Be("db.$dlq");
         drop.Subscription.Should().Be("triage");
-        drop.Reason.Should().Be(DropReason.RejectedDeadLetter);
+        drop.Reason.Should().Be(DropReason.DeadLetterDiscarded);
         QueueSnapshot dlqState = _broker.GetSnapshot().Queue("db.$dlq");
         dlqState.Dropped.Should().Be(1);
         dlqState.Subscription("triage").DeadLettered.Should().Be(1);
