@@ -24,10 +24,14 @@ public static class MessageHeaders
     /// <summary>On a dead letter: when it was dead-lettered, in ISO 8601 (round-trip) format.</summary>
     public const string DeadLetteredAt = "mq-dead-lettered-at";
 
-    /// <summary>On a dead letter that was delivered: when its first delivery was read, in ISO 8601 (round-trip) format.</summary>
+    /// <summary>
+    /// On a dead letter that was delivered: when its first delivery was read, in ISO 8601 (round-trip)
+    /// format. For a subscription without an <see cref="SubscriptionOptions.AckTimeout"/> the broker does not
+    /// keep read times, and this is when that delivery failed (was nacked, rejected or taken back).
+    /// </summary>
     public const string FirstDeliveredAt = "mq-first-delivered-at";
 
-    /// <summary>On a dead letter that was delivered: when its last delivery was read, in ISO 8601 (round-trip) format.</summary>
+    /// <summary>On a dead letter that was delivered: when its last delivery was read (see <see cref="FirstDeliveredAt"/>), in ISO 8601 (round-trip) format.</summary>
     public const string LastDeliveredAt = "mq-last-delivered-at";
 
     /// <summary>On a dead letter whose handler threw: the full type name of the last exception.</summary>

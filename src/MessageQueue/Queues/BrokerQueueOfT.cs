@@ -755,10 +755,11 @@ internal sealed class BrokerQueue<T> : BrokerQueue
     {
         List<Message<T>>? abandoned = null;
         List<Consumer<T>.Unsettled>? deadLetters = null;
+        long now = _time.GetTimestamp();
         lock (_gate)
         {
             SubscriptionState<T> subscription = consumer.State;
-            if (!subscription.Detach(consumer, ref abandoned, ref deadLetters))
+            if (!subscription.Detach(consumer, now, ref abandoned, ref deadLetters))
             {
                 return;
             }

@@ -208,9 +208,10 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
     /// </summary>
     public override bool TryRead(out Delivery<T> delivery)
     {
-        // The clock is read before the lock: the read time starts the ack deadline and goes into the
-        // history of a delivery that fails.
-        long now = _autoAck ? 0 : _time.GetTimestamp();
+        // The clock is read only for an ack deadline, and before the lock. (Without a deadline, a failed
+        // delivery's history records when it failed instead of when it was read: that keeps a clock read,
+        // about 30 ns here, off every delivery.)
+        long now = _ackTimeout == 0 ? 0 : _time.GetTimestamp();
         Pushed pushed;
         long token = NoToken;
         lock (_tableGate)
@@ -309,6 +310,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
             return ValueTask.FromCanceled<bool>(cancellationToken);
         }
 
+        long now = _time.GetTimestamp();
         Unsettled rejected;
         lock (_tableGate)
         {
@@ -318,7 +320,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
             }
 
             _counters.DeadLettered++;
-            rejected = FreeLocked(index, recordDelivery: true);
+            rejected = FreeLocked(index, recordDelivery: true, now);
         }
 
         // Into the dead-letter queue before letting go, so the message is never in neither place.
@@ -377,7 +379,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
 
                 ref Slot slot = ref _slots[index];
                 _counters.Nacked++;
-                slot.History = DeliveryHistory.Record(slot.History, slot.ReadAt, error);
+                slot.History = DeliveryHistory.Record(slot.History, DeliveredAt(slot, now), error);
                 TimeSpan wait = delay ?? _options.RedeliveryDelay(slot.Attempt);
                 if (slot.Attempt < _maxDeliveries && wait > TimeSpan.Zero)
                 {
@@ -464,16 +466,19 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
     /// the delivery goes into the message's history (it failed: timed out, rejected, or taken back on detach);
     /// a slot waiting out a backoff was recorded when it was nacked.
     /// </summary>
-    private Unsettled FreeLocked(int index, bool recordDelivery)
+    private Unsettled FreeLocked(int index, bool recordDelivery, long now = 0)
     {
         ref Slot slot = ref _slots[index];
-        DeliveryHistory? history = recordDelivery && !slot.Waiting ? DeliveryHistory.Record(slot.History, slot.ReadAt, error: null) : slot.History;
+        DeliveryHistory? history = recordDelivery && !slot.Waiting ? DeliveryHistory.Record(slot.History, DeliveredAt(slot, now), error: null) : slot.History;
         var freed = new Unsettled(slot.Message!, slot.Attempt, history);
         slot = new Slot { Generation = slot.Generation + 1 };
         _free[_freeCount++] = index;
         SettledOne();
         return freed;
     }
+
+    /// <summary>When a delivery was read, or, without an ack deadline (no read time kept), the time it failed.</summary>
+    private static long DeliveredAt(in Slot slot, long now) => slot.ReadAt != 0 ? slot.ReadAt : now;
 
     /// <summary>One delivery left this consumer. The increment is the full fence of the credit protocol.</summary>
     private void SettledOne()
@@ -553,7 +558,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
                         _counters.TimedOut++;
                     }
 
-                    Unsettled due = FreeLocked(i, recordDelivery: true);
+                    Unsettled due = FreeLocked(i, recordDelivery: true, now);
                     if (due.Deliveries >= _maxDeliveries)
                     {
                         _counters.DeadLettered++;
@@ -647,7 +652,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
     /// the channel. Returns them with the number of times each was delivered (unread ones do not count).
     /// Called under the subscription's lock.
     /// </summary>
-    public List<Unsettled> CloseLocked()
+    public List<Unsettled> CloseLocked(long now)
     {
         _stopped = true;
         var held = new List<Unsettled>();
@@ -660,7 +665,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
             {
                 if (_slots[i].Message is not null)
                 {
-                    held.Add(FreeLocked(i, recordDelivery: true));
+                    held.Add(FreeLocked(i, recordDelivery: true, now));
                 }
             }
 

@@ -7,17 +7,17 @@ namespace MessageQueue;
 /// </summary>
 internal sealed class DeliveryHistory
 {
-    /// <summary>When the first delivery was read, as a <see cref="TimeProvider"/> timestamp.</summary>
+    /// <summary>When the first delivery was read (or failed, without an ack deadline), as a <see cref="TimeProvider"/> timestamp.</summary>
     public long FirstDeliveredAt { get; init; }
 
-    /// <summary>When the latest delivery was read, as a <see cref="TimeProvider"/> timestamp.</summary>
+    /// <summary>When the latest delivery was read (or failed, without an ack deadline), as a <see cref="TimeProvider"/> timestamp.</summary>
     public long LastDeliveredAt { get; set; }
 
     public string? LastErrorType { get; set; }
 
     public string? LastErrorMessage { get; set; }
 
-    /// <summary>Records a failed delivery that was read at <paramref name="readAt"/>.</summary>
+    /// <summary>Records a failed delivery that was read (or failed) at <paramref name="readAt"/>.</summary>
     public static DeliveryHistory Record(DeliveryHistory? history, long readAt, Exception? error)
     {
         history ??= new DeliveryHistory { FirstDeliveredAt = readAt };

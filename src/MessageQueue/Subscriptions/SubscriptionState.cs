@@ -253,7 +253,7 @@ internal sealed class SubscriptionState<T>
     /// <paramref name="abandoned"/>. Called under the queue's lock.
     /// </summary>
     /// <returns>False when the consumer was already detached.</returns>
-    public bool Detach(Consumer<T> consumer, ref List<Message<T>>? abandoned, ref List<Consumer<T>.Unsettled>? deadLetters)
+    public bool Detach(Consumer<T> consumer, long now, ref List<Message<T>>? abandoned, ref List<Consumer<T>.Unsettled>? deadLetters)
     {
         lock (Gate)
         {
@@ -264,7 +264,7 @@ internal sealed class SubscriptionState<T>
 
             _consumers = Array.FindAll(_consumers, c => c != consumer);
             _nextConsumer = 0;
-            foreach (Consumer<T>.Unsettled held in consumer.CloseLocked())
+            foreach (Consumer<T>.Unsettled held in consumer.CloseLocked(now))
             {
                 if (Name is not null && held.Deliveries >= consumer.MaxDeliveries)
                 {

@@ -215,7 +215,8 @@ public sealed class RedeliveryTests : IAsyncLifetime
     public async Task MaxDeliveries_Reached_LastAttemptIsFlaggedAndTheNextFailureDeadLettersWithHistory()
     {
         await using Subscription<TestEvent> dlq = await _broker.SubscribeAsync<TestEvent>("jobs.$dlq", "#");
-        await using Subscription<TestEvent> consumer = await SubscribeAsync(new() { Name = "w", MaxDeliveries = 3 });
+        // With an ack deadline the broker keeps read times, so the history shows when each delivery was read.
+        await using Subscription<TestEvent> consumer = await SubscribeAsync(new() { Name = "w", MaxDeliveries = 3, AckTimeout = TimeSpan.FromHours(1) });
         await PublishAsync(7);
 
         var flags = new List<(int Attempt, bool Last)>();
@@ -309,7 +310,11 @@ public sealed class RedeliveryTests : IAsyncLifetime
         Delivery<TestEvent> dead = await dlq.ReadAsync().OrHang("the dead letter");
         calls.Select(c => (c.Attempt, c.Last, c.At - Start)).Should().Equal(
             (1, false, TimeSpan.Zero), (2, false, TimeSpan.FromSeconds(1)), (3, true, TimeSpan.FromSeconds(6)));
+
+        // Without an ack deadline, the history records when each delivery failed.
         dead.Message.Headers.Should().Contain(MessageHeaders.DeadLetterReason, DeadLetterReasons.MaxDeliveries)
+            .And.Contain(MessageHeaders.FirstDeliveredAt, Start.ToString("O", CultureInfo.InvariantCulture))
+            .And.Contain(MessageHeaders.LastDeliveredAt, Start.AddSeconds(6).ToString("O", CultureInfo.InvariantCulture))
             .And.Contain(MessageHeaders.LastExceptionType, typeof(InvalidOperationException).FullName!)
             .And.Contain(MessageHeaders.LastExceptionMessage, "cannot process attempt 3");
         _broker.GetSnapshot().Queue("jobs").Subscription("h").HandlerFailures.Should().Be(3);
