@@ -9,6 +9,9 @@ public static class MessageHeaders
     /// <summary>On a dead letter: the reason text given to <see cref="Delivery{T}.RejectAsync"/>, when one was given.</summary>
     public const string DeadLetterDetail = "mq-dead-letter-detail";
 
+    /// <summary>On a replayed message: how many times it was moved back from the dead-letter queue (<see cref="Broker.ReplayDeadLettersAsync"/>).</summary>
+    public const string ReplayCount = "mq-replay-count";
+
     /// <summary>On a dead letter: the queue the message was dead-lettered from.</summary>
     public const string SourceQueue = "mq-source-queue";
 

@@ -114,6 +114,17 @@ public sealed class BadInputCatalogueTests : IAsyncLifetime
             },
             typeof(InvalidOperationException),
             "BrokerOptions.MaxQueues"),
+        ["replay a dead-letter queue by its own name"] = new(b => b.ReplayDeadLettersAsync("orders.$dlq").AsTask(), typeof(ArgumentException), "pass the name of the queue its dead letters came from"),
+        ["replay an unknown queue"] = new(b => b.ReplayDeadLettersAsync("unknown").AsTask(), typeof(QueueNotFoundException), "does not exist"),
+        ["replay at most zero"] = new(b => b.ReplayDeadLettersAsync("orders", new ReplayOptions { MaxMessages = 0 }).AsTask(), typeof(ArgumentOutOfRangeException), "at least 1"),
+        ["replay with an invalid filter"] = new(b => b.ReplayDeadLettersAsync("orders", new ReplayOptions { Filter = "a.#b" }).AsTask(), typeof(ArgumentException), "must stand alone"),
+        ["AckTimeout zero"] = new(b => Subscribe(b, "orders", ["#"], new SubscriptionOptions { AckTimeout = TimeSpan.Zero }), typeof(ArgumentException), "AckTimeout is 00:00:00; it must be positive"),
+        ["MaxDeliveries zero"] = new(b => Subscribe(b, "orders", ["#"], new SubscriptionOptions { MaxDeliveries = 0 }), typeof(ArgumentException), "MaxDeliveries is 0"),
+        ["RedeliveryDelays null"] = new(b => Subscribe(b, "orders", ["#"], new SubscriptionOptions { RedeliveryDelays = null! }), typeof(ArgumentException), "RedeliveryDelays is null"),
+        ["RedeliveryDelays negative and infinite"] = new(
+            b => Subscribe(b, "orders", ["#"], new SubscriptionOptions { RedeliveryDelays = [TimeSpan.FromSeconds(-1), Timeout.InfiniteTimeSpan] }),
+            typeof(ArgumentException),
+            "2 problems"),
         ["declare an existing queue with other options"] = new(b => Task.Run(() => b.DeclareQueue<TestEvent>("orders", new QueueOptions { MaxMessages = 1 })), typeof(InvalidOperationException), "cannot be declared again"),
         ["broker options with two problems"] = new(
             _ => Task.Run(() => new Broker(new BrokerOptions { TimeProvider = null!, ShutdownTimeout = TimeSpan.FromSeconds(-2) })),
@@ -183,7 +194,7 @@ public sealed class BadInputCatalogueTests : IAsyncLifetime
     public static TheoryData<string> CancellableOperations() =>
     [
         "PublishAsync", "SubscribeAsync", "SubscribeAsync with a handler", "ReadAsync", "WaitToReadAsync",
-        "AckAsync", "NackAsync", "RejectAsync", "DeleteSubscriptionAsync",
+        "AckAsync", "NackAsync", "NackAsync with a delay", "RejectAsync", "ExtendAsync", "DeleteSubscriptionAsync", "ReplayDeadLettersAsync",
     ];
 
     [Theory]
@@ -210,6 +221,9 @@ public sealed class BadInputCatalogueTests : IAsyncLifetime
             "WaitToReadAsync" => () => reader.WaitToReadAsync(cancelled).AsTask(),
             "AckAsync" => () => pending.AckAsync(cancelled).AsTask(),
             "NackAsync" => () => pending.NackAsync(cancelled).AsTask(),
+            "NackAsync with a delay" => () => pending.NackAsync(TimeSpan.FromSeconds(1), cancelled).AsTask(),
+            "ExtendAsync" => () => pending.ExtendAsync(cancelled).AsTask(),
+            "ReplayDeadLettersAsync" => () => _broker.ReplayDeadLettersAsync("orders", cancellationToken: cancelled).AsTask(),
             "RejectAsync" => () => pending.RejectAsync("no", cancelled).AsTask(),
             "DeleteSubscriptionAsync" => () => _broker.DeleteSubscriptionAsync(Control, "keeper", cancelled).AsTask(),
             _ => throw new ArgumentOutOfRangeException(nameof(operation)),

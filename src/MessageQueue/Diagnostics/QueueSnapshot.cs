@@ -42,6 +42,9 @@ public sealed record QueueSnapshot
     /// <summary>Gets how many messages consumers rejected into the dead-letter queue.</summary>
     public long DeadLettered { get; init; }
 
+    /// <summary>Gets, for a dead-letter queue, how many dead letters were moved back to their source queue.</summary>
+    public long Replayed { get; init; }
+
     /// <summary>Gets how many publishers are waiting for room.</summary>
     public int WaitingPublishers { get; init; }
 

@@ -36,5 +36,8 @@ internal abstract class BrokerQueue
 
     public abstract bool DeleteSubscription(string name);
 
+    /// <summary>Moves dead letters back into this (source) queue; see <see cref="Broker.ReplayDeadLettersAsync"/>.</summary>
+    public abstract ValueTask<int> ReplayDeadLettersAsync(string? filter, int maxMessages, CancellationToken cancellationToken);
+
     public abstract QueueSnapshot GetSnapshot();
 }

@@ -29,6 +29,10 @@ namespace MessageQueue;
 /// dead-letter queue uses limits retention: it keeps its newest <see cref="QueueOptions.MaxMessages"/>
 /// dead letters whether or not anyone read them, so that they can be inspected later.</para>
 /// </remarks>
+[System.Diagnostics.CodeAnalysis.SuppressMessage(
+    "Reliability",
+    "CA1001:Types that own disposable fields should be disposable",
+    Justification = "The replay SemaphoreSlim never creates its wait handle (only WaitAsync is used), so it holds nothing to dispose.")]
 internal sealed class BrokerQueue<T> : BrokerQueue
 {
     // Event names are data: an unbounded route cache would be an unbounded buffer.
@@ -71,6 +75,10 @@ internal sealed class BrokerQueue<T> : BrokerQueue
     private long _dropped;
     private long _abandoned;
     private long _deadLettered;
+    private long _replayed;
+
+    // Replays of this queue's dead letters run one at a time, so two never move the same dead letter.
+    private readonly SemaphoreSlim _replayGate = new(1, 1);
 
     public BrokerQueue(Broker broker, string name, QueueOptions options, bool isDeadLetterQueue)
         : base(name, typeof(T), options, isDeadLetterQueue)
@@ -101,6 +109,13 @@ internal sealed class BrokerQueue<T> : BrokerQueue
     /// <summary>The subscriptions one event name routes to, ordered by id (the lock order).</summary>
     private sealed record Route(SubscriptionState<T>[] Subscriptions, int Version);
 
+    /// <summary>A message on its way in: everything but its sequence and timestamp.</summary>
+    /// <param name="Event">The event name.</param>
+    /// <param name="Payload">The payload.</param>
+    /// <param name="Headers">Frozen headers.</param>
+    /// <param name="Id">A given message id (a replayed dead letter keeps its own), or empty to derive one from the sequence.</param>
+    private readonly record struct Draft(string Event, T Payload, IReadOnlyDictionary<string, string> Headers, Guid Id);
+
     // ---------------------------------------------------------------- publish
 
     public ValueTask<PublishReceipt> PublishAsync(string eventName, T payload, in PublishOptions options, CancellationToken cancellationToken)
@@ -111,44 +126,49 @@ internal sealed class BrokerQueue<T> : BrokerQueue
             throw new ArgumentOutOfRangeException(nameof(options), timeout, timeoutError);
         }
 
-        if (TryPublishNow(eventName, payload, headers, out PublishReceipt receipt))
+        return PublishAsync(new Draft(eventName, payload, headers, Guid.Empty), options.Timeout ?? _publishTimeout, cancellationToken);
+    }
+
+    private ValueTask<PublishReceipt> PublishAsync(Draft draft, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        if (TryPublishNow(draft, out PublishReceipt receipt))
         {
             return new ValueTask<PublishReceipt>(receipt);
         }
 
         return _overflow == OverflowPolicy.Reject
             ? throw Full(null)
-            : WaitForRoomAsync(eventName, payload, headers, options.Timeout ?? _publishTimeout, cancellationToken);
+            : WaitForRoomAsync(draft, timeout, cancellationToken);
     }
 
     public bool TryPublish(string eventName, T payload, in PublishOptions options, out PublishReceipt receipt) =>
-        TryPublishNow(eventName, payload, FreezeHeaders(options.Headers), out receipt);
+        TryPublishNow(new Draft(eventName, payload, FreezeHeaders(options.Headers), Guid.Empty), out receipt);
 
     /// <summary>
     /// Publishes if that needs no waiting: the event routes nowhere, the queue has room (and nobody waits
     /// ahead), or the policy is DropOldest. False when the queue is full under Wait or Reject.
     /// </summary>
-    private bool TryPublishNow(string eventName, T payload, IReadOnlyDictionary<string, string> headers, out PublishReceipt receipt)
+    private bool TryPublishNow(in Draft draft, out PublishReceipt receipt)
     {
         Debug.Assert(!IsDeadLetterQueue, "the broker refuses publishes into dead-letter queues");
         ThrowIfClosed();
-        Route route = GetRoute(eventName);
+        Route route = GetRoute(draft.Event);
         if (route.Subscriptions.Length == 0)
         {
-            receipt = PublishUnrouted();
+            receipt = PublishUnrouted(draft);
             return true;
         }
 
         // Waiting publishers go first, so a newcomer never overtakes them.
         if (Volatile.Read(ref _waiterCount) == 0 && _depth.TryAdmit())
         {
-            receipt = Deliver(route, eventName, payload, headers);
+            receipt = Deliver(route, draft);
             return true;
         }
 
         if (_overflow == OverflowPolicy.DropOldest)
         {
-            receipt = DropOldestThenDeliver(route, eventName, payload, headers);
+            receipt = DropOldestThenDeliver(route, draft);
             return true;
         }
 
@@ -167,18 +187,18 @@ internal sealed class BrokerQueue<T> : BrokerQueue
     /// not even built. It still takes a sequence and is counted, so that publishing into the void shows
     /// in the snapshot.
     /// </summary>
-    private PublishReceipt PublishUnrouted()
+    private PublishReceipt PublishUnrouted(in Draft draft)
     {
         long sequence = Interlocked.Increment(ref _sequence);
         Interlocked.Increment(ref _unrouted);
-        return new PublishReceipt(Name, MakeId(sequence), sequence);
+        return new PublishReceipt(Name, draft.Id == Guid.Empty ? MakeId(sequence) : draft.Id, sequence);
     }
 
     /// <summary>
     /// Builds the message and hands it to every subscription on the route. The caller holds one unit of
     /// depth for it. The hot path: one allocation (the envelope) and one lock per subscription.
     /// </summary>
-    private PublishReceipt Deliver(Route route, string eventName, T payload, IReadOnlyDictionary<string, string> headers)
+    private PublishReceipt Deliver(Route route, in Draft draft)
     {
         // Read the clock before taking any lock: a TimeProvider is user code. Concurrent publishes may
         // therefore carry timestamps a little out of sequence order; sequences are the order.
@@ -191,7 +211,7 @@ internal sealed class BrokerQueue<T> : BrokerQueue
             SubscriptionState<T> only = subscriptions[0];
             lock (only.Gate)
             {
-                message = CreateMessage(eventName, payload, timestamp, headers);
+                message = CreateMessage(draft, timestamp);
                 receivers = only.IsDeleted ? 0 : 1;
                 if (receivers == 1)
                 {
@@ -209,7 +229,7 @@ internal sealed class BrokerQueue<T> : BrokerQueue
 
             try
             {
-                message = CreateMessage(eventName, payload, timestamp, headers);
+                message = CreateMessage(draft, timestamp);
                 receivers = 0;
                 foreach (SubscriptionState<T> subscription in subscriptions)
                 {
@@ -249,13 +269,13 @@ internal sealed class BrokerQueue<T> : BrokerQueue
     }
 
     /// <summary>Takes the next sequence and builds the envelope. Called with the route's subscriptions locked, so that sequence order is delivery order.</summary>
-    private Message<T> CreateMessage(string eventName, T payload, long timestamp, IReadOnlyDictionary<string, string> headers)
+    private Message<T> CreateMessage(in Draft draft, long timestamp)
     {
         long sequence = Interlocked.Increment(ref _sequence);
-        return new Message<T>(MakeId(sequence), Name, eventName, payload, sequence, timestamp, headers);
+        return new Message<T>(draft.Id == Guid.Empty ? MakeId(sequence) : draft.Id, Name, draft.Event, draft.Payload, sequence, timestamp, draft.Headers);
     }
 
-    private PublishReceipt DropOldestThenDeliver(Route route, string eventName, T payload, IReadOnlyDictionary<string, string> headers)
+    private PublishReceipt DropOldestThenDeliver(Route route, in Draft draft)
     {
         List<MessageDroppedEventArgs>? dropped = null;
         lock (_gate)
@@ -274,11 +294,10 @@ internal sealed class BrokerQueue<T> : BrokerQueue
         }
 
         RaiseDropped(dropped);
-        return Deliver(route, eventName, payload, headers);
+        return Deliver(route, draft);
     }
 
-    private async ValueTask<PublishReceipt> WaitForRoomAsync(
-        string eventName, T payload, IReadOnlyDictionary<string, string> headers, TimeSpan timeout, CancellationToken cancellationToken)
+    private async ValueTask<PublishReceipt> WaitForRoomAsync(Draft draft, TimeSpan timeout, CancellationToken cancellationToken)
     {
         PublishWaiter waiter = EnqueueWaiter();
         try
@@ -320,14 +339,14 @@ internal sealed class BrokerQueue<T> : BrokerQueue
             throw _broker.CreateDisposedException();
         }
 
-        Route route = GetRoute(eventName);
+        Route route = GetRoute(draft.Event);
         if (route.Subscriptions.Length == 0)
         {
             FreeDepth();
-            return PublishUnrouted();
+            return PublishUnrouted(draft);
         }
 
-        return Deliver(route, eventName, payload, headers);
+        return Deliver(route, draft);
     }
 
     private PublishWaiter EnqueueWaiter()
@@ -693,6 +712,127 @@ internal sealed class BrokerQueue<T> : BrokerQueue
         RaiseDropped(dropped);
     }
 
+    // ---------------------------------------------------------------- replay
+
+    /// <summary>Dead-letter header names the broker writes; a replayed message leaves them behind.</summary>
+    private static readonly HashSet<string> DeadLetterHeaders = new(StringComparer.Ordinal)
+    {
+        MessageHeaders.DeadLetterReason, MessageHeaders.DeadLetterDetail, MessageHeaders.SourceQueue, MessageHeaders.SourceSequence,
+        MessageHeaders.SourceSubscription, MessageHeaders.Attempts, MessageHeaders.DeadLetteredAt, MessageHeaders.FirstDeliveredAt,
+        MessageHeaders.LastDeliveredAt, MessageHeaders.LastExceptionType, MessageHeaders.LastExceptionMessage,
+    };
+
+    public override async ValueTask<int> ReplayDeadLettersAsync(string? filter, int maxMessages, CancellationToken cancellationToken)
+    {
+        BrokerQueue<T> deadLetters = DeadLetterQueue ?? throw new InvalidOperationException($"Queue '{Name}' has no dead-letter queue.");
+        TopicFilter? topic = filter is null ? null : TopicFilter.Parse(filter);
+        await _replayGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            int moved = 0;
+            foreach (Message<T> deadLetter in deadLetters.PeekDeadLetters(topic, maxMessages))
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (!deadLetters.ContainsDeadLetter(deadLetter))
+                {
+                    continue; // evicted by the dead-letter queue's bound meanwhile
+                }
+
+                // Published first, removed second: a failure in between leaves a dead letter, never nothing.
+                var draft = new Draft(deadLetter.Event, deadLetter.Payload, ReplayHeaders(deadLetter.Headers), deadLetter.Id);
+                await PublishAsync(draft, _publishTimeout, cancellationToken).ConfigureAwait(false);
+                deadLetters.RemoveDeadLetter(deadLetter);
+                moved++;
+            }
+
+            return moved;
+        }
+        finally
+        {
+            _replayGate.Release();
+        }
+    }
+
+    private static FrozenDictionary<string, string> ReplayHeaders(IReadOnlyDictionary<string, string> headers)
+    {
+        var replayed = new Dictionary<string, string>(headers.Count, StringComparer.Ordinal);
+        foreach (KeyValuePair<string, string> header in headers)
+        {
+            if (!DeadLetterHeaders.Contains(header.Key))
+            {
+                replayed[header.Key] = header.Value;
+            }
+        }
+
+        int count = headers.TryGetValue(MessageHeaders.ReplayCount, out string? previous) && int.TryParse(previous, NumberStyles.None, CultureInfo.InvariantCulture, out int n) ? n : 0;
+        replayed[MessageHeaders.ReplayCount] = (count + 1).ToString(CultureInfo.InvariantCulture);
+        return replayed.ToFrozenDictionary(StringComparer.Ordinal);
+    }
+
+    /// <summary>On a dead-letter queue: the oldest retained dead letters that match, up to a count.</summary>
+    private List<Message<T>> PeekDeadLetters(TopicFilter? filter, int maxMessages)
+    {
+        Debug.Assert(_log is not null);
+        var found = new List<Message<T>>();
+        lock (_gate)
+        {
+            foreach (Message<T> message in _log)
+            {
+                if (found.Count == maxMessages)
+                {
+                    break;
+                }
+
+                if (filter is null || filter.Matches(message.Event))
+                {
+                    found.Add(message);
+                }
+            }
+        }
+
+        return found;
+    }
+
+    private bool ContainsDeadLetter(Message<T> message)
+    {
+        Debug.Assert(_log is not null);
+        lock (_gate)
+        {
+            return _log.Contains(message);
+        }
+    }
+
+    /// <summary>On a dead-letter queue: removes a replayed dead letter from the log and from every backlog that still waits on it.</summary>
+    private void RemoveDeadLetter(Message<T> message)
+    {
+        Debug.Assert(_log is not null);
+        lock (_gate)
+        {
+            int before = _log.Count;
+            Message<T>[] kept = [.. _log.Where(m => m != message)];
+            if (kept.Length == before)
+            {
+                return;
+            }
+
+            _log.Clear();
+            foreach (Message<T> m in kept)
+            {
+                _log.Enqueue(m);
+            }
+
+            foreach (SubscriptionState<T> subscription in _subscriptions)
+            {
+                if (subscription.RemoveWaiting(message))
+                {
+                    message.Release();
+                }
+            }
+
+            _replayed++;
+        }
+    }
+
     // ---------------------------------------------------------------- subscriptions
 
     public Consumer<T> Subscribe(BrokerClient client, string[] filters, SubscriptionOptions options)
@@ -867,6 +1007,7 @@ internal sealed class BrokerQueue<T> : BrokerQueue
                 Dropped = Interlocked.Read(ref _dropped),
                 Abandoned = Interlocked.Read(ref _abandoned),
                 DeadLettered = Interlocked.Read(ref _deadLettered),
+                Replayed = _replayed,
                 WaitingPublishers = waiting,
                 Subscriptions = subscriptions,
             };

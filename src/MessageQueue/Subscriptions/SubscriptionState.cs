@@ -230,6 +230,41 @@ internal sealed class SubscriptionState<T>
         return dropped;
     }
 
+    /// <summary>Removes one waiting message wherever it is in line (a replayed dead letter). Not on the hot path: O(n).</summary>
+    /// <returns>True when the message was waiting here; the caller releases it.</returns>
+    public bool RemoveWaiting(Message<T> message)
+    {
+        lock (Gate)
+        {
+            bool removed = false;
+            if (_returned.UnorderedItems.Any(item => item.Element.Message == message))
+            {
+                var others = _returned.UnorderedItems.Where(item => item.Element.Message != message).ToList();
+                _returned.Clear();
+                _returned.EnqueueRange(others);
+                removed = true;
+            }
+            else if (_backlog.Contains(message))
+            {
+                Message<T>[] others = [.. _backlog.Where(m => m != message)];
+                _backlog.Clear();
+                foreach (Message<T> other in others)
+                {
+                    _backlog.Enqueue(other);
+                }
+
+                removed = true;
+            }
+
+            if (removed)
+            {
+                Interlocked.Decrement(ref _waiting);
+            }
+
+            return removed;
+        }
+    }
+
     // ---------------------------------------------------------------- consumers
 
     /// <summary>Attaches a new consumer and gives it what waits. Called under the queue's lock.</summary>
