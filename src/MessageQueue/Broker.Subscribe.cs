@@ -70,7 +70,12 @@ public sealed partial class Broker
         }
 
         GetOrDeclare<T>(source, new QueueOptions());
-        return _queues[queue];
+        return _queues.TryGetValue(queue, out BrokerQueue? found)
+            ? found
+            : throw new QueueNotFoundException(
+                queue,
+                $"Queue '{source}' has no dead-letter queue: it was declared with QueueOptions.DeadLetters off. Declare it with dead letters on to subscribe to '{queue}'.",
+                null);
     }
 
     private static QueueNotFoundException NotFound(string queue) => new(
@@ -89,24 +94,30 @@ public sealed partial class Broker
                 return existing;
             }
 
-            // Every queue comes with its dead-letter queue, so the registry holds two entries per queue.
-            if (_queues.Count / 2 >= _options.MaxQueues)
+            if (_queueCount >= _options.MaxQueues)
             {
                 throw new InvalidOperationException(
                     $"The broker already holds {_options.MaxQueues} queues (BrokerOptions.MaxQueues), so queue '{name}' was not declared. " +
                     "Reuse a queue and tell messages apart by event name, or raise MaxQueues.");
             }
 
-            var deadLetters = new BrokerQueue<T>(
-                this,
-                name + Names.DeadLetterSuffix,
-                new QueueOptions { MaxMessages = options.MaxMessages, Overflow = OverflowPolicy.DropOldest, PublishTimeout = options.PublishTimeout },
-                isDeadLetterQueue: true);
+            BrokerQueue<T>? deadLetters = options.DeadLetters
+                ? new BrokerQueue<T>(
+                    this,
+                    name + Names.DeadLetterSuffix,
+                    new QueueOptions { MaxMessages = options.MaxMessages, Overflow = OverflowPolicy.DropOldest, PublishTimeout = options.PublishTimeout, DeadLetters = false },
+                    isDeadLetterQueue: true)
+                : null;
             var queue = new BrokerQueue<T>(this, name, options, isDeadLetterQueue: false) { DeadLetterQueue = deadLetters };
 
             // The dead-letter queue first: once the source is visible, its dead letters have somewhere to go.
-            _queues[deadLetters.Name] = deadLetters;
+            if (deadLetters is not null)
+            {
+                _queues[deadLetters.Name] = deadLetters;
+            }
+
             _queues[name] = queue;
+            _queueCount++;
             return queue;
         }
     }

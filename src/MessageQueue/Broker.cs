@@ -29,6 +29,7 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
     private readonly List<BrokerClient> _clients = [];
     private readonly BrokerClient _builtIn;
     private long _lastClientId;
+    private int _queueCount; // source queues, under _gate; dead-letter queues do not count
     private int _state;
     private Task? _disposal;
     private long _eventHandlerFailures;

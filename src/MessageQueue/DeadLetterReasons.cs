@@ -8,4 +8,7 @@ public static class DeadLetterReasons
 
     /// <summary>The message was delivered <see cref="SubscriptionOptions.MaxDeliveries"/> times and never acked.</summary>
     public const string MaxDeliveries = "max-deliveries";
+
+    /// <summary>The message's time to live ran out before it was read (<see cref="PublishOptions.TimeToLive"/>).</summary>
+    public const string Expired = "expired";
 }

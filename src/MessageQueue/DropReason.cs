@@ -7,8 +7,12 @@ public enum DropReason
     QueueOverflow = 0,
 
     /// <summary>
-    /// A dead letter was rejected, or ran out of deliveries, in a subscription to a dead-letter queue,
-    /// which has no dead-letter queue of its own.
+    /// A message that would have been dead-lettered (rejected, or out of deliveries) where there is no
+    /// dead-letter queue: in a dead-letter queue itself, or in a queue declared with
+    /// <see cref="QueueOptions.DeadLetters"/> off.
     /// </summary>
     DeadLetterDiscarded = 1,
+
+    /// <summary>The message expired (<see cref="PublishOptions.TimeToLive"/>) in a queue without a dead-letter queue.</summary>
+    Expired = 2,
 }

@@ -16,6 +16,7 @@ public sealed class Message<T>
     private int _refs;
 
     private readonly long _timestampTicks;
+    private readonly long _expiresAtTicks;
 
     internal Message(
         Guid id,
@@ -24,7 +25,8 @@ public sealed class Message<T>
         T payload,
         long sequence,
         long timestampTicks,
-        IReadOnlyDictionary<string, string> headers)
+        IReadOnlyDictionary<string, string> headers,
+        long expiresAtTicks = 0)
     {
         Id = id;
         Queue = queue;
@@ -33,6 +35,7 @@ public sealed class Message<T>
         Sequence = sequence;
         _timestampTicks = timestampTicks;
         Headers = headers;
+        _expiresAtTicks = expiresAtTicks;
     }
 
     /// <summary>Gets the message id, unique within the broker's store.</summary>
@@ -58,6 +61,15 @@ public sealed class Message<T>
 
     /// <summary>Gets the headers the message was published with. Never <see langword="null"/>.</summary>
     public IReadOnlyDictionary<string, string> Headers { get; }
+
+    /// <summary>
+    /// Gets when the message expires (UTC), or <see langword="null"/> if it never does. An expired message is
+    /// never delivered; see <see cref="PublishOptions.TimeToLive"/>.
+    /// </summary>
+    public DateTimeOffset? ExpiresAt => _expiresAtTicks == 0 ? null : new DateTimeOffset(_expiresAtTicks, TimeSpan.Zero);
+
+    /// <summary>UTC ticks at which the message expires; 0 when it never does.</summary>
+    internal long ExpiresAtTicks => _expiresAtTicks;
 
     /// <inheritdoc/>
     public override string ToString() => $"{Queue}#{Sequence} {Event}";

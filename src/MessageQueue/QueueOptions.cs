@@ -22,15 +22,46 @@ public sealed class QueueOptions
     /// <value>The default is 30 seconds. Must be positive and at most about 24.8 days, or <see cref="Timeout.InfiniteTimeSpan"/>.</value>
     public TimeSpan PublishTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>Gets or sets how long a message stays deliverable when its publish gives no <see cref="PublishOptions.TimeToLive"/>.</summary>
+    /// <value>The default is <see cref="Timeout.InfiniteTimeSpan"/>: messages do not expire. Otherwise positive, at most about 24.8 days.</value>
+    public TimeSpan TimeToLive { get; set; } = Timeout.InfiniteTimeSpan;
+
+    /// <summary>
+    /// Gets or sets how long the queue remembers the ids of messages published with a
+    /// <see cref="PublishOptions.MessageId"/>, to drop duplicates.
+    /// </summary>
+    /// <value>
+    /// The default is <see cref="TimeSpan.Zero"/>: no deduplication. Otherwise positive, at most about 24.8 days.
+    /// The queue remembers at most <see cref="DeduplicationCapacity"/> ids; past that it forgets the oldest.
+    /// </value>
+    public TimeSpan DeduplicationWindow { get; set; } = TimeSpan.Zero;
+
+    /// <summary>Gets or sets the most message ids the deduplication window remembers.</summary>
+    /// <value>The default is 100 000. Must be at least 1.</value>
+    public int DeduplicationCapacity { get; set; } = 100_000;
+
+    /// <summary>Gets or sets whether the queue has a dead-letter queue (<c>&lt;queue&gt;.$dlq</c>).</summary>
+    /// <value>
+    /// The default is <see langword="true"/>. Without one, a message that would be dead-lettered (rejected, out
+    /// of deliveries, expired) is dropped instead: counted in the snapshot and raised as <see cref="Broker.MessageDropped"/>.
+    /// </value>
+    public bool DeadLetters { get; set; } = true;
+
     internal QueueOptions Clone() => new()
     {
         MaxMessages = MaxMessages,
         Overflow = Overflow,
         PublishTimeout = PublishTimeout,
+        TimeToLive = TimeToLive,
+        DeduplicationWindow = DeduplicationWindow,
+        DeduplicationCapacity = DeduplicationCapacity,
+        DeadLetters = DeadLetters,
     };
 
     internal bool SameAs(QueueOptions other) =>
-        MaxMessages == other.MaxMessages && Overflow == other.Overflow && PublishTimeout == other.PublishTimeout;
+        MaxMessages == other.MaxMessages && Overflow == other.Overflow && PublishTimeout == other.PublishTimeout &&
+        TimeToLive == other.TimeToLive && DeduplicationWindow == other.DeduplicationWindow &&
+        DeduplicationCapacity == other.DeduplicationCapacity && DeadLetters == other.DeadLetters;
 
     /// <summary>Checks every option and throws one exception that lists every problem.</summary>
     internal void Validate(string paramName)
@@ -51,11 +82,30 @@ public sealed class QueueOptions
             (errors ??= []).Add(timeoutError);
         }
 
+        if (Timeouts.Describe(TimeToLive, nameof(TimeToLive), allowZero: false) is { } ttlError)
+        {
+            (errors ??= []).Add(ttlError);
+        }
+
+        if (DeduplicationWindow == Timeout.InfiniteTimeSpan)
+        {
+            (errors ??= []).Add("DeduplicationWindow is infinite; remembering ids forever would grow without bound. Use a finite window.");
+        }
+        else if (Timeouts.Describe(DeduplicationWindow, nameof(DeduplicationWindow), allowZero: true) is { } windowError)
+        {
+            (errors ??= []).Add(windowError);
+        }
+
+        if (DeduplicationCapacity < 1)
+        {
+            (errors ??= []).Add($"DeduplicationCapacity is {DeduplicationCapacity}; it must be at least 1.");
+        }
+
         OptionsErrors.ThrowIfAny(errors, "QueueOptions", paramName);
     }
 
     /// <inheritdoc/>
     public override string ToString() => string.Create(
         CultureInfo.InvariantCulture,
-        $"MaxMessages={MaxMessages}, Overflow={Overflow}, PublishTimeout={PublishTimeout}");
+        $"MaxMessages={MaxMessages}, Overflow={Overflow}, PublishTimeout={PublishTimeout}, TimeToLive={TimeToLive}, DeduplicationWindow={DeduplicationWindow}, DeadLetters={DeadLetters}");
 }

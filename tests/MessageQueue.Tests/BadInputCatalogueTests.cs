@@ -125,6 +125,19 @@ public sealed class BadInputCatalogueTests : IAsyncLifetime
             b => Subscribe(b, "orders", ["#"], new SubscriptionOptions { RedeliveryDelays = [TimeSpan.FromSeconds(-1), Timeout.InfiniteTimeSpan] }),
             typeof(ArgumentException),
             "2 problems"),
+        ["time to live zero"] = new(b => b.PublishAsync("orders", "e", new TestEvent(0), new PublishOptions { TimeToLive = TimeSpan.Zero }).AsTask(), typeof(ArgumentOutOfRangeException), "TimeToLive is 00:00:00; it must be positive"),
+        ["deliver after negative"] = new(b => b.PublishAsync("orders", "e", new TestEvent(0), new PublishOptions { DeliverAfter = TimeSpan.FromSeconds(-1) }).AsTask(), typeof(ArgumentOutOfRangeException), "zero or positive"),
+        ["deliver after infinite"] = new(b => b.PublishAsync("orders", "e", new TestEvent(0), new PublishOptions { DeliverAfter = Timeout.InfiniteTimeSpan }).AsTask(), typeof(ArgumentOutOfRangeException), "never be delivered"),
+        ["deliver after and not before together"] = new(
+            b => b.PublishAsync("orders", "e", new TestEvent(0), new PublishOptions { DeliverAfter = TimeSpan.FromSeconds(1), NotBefore = DateTimeOffset.MaxValue }).AsTask(),
+            typeof(ArgumentException),
+            "give one or the other"),
+        ["message id empty"] = new(b => b.PublishAsync("orders", "e", new TestEvent(0), new PublishOptions { MessageId = Guid.Empty }).AsTask(), typeof(ArgumentException), "Guid.Empty"),
+        ["held message with an invalid event name"] = new(b => b.PublishAsync("orders", "a..b", new TestEvent(0), new PublishOptions { DeliverAfter = TimeSpan.FromSeconds(1) }).AsTask(), typeof(ArgumentException), "empty word"),
+        ["queue options: infinite deduplication window and zero capacity"] = new(
+            b => Task.Run(() => b.DeclareQueue<TestEvent>("fresh", new QueueOptions { DeduplicationWindow = Timeout.InfiniteTimeSpan, DeduplicationCapacity = 0, TimeToLive = TimeSpan.Zero })),
+            typeof(ArgumentException),
+            "3 problems"),
         ["declare an existing queue with other options"] = new(b => Task.Run(() => b.DeclareQueue<TestEvent>("orders", new QueueOptions { MaxMessages = 1 })), typeof(InvalidOperationException), "cannot be declared again"),
         ["broker options with two problems"] = new(
             _ => Task.Run(() => new Broker(new BrokerOptions { TimeProvider = null!, ShutdownTimeout = TimeSpan.FromSeconds(-2) })),

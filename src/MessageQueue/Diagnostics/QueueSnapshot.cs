@@ -45,6 +45,12 @@ public sealed record QueueSnapshot
     /// <summary>Gets, for a dead-letter queue, how many dead letters were moved back to their source queue.</summary>
     public long Replayed { get; init; }
 
+    /// <summary>Gets how many messages are held for delayed delivery (<see cref="PublishOptions.DeliverAfter"/>); they count towards <see cref="Depth"/>.</summary>
+    public int Scheduled { get; init; }
+
+    /// <summary>Gets how many publishes were duplicates within the deduplication window, and enqueued nothing.</summary>
+    public long Deduplicated { get; init; }
+
     /// <summary>Gets how many publishers are waiting for room.</summary>
     public int WaitingPublishers { get; init; }
 

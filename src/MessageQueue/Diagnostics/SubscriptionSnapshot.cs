@@ -42,6 +42,9 @@ public sealed record SubscriptionSnapshot
     /// <summary>Gets how many deliveries passed their ack deadline and were taken back to be delivered again.</summary>
     public long TimedOut { get; init; }
 
+    /// <summary>Gets how many messages expired before they could be delivered here, and were dead-lettered (or dropped).</summary>
+    public long Expired { get; init; }
+
     /// <summary>Gets how many waiting messages the queue's overflow policy dropped from this subscription.</summary>
     public long Dropped { get; init; }
 

@@ -33,7 +33,7 @@ namespace MessageQueue;
     "Reliability",
     "CA1001:Types that own disposable fields should be disposable",
     Justification = "The replay SemaphoreSlim never creates its wait handle (only WaitAsync is used), so it holds nothing to dispose.")]
-internal sealed class BrokerQueue<T> : BrokerQueue
+internal sealed partial class BrokerQueue<T> : BrokerQueue
 {
     // Event names are data: an unbounded route cache would be an unbounded buffer.
     private const int MaxCachedRoutes = 1024;
@@ -44,6 +44,7 @@ internal sealed class BrokerQueue<T> : BrokerQueue
     private readonly int _maxMessages;
     private readonly OverflowPolicy _overflow;
     private readonly TimeSpan _publishTimeout;
+    private readonly TimeSpan _timeToLive;
 
     // Message ids: a random prefix per queue incarnation plus the sequence. Unique, cheap, and free
     // of allocation; not meant to be unguessable.
@@ -88,6 +89,11 @@ internal sealed class BrokerQueue<T> : BrokerQueue
         _maxMessages = options.MaxMessages;
         _overflow = options.Overflow;
         _publishTimeout = options.PublishTimeout;
+        _timeToLive = options.TimeToLive;
+        if (options.DeduplicationWindow > TimeSpan.Zero && !isDeadLetterQueue)
+        {
+            _deduplication = new Deduplication(options.DeduplicationWindow, options.DeduplicationCapacity, _time);
+        }
         _depth = new DepthGauge(options.MaxMessages);
         if (isDeadLetterQueue)
         {
@@ -114,19 +120,19 @@ internal sealed class BrokerQueue<T> : BrokerQueue
     /// <param name="Payload">The payload.</param>
     /// <param name="Headers">Frozen headers.</param>
     /// <param name="Id">A given message id (a replayed dead letter keeps its own), or empty to derive one from the sequence.</param>
-    private readonly record struct Draft(string Event, T Payload, IReadOnlyDictionary<string, string> Headers, Guid Id);
+    /// <param name="ExpiresAt">UTC ticks at which the message expires; 0 for never.</param>
+    /// <param name="DueAt">UTC ticks before which the message is held out of the queue; 0 to enter it now.</param>
+    private readonly record struct Draft(string Event, T Payload, IReadOnlyDictionary<string, string> Headers, Guid Id, long ExpiresAt = 0, long DueAt = 0);
 
     // ---------------------------------------------------------------- publish
 
     public ValueTask<PublishReceipt> PublishAsync(string eventName, T payload, in PublishOptions options, CancellationToken cancellationToken)
     {
-        IReadOnlyDictionary<string, string> headers = FreezeHeaders(options.Headers);
-        if (options.Timeout is { } timeout && Timeouts.Describe(timeout, "PublishOptions.Timeout", allowZero: false) is { } timeoutError)
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), timeout, timeoutError);
-        }
-
-        return PublishAsync(new Draft(eventName, payload, headers, Guid.Empty), options.Timeout ?? _publishTimeout, cancellationToken);
+        Draft draft = Prepare(eventName, payload, options);
+        TimeSpan timeout = options.Timeout ?? _publishTimeout;
+        return _deduplication is not null && options.MessageId is not null
+            ? PublishOnceAsync(draft, timeout, cancellationToken)
+            : PublishAsync(draft, timeout, cancellationToken);
     }
 
     private ValueTask<PublishReceipt> PublishAsync(Draft draft, TimeSpan timeout, CancellationToken cancellationToken)
@@ -141,8 +147,67 @@ internal sealed class BrokerQueue<T> : BrokerQueue
             : WaitForRoomAsync(draft, timeout, cancellationToken);
     }
 
-    public bool TryPublish(string eventName, T payload, in PublishOptions options, out PublishReceipt receipt) =>
-        TryPublishNow(new Draft(eventName, payload, FreezeHeaders(options.Headers), Guid.Empty), out receipt);
+    public bool TryPublish(string eventName, T payload, in PublishOptions options, out PublishReceipt receipt)
+    {
+        Draft draft = Prepare(eventName, payload, options);
+        return _deduplication is not null && options.MessageId is not null
+            ? TryPublishOnce(draft, out receipt)
+            : TryPublishNow(draft, out receipt);
+    }
+
+    /// <summary>
+    /// Checks a publish's options and turns them into a draft: frozen headers, the expiry, the time it is
+    /// held until, and its id. The clock is read only when the options need it.
+    /// </summary>
+    private Draft Prepare(string eventName, T payload, in PublishOptions options)
+    {
+        IReadOnlyDictionary<string, string> headers = FreezeHeaders(options.Headers);
+        if (options.Timeout is { } timeout && Timeouts.Describe(timeout, "PublishOptions.Timeout", allowZero: false) is { } timeoutError)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), timeout, timeoutError);
+        }
+
+        if (options.TimeToLive is { } ttl && Timeouts.Describe(ttl, "PublishOptions.TimeToLive", allowZero: false) is { } ttlError)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), ttl, ttlError);
+        }
+
+        if (options.DeliverAfter is { } after)
+        {
+            string? afterError = after == Timeout.InfiniteTimeSpan
+                ? "PublishOptions.DeliverAfter is infinite; the message would never be delivered. Use a finite delay."
+                : Timeouts.Describe(after, "PublishOptions.DeliverAfter", allowZero: true);
+            if (afterError is not null)
+            {
+                throw new ArgumentOutOfRangeException(nameof(options), after, afterError);
+            }
+        }
+
+        if (options.DeliverAfter is not null && options.NotBefore is not null)
+        {
+            throw new ArgumentException("PublishOptions.DeliverAfter and NotBefore are both set; give one or the other.", nameof(options));
+        }
+
+        if (options.MessageId == Guid.Empty)
+        {
+            throw new ArgumentException("PublishOptions.MessageId is Guid.Empty; give a real id, or null for one the broker assigns.", nameof(options));
+        }
+
+        TimeSpan? timeToLive = options.TimeToLive ?? (_timeToLive == Timeout.InfiniteTimeSpan ? null : _timeToLive);
+        long expiresAt = 0, dueAt = 0;
+        if (timeToLive is not null || options.DeliverAfter is not null || options.NotBefore is not null)
+        {
+            long now = _time.GetUtcNow().UtcTicks;
+            expiresAt = timeToLive is { } live ? now + live.Ticks : 0;
+            dueAt = options.DeliverAfter is { } delay && delay > TimeSpan.Zero ? now + delay.Ticks
+                : options.NotBefore is { } notBefore && notBefore.UtcTicks > now ? notBefore.UtcTicks
+                : 0;
+        }
+
+        // A held message has no sequence yet, so its id cannot come from one.
+        Guid id = options.MessageId ?? (dueAt != 0 ? Guid.NewGuid() : Guid.Empty);
+        return new Draft(eventName, payload, headers, id, expiresAt, dueAt);
+    }
 
     /// <summary>
     /// Publishes if that needs no waiting: the event routes nowhere, the queue has room (and nobody waits
@@ -152,29 +217,43 @@ internal sealed class BrokerQueue<T> : BrokerQueue
     {
         Debug.Assert(!IsDeadLetterQueue, "the broker refuses publishes into dead-letter queues");
         ThrowIfClosed();
-        Route route = GetRoute(draft.Event);
-        if (route.Subscriptions.Length == 0)
+
+        // A held message is routed when it enters the queue; now only its name is checked.
+        Route? route = null;
+        if (draft.DueAt == 0)
         {
-            receipt = PublishUnrouted(draft);
-            return true;
+            route = GetRoute(draft.Event);
+            if (route.Subscriptions.Length == 0)
+            {
+                receipt = PublishUnrouted(draft);
+                return true;
+            }
+        }
+        else
+        {
+            Names.ValidateEvent(draft.Event, "eventName");
         }
 
         // Waiting publishers go first, so a newcomer never overtakes them.
         if (Volatile.Read(ref _waiterCount) == 0 && _depth.TryAdmit())
         {
-            receipt = Deliver(route, draft);
+            receipt = Admitted(route, draft);
             return true;
         }
 
         if (_overflow == OverflowPolicy.DropOldest)
         {
-            receipt = DropOldestThenDeliver(route, draft);
+            MakeRoomByDropping();
+            receipt = Admitted(route, draft);
             return true;
         }
 
         receipt = default;
         return false;
     }
+
+    /// <summary>The draft holds one unit of depth: deliver it now, or hold it until it is due.</summary>
+    private PublishReceipt Admitted(Route? route, in Draft draft) => route is null ? Schedule(draft) : Deliver(route, draft);
 
     public override ValueTask<PublishReceipt> PublishConvertedAsync<TIn>(string eventName, TIn payload, in PublishOptions options, CancellationToken cancellationToken) =>
         PublishAsync(eventName, (T)(object)payload!, options, cancellationToken);
@@ -272,10 +351,11 @@ internal sealed class BrokerQueue<T> : BrokerQueue
     private Message<T> CreateMessage(in Draft draft, long timestamp)
     {
         long sequence = Interlocked.Increment(ref _sequence);
-        return new Message<T>(draft.Id == Guid.Empty ? MakeId(sequence) : draft.Id, Name, draft.Event, draft.Payload, sequence, timestamp, draft.Headers);
+        return new Message<T>(draft.Id == Guid.Empty ? MakeId(sequence) : draft.Id, Name, draft.Event, draft.Payload, sequence, timestamp, draft.Headers, draft.ExpiresAt);
     }
 
-    private PublishReceipt DropOldestThenDeliver(Route route, in Draft draft)
+    /// <summary>DropOldest: takes one unit of depth, evicting waiting messages to make room.</summary>
+    private void MakeRoomByDropping()
     {
         List<MessageDroppedEventArgs>? dropped = null;
         lock (_gate)
@@ -294,7 +374,6 @@ internal sealed class BrokerQueue<T> : BrokerQueue
         }
 
         RaiseDropped(dropped);
-        return Deliver(route, draft);
     }
 
     private async ValueTask<PublishReceipt> WaitForRoomAsync(Draft draft, TimeSpan timeout, CancellationToken cancellationToken)
@@ -337,6 +416,11 @@ internal sealed class BrokerQueue<T> : BrokerQueue
         {
             FreeDepth();
             throw _broker.CreateDisposedException();
+        }
+
+        if (draft.DueAt != 0)
+        {
+            return Schedule(draft);
         }
 
         Route route = GetRoute(draft.Event);
@@ -618,15 +702,16 @@ internal sealed class BrokerQueue<T> : BrokerQueue
 
     /// <summary>
     /// Moves a message into this queue's dead-letter queue, with why and its history in headers. Called
-    /// without any lock. A dead letter that fails again in a dead-letter queue has nowhere further to go:
-    /// it is dropped, counted and raised.
+    /// without any lock. Without a dead-letter queue (in a dead-letter queue itself, or a queue declared
+    /// with DeadLetters off) the message has nowhere to go: it is dropped, counted and raised.
     /// </summary>
     internal void DeadLetter(Message<T> message, int attempts, string reason, string? detail, string? subscription, DeliveryHistory? history)
     {
         if (DeadLetterQueue is null)
         {
+            DropReason dropReason = reason == DeadLetterReasons.Expired ? DropReason.Expired : DropReason.DeadLetterDiscarded;
             Interlocked.Increment(ref _dropped);
-            _broker.RaiseMessageDropped([new MessageDroppedEventArgs(Name, subscription ?? string.Empty, message.Id, message.Sequence, message.Event, DropReason.DeadLetterDiscarded)]);
+            _broker.RaiseMessageDropped([new MessageDroppedEventArgs(Name, subscription ?? string.Empty, message.Id, message.Sequence, message.Event, dropReason)]);
             return;
         }
 
@@ -724,7 +809,8 @@ internal sealed class BrokerQueue<T> : BrokerQueue
 
     public override async ValueTask<int> ReplayDeadLettersAsync(string? filter, int maxMessages, CancellationToken cancellationToken)
     {
-        BrokerQueue<T> deadLetters = DeadLetterQueue ?? throw new InvalidOperationException($"Queue '{Name}' has no dead-letter queue.");
+        BrokerQueue<T> deadLetters = DeadLetterQueue ?? throw new InvalidOperationException(
+            $"Queue '{Name}' has no dead-letter queue (it was declared with QueueOptions.DeadLetters off), so there is nothing to replay.");
         TopicFilter? topic = filter is null ? null : TopicFilter.Parse(filter);
         await _replayGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -959,6 +1045,7 @@ internal sealed class BrokerQueue<T> : BrokerQueue
 
     public override void Close()
     {
+        AbandonScheduled();
         lock (_waitersGate)
         {
             _closed = true;
@@ -1008,6 +1095,8 @@ internal sealed class BrokerQueue<T> : BrokerQueue
                 Abandoned = Interlocked.Read(ref _abandoned),
                 DeadLettered = Interlocked.Read(ref _deadLettered),
                 Replayed = _replayed,
+                Scheduled = _scheduled.Count,
+                Deduplicated = Interlocked.Read(ref _deduplicated),
                 WaitingPublishers = waiting,
                 Subscriptions = subscriptions,
             };

@@ -60,6 +60,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
     private int _freeCount;
     private bool _closed;
     private ConsumerCounters _counters;
+    private long _autoAcked; // auto-acked reads, counted without the lock
     private TaskCompletionSource? _drained;
     private ITimer? _timer;
     private long _timerDue; // when the timer fires next, as a timestamp; 0 when it is not armed
@@ -129,7 +130,9 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
         {
             lock (_tableGate)
             {
-                return _counters;
+                ConsumerCounters counters = _counters;
+                counters.Acked += Interlocked.Read(ref _autoAcked);
+                return counters;
             }
         }
     }
@@ -205,28 +208,51 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
     /// Takes the next delivery out of the channel and enters it in the pending table, as one step under
     /// the table's lock, so that a detach (which takes the same lock) finds every delivery either still
     /// in the channel or in the table. With auto-ack the delivery is settled at once instead (at-most-once).
+    /// A message whose time to live ran out is never handed over: it is dead-lettered, and the next one is read.
     /// </summary>
     public override bool TryRead(out Delivery<T> delivery)
+    {
+        while (TryTakeNext(out Pushed pushed, out long token))
+        {
+            // Expiry is checked outside the lock, because it reads the clock; only messages with a time to live pay for it.
+            if (pushed.Message.ExpiresAtTicks != 0 && _time.GetUtcNow().UtcTicks >= pushed.Message.ExpiresAtTicks)
+            {
+                Expire(pushed, token);
+                continue;
+            }
+
+            delivery = new Delivery<T>(pushed.Message, pushed.Attempt, pushed.Attempt >= _maxDeliveries, this, token, trusted: true);
+            if (_autoAck)
+            {
+                Interlocked.Increment(ref _autoAcked);
+                SettledOne();
+                AfterLeaving(pushed.Message);
+            }
+
+            return true;
+        }
+
+        delivery = default;
+        return false;
+    }
+
+    /// <summary>Reads one item from the channel and, unless auto-ack, gives it a slot. Under the table's lock.</summary>
+    private bool TryTakeNext(out Pushed pushed, out long token)
     {
         // The clock is read only for an ack deadline, and before the lock. (Without a deadline, a failed
         // delivery's history records when it failed instead of when it was read: that keeps a clock read,
         // about 30 ns here, off every delivery.)
         long now = _ackTimeout == 0 ? 0 : _time.GetTimestamp();
-        Pushed pushed;
-        long token = NoToken;
+        token = NoToken;
         lock (_tableGate)
         {
             if (_closed || !_reader.TryRead(out pushed))
             {
-                delivery = default;
+                pushed = default;
                 return false;
             }
 
-            if (_autoAck)
-            {
-                _counters.Acked++;
-            }
-            else
+            if (!_autoAck)
             {
                 if (_freeCount == 0)
                 {
@@ -247,16 +273,29 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
                     ArmLocked(slot.Due, now);
                 }
             }
-        }
 
-        delivery = new Delivery<T>(pushed.Message, pushed.Attempt, pushed.Attempt >= _maxDeliveries, this, token, trusted: true);
-        if (_autoAck)
+            return true;
+        }
+    }
+
+    /// <summary>An expired message was read: it leaves the consumer without being delivered, to the dead-letter queue.</summary>
+    private void Expire(Pushed pushed, long token)
+    {
+        lock (_tableGate)
         {
-            SettledOne();
-            AfterLeaving(pushed.Message);
+            _counters.Expired++;
+            if (_autoAck)
+            {
+                SettledOne();
+            }
+            else if (TryFindLocked(token, out int index))
+            {
+                FreeLocked(index, recordDelivery: false);
+            }
         }
 
-        return true;
+        _state.Queue.DeadLetter(pushed.Message, pushed.Attempt - 1, DeadLetterReasons.Expired, null, _state.Name, pushed.History);
+        AfterLeaving(pushed.Message);
     }
 
     public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default) =>

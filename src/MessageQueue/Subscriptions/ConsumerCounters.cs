@@ -7,6 +7,7 @@ internal struct ConsumerCounters
     public long Nacked;
     public long DeadLettered;
     public long TimedOut;
+    public long Expired;
 
     public void Add(in ConsumerCounters other)
     {
@@ -14,5 +15,6 @@ internal struct ConsumerCounters
         Nacked += other.Nacked;
         DeadLettered += other.DeadLettered;
         TimedOut += other.TimedOut;
+        Expired += other.Expired;
     }
 }

@@ -409,6 +409,7 @@ internal sealed class SubscriptionState<T>
                 Nacked = settled.Nacked,
                 DeadLettered = settled.DeadLettered,
                 TimedOut = settled.TimedOut,
+                Expired = settled.Expired,
                 Dropped = _dropped,
                 HandlerFailures = Interlocked.Read(ref _handlerFailures),
             };
