@@ -105,7 +105,7 @@ public sealed partial class Broker
                 ? new BrokerQueue<T>(
                     this,
                     name + Names.DeadLetterSuffix,
-                    new QueueOptions { MaxMessages = options.MaxMessages, Overflow = OverflowPolicy.DropOldest, PublishTimeout = options.PublishTimeout, DeadLetters = false },
+                    new QueueOptions { MaxMessages = options.MaxMessages, Overflow = OverflowPolicy.DropOldest, Retention = RetentionPolicy.Limits, PublishTimeout = options.PublishTimeout, DeadLetters = false },
                     isDeadLetterQueue: true)
                 : null;
             var queue = new BrokerQueue<T>(this, name, options, isDeadLetterQueue: false) { DeadLetterQueue = deadLetters };

@@ -210,10 +210,9 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
             // Out of time: what is still unsettled goes back to its subscription below.
         }
 
-        ObjectDisposedException fault = CreateDisposedException();
         foreach (IConsumer consumer in consumers)
         {
-            consumer.Detach(fault);
+            consumer.Detach(consumer.CreateClosedException(SubscriptionCloseReason.BrokerDisposed, "The broker was disposed; unsettled messages went back to their durable subscriptions."));
         }
     }
 

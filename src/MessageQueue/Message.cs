@@ -71,6 +71,9 @@ public sealed class Message<T>
     /// <summary>UTC ticks at which the message expires; 0 when it never does.</summary>
     internal long ExpiresAtTicks => _expiresAtTicks;
 
+    /// <summary>UTC ticks of <see cref="Timestamp"/>.</summary>
+    internal long TimestampTicks => _timestampTicks;
+
     /// <inheritdoc/>
     public override string ToString() => $"{Queue}#{Sequence} {Event}";
 
@@ -80,6 +83,9 @@ public sealed class Message<T>
         Debug.Assert(subscriptions > 0 && subscriptions < EvictedBit);
         _refs = subscriptions;
     }
+
+    /// <summary>Records one more subscription holding the message: a new subscription starting at retained messages.</summary>
+    internal void AddReference() => Interlocked.Increment(ref _refs);
 
     /// <summary>
     /// Records that one subscription has let go of the message (settled, dropped or abandoned it).

@@ -40,6 +40,18 @@ public sealed class QueueOptions
     /// <value>The default is 100 000. Must be at least 1.</value>
     public int DeduplicationCapacity { get; set; } = 100_000;
 
+    /// <summary>Gets or sets how long the queue keeps its messages.</summary>
+    /// <value>
+    /// The default is <see cref="RetentionPolicy.Interest"/>. With <see cref="RetentionPolicy.Limits"/> the
+    /// <see cref="Overflow"/> policy must be <see cref="OverflowPolicy.DropOldest"/> (evict the oldest message)
+    /// or <see cref="OverflowPolicy.Reject"/> (refuse new ones): acks free no room, so there is nothing to wait for.
+    /// </value>
+    public RetentionPolicy Retention { get; set; } = RetentionPolicy.Interest;
+
+    /// <summary>Gets or sets, for <see cref="RetentionPolicy.Limits"/> retention, how old a message may get before it is evicted.</summary>
+    /// <value>The default is <see cref="Timeout.InfiniteTimeSpan"/>. Otherwise positive, at most about 24.8 days; only with Limits retention.</value>
+    public TimeSpan MaxAge { get; set; } = Timeout.InfiniteTimeSpan;
+
     /// <summary>Gets or sets whether the queue has a dead-letter queue (<c>&lt;queue&gt;.$dlq</c>).</summary>
     /// <value>
     /// The default is <see langword="true"/>. Without one, a message that would be dead-lettered (rejected, out
@@ -56,12 +68,15 @@ public sealed class QueueOptions
         DeduplicationWindow = DeduplicationWindow,
         DeduplicationCapacity = DeduplicationCapacity,
         DeadLetters = DeadLetters,
+        Retention = Retention,
+        MaxAge = MaxAge,
     };
 
     internal bool SameAs(QueueOptions other) =>
         MaxMessages == other.MaxMessages && Overflow == other.Overflow && PublishTimeout == other.PublishTimeout &&
         TimeToLive == other.TimeToLive && DeduplicationWindow == other.DeduplicationWindow &&
-        DeduplicationCapacity == other.DeduplicationCapacity && DeadLetters == other.DeadLetters;
+        DeduplicationCapacity == other.DeduplicationCapacity && DeadLetters == other.DeadLetters &&
+        Retention == other.Retention && MaxAge == other.MaxAge;
 
     /// <summary>Checks every option and throws one exception that lists every problem.</summary>
     internal void Validate(string paramName)
@@ -101,11 +116,29 @@ public sealed class QueueOptions
             (errors ??= []).Add($"DeduplicationCapacity is {DeduplicationCapacity}; it must be at least 1.");
         }
 
+        if (!Enum.IsDefined(Retention))
+        {
+            (errors ??= []).Add($"Retention is {(int)Retention}, which is not a RetentionPolicy value; use Interest or Limits.");
+        }
+        else if (Retention == RetentionPolicy.Limits && Overflow == OverflowPolicy.Wait)
+        {
+            (errors ??= []).Add("Retention is Limits with Overflow Wait; acks free no room under Limits retention, so a publish would wait for nothing. Use Overflow DropOldest (evict the oldest message) or Reject (refuse new ones).");
+        }
+
+        if (Timeouts.Describe(MaxAge, nameof(MaxAge), allowZero: false) is { } ageError)
+        {
+            (errors ??= []).Add(ageError);
+        }
+        else if (MaxAge != Timeout.InfiniteTimeSpan && Retention != RetentionPolicy.Limits)
+        {
+            (errors ??= []).Add("MaxAge is set on a queue with Interest retention; it applies only to Limits retention, where messages are kept whether or not they were acked.");
+        }
+
         OptionsErrors.ThrowIfAny(errors, "QueueOptions", paramName);
     }
 
     /// <inheritdoc/>
     public override string ToString() => string.Create(
         CultureInfo.InvariantCulture,
-        $"MaxMessages={MaxMessages}, Overflow={Overflow}, PublishTimeout={PublishTimeout}, TimeToLive={TimeToLive}, DeduplicationWindow={DeduplicationWindow}, DeadLetters={DeadLetters}");
+        $"MaxMessages={MaxMessages}, Overflow={Overflow}, Retention={Retention}, MaxAge={MaxAge}, PublishTimeout={PublishTimeout}, TimeToLive={TimeToLive}, DeduplicationWindow={DeduplicationWindow}, DeadLetters={DeadLetters}");
 }

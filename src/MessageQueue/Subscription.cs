@@ -28,8 +28,9 @@ public abstract class Subscription : IAsyncDisposable
 
     /// <summary>
     /// Gets a task that completes when the consumer is detached. It completes successfully when the
-    /// owner detached it (by disposing the subscription or its client), and faults with the reason
-    /// otherwise, for example <see cref="ObjectDisposedException"/> when the broker was disposed.
+    /// owner detached it (by disposing the subscription or its client), and otherwise faults with a
+    /// <see cref="SubscriptionClosedException"/> whose <see cref="SubscriptionClosedException.Reason"/> says why:
+    /// the broker was disposed, another consumer took over, or the subscription was cut loose.
     /// </summary>
     public abstract Task Completion { get; }
 

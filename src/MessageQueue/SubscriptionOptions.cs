@@ -54,6 +54,35 @@ public sealed class SubscriptionOptions
     /// </value>
     public IList<TimeSpan> RedeliveryDelays { get; set; } = [TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(30)];
 
+    /// <summary>Gets or sets where a new subscription starts reading.</summary>
+    /// <value>
+    /// The default is <see cref="StartPosition.New"/>: messages published from now on. Other positions need a queue
+    /// with <see cref="RetentionPolicy.Limits"/> retention (or a dead-letter queue), which keeps messages for
+    /// later subscribers. It applies when the subscription is created; a consumer reattaching to an existing
+    /// durable subscription continues where that subscription is.
+    /// </value>
+    public StartPosition StartAt { get; set; }
+
+    /// <summary>Gets or sets whether this consumer shares its durable subscription, and what it does if another consumer is active.</summary>
+    /// <value>The default is <see cref="ExclusiveMode.None"/>: competing consumers. Ignored for an ephemeral subscription, which has one consumer.</value>
+    public ExclusiveMode Exclusive { get; set; }
+
+    /// <summary>
+    /// Gets or sets the subscription's own bound: the most messages it lets wait for delivery (its backlog,
+    /// not counting those in flight) before <see cref="BacklogOverflow"/> applies.
+    /// </summary>
+    /// <value>
+    /// The default is 0: no bound of its own, and a slow subscription holds back publishers through the queue's
+    /// <see cref="QueueOptions.MaxMessages"/> and <see cref="QueueOptions.Overflow"/>. With a bound below the queue's,
+    /// a slow subscription loses messages (or is cut loose) instead, and the queue keeps room for the others.
+    /// It applies when the subscription is created.
+    /// </value>
+    public int MaxBacklog { get; set; }
+
+    /// <summary>Gets or sets what happens when the subscription's backlog passes <see cref="MaxBacklog"/>.</summary>
+    /// <value>The default is <see cref="BacklogOverflowPolicy.DropOldest"/>.</value>
+    public BacklogOverflowPolicy BacklogOverflow { get; set; }
+
     internal static SubscriptionOptions Default { get; } = new();
 
     internal SubscriptionOptions Clone() => new()
@@ -64,6 +93,10 @@ public sealed class SubscriptionOptions
         AckTimeout = AckTimeout,
         MaxDeliveries = MaxDeliveries,
         RedeliveryDelays = RedeliveryDelays is null ? null! : [.. RedeliveryDelays],
+        StartAt = StartAt,
+        Exclusive = Exclusive,
+        MaxBacklog = MaxBacklog,
+        BacklogOverflow = BacklogOverflow,
     };
 
     /// <summary>The delay before redelivering a message nacked on <paramref name="attempt"/>, from the schedule.</summary>
@@ -86,6 +119,21 @@ public sealed class SubscriptionOptions
         if (Timeouts.Describe(AckTimeout, nameof(AckTimeout), allowZero: false) is { } ackError)
         {
             (errors ??= []).Add(ackError);
+        }
+
+        if (!Enum.IsDefined(Exclusive))
+        {
+            (errors ??= []).Add($"Exclusive is {(int)Exclusive}, which is not an ExclusiveMode value; use None, Reject, Standby or TakeOver.");
+        }
+
+        if (MaxBacklog < 0)
+        {
+            (errors ??= []).Add($"MaxBacklog is {MaxBacklog}; it must be 0 (no bound of its own) or positive.");
+        }
+
+        if (!Enum.IsDefined(BacklogOverflow))
+        {
+            (errors ??= []).Add($"BacklogOverflow is {(int)BacklogOverflow}, which is not a BacklogOverflowPolicy value; use DropOldest or Disconnect.");
         }
 
         if (MaxDeliveries < 1)

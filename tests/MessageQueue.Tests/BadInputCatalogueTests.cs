@@ -138,6 +138,25 @@ public sealed class BadInputCatalogueTests : IAsyncLifetime
             b => Task.Run(() => b.DeclareQueue<TestEvent>("fresh", new QueueOptions { DeduplicationWindow = Timeout.InfiniteTimeSpan, DeduplicationCapacity = 0, TimeToLive = TimeSpan.Zero })),
             typeof(ArgumentException),
             "3 problems"),
+        ["limits retention with overflow Wait"] = new(
+            b => Task.Run(() => b.DeclareQueue<TestEvent>("fresh", new QueueOptions { Retention = RetentionPolicy.Limits })),
+            typeof(ArgumentException),
+            "Use Overflow DropOldest"),
+        ["MaxAge on an interest queue"] = new(
+            b => Task.Run(() => b.DeclareQueue<TestEvent>("fresh", new QueueOptions { MaxAge = TimeSpan.FromMinutes(1) })),
+            typeof(ArgumentException),
+            "applies only to Limits retention"),
+        ["start position on an interest queue"] = new(
+            b => Subscribe(b, "orders", ["#"], new SubscriptionOptions { StartAt = StartPosition.FromSequence(1) }),
+            typeof(ArgumentException),
+            "can only start at new messages"),
+        ["exclusive mode not defined"] = new(b => Subscribe(b, "orders", ["#"], new SubscriptionOptions { Exclusive = (ExclusiveMode)7 }), typeof(ArgumentException), "not an ExclusiveMode value"),
+        ["MaxBacklog negative"] = new(b => Subscribe(b, "orders", ["#"], new SubscriptionOptions { MaxBacklog = -1 }), typeof(ArgumentException), "MaxBacklog is -1"),
+        ["backlog overflow not defined"] = new(b => Subscribe(b, "orders", ["#"], new SubscriptionOptions { BacklogOverflow = (BacklogOverflowPolicy)5 }), typeof(ArgumentException), "not a BacklogOverflowPolicy value"),
+        ["exclusive subscribe while another consumer holds it"] = new(
+            b => Subscribe(b, Control, ["#"], new SubscriptionOptions { Name = "keeper", Exclusive = ExclusiveMode.Reject }),
+            typeof(SubscriptionInUseException),
+            "is held by client '$broker'"),
         ["declare an existing queue with other options"] = new(b => Task.Run(() => b.DeclareQueue<TestEvent>("orders", new QueueOptions { MaxMessages = 1 })), typeof(InvalidOperationException), "cannot be declared again"),
         ["broker options with two problems"] = new(
             _ => Task.Run(() => new Broker(new BrokerOptions { TimeProvider = null!, ShutdownTimeout = TimeSpan.FromSeconds(-2) })),

@@ -41,7 +41,8 @@ public sealed class ShutdownTests
         worker.Acked.Should().Be(1);
         worker.Backlog.Should().Be(0);
         worker.InFlight.Should().Be(0);
-        await FluentActions.Awaiting(() => handler.Completion).Should().ThrowAsync<ObjectDisposedException>();
+        (await FluentActions.Awaiting(() => handler.Completion).Should().ThrowAsync<SubscriptionClosedException>())
+            .Which.Reason.Should().Be(SubscriptionCloseReason.BrokerDisposed);
     }
 
     [Fact]
@@ -64,7 +65,8 @@ public sealed class ShutdownTests
         subscription.Backlog.Should().Be(1, "the unsettled message stays with its durable subscription");
         subscription.InFlight.Should().Be(0);
         broker.GetSnapshot().Queue("jobs").Depth.Should().Be(1, "nothing whose publish completed is lost");
-        await FluentActions.Awaiting(() => stuck.Completion).Should().ThrowAsync<ObjectDisposedException>();
+        (await FluentActions.Awaiting(() => stuck.Completion).Should().ThrowAsync<SubscriptionClosedException>())
+            .Which.Reason.Should().Be(SubscriptionCloseReason.BrokerDisposed);
     }
 
     [Fact]
@@ -130,7 +132,8 @@ public sealed class ShutdownTests
         await broker.DisposeAsync();
 
         (await loop.OrHang("the read loop to end")).Should().BeLessThanOrEqualTo(1);
-        ObjectDisposedException reason = (await FluentActions.Awaiting(() => subscription.Completion).Should().ThrowAsync<ObjectDisposedException>()).Which;
+        SubscriptionClosedException reason = (await FluentActions.Awaiting(() => subscription.Completion).Should().ThrowAsync<SubscriptionClosedException>()).Which;
+        (reason.Reason, reason.Queue, reason.Subscription).Should().Be((SubscriptionCloseReason.BrokerDisposed, "jobs", (string?)null));
         reason.Message.Should().Contain("broker was disposed");
         await FluentActions.Awaiting(async () => await subscription.ReadAsync()).Should().ThrowAsync<ChannelClosedException>();
         (await subscription.WaitToReadAsync()).Should().BeFalse();

@@ -20,4 +20,7 @@ public sealed record ConsumerSnapshot
 
     /// <summary>Gets whether deliveries are acked as soon as they are read.</summary>
     public bool AutoAck { get; init; }
+
+    /// <summary>Gets whether the consumer waits as a standby to take over an exclusive subscription.</summary>
+    public bool IsStandby { get; init; }
 }

@@ -15,6 +15,9 @@ public sealed record QueueSnapshot
     /// <summary>Gets the queue's bound.</summary>
     public int MaxMessages { get; init; }
 
+    /// <summary>Gets how the queue keeps its messages.</summary>
+    public RetentionPolicy Retention { get; init; }
+
     /// <summary>Gets the queue's overflow policy.</summary>
     public OverflowPolicy Overflow { get; init; }
 

@@ -15,8 +15,11 @@ public sealed record SubscriptionSnapshot
     /// <summary>Gets the event filters.</summary>
     public required IReadOnlyList<string> Filters { get; init; }
 
-    /// <summary>Gets how many consumers are attached.</summary>
+    /// <summary>Gets how many consumers are attached and active.</summary>
     public int Consumers { get; init; }
+
+    /// <summary>Gets how many consumers wait as standbys to take over an exclusive subscription (<see cref="ExclusiveMode.Standby"/>).</summary>
+    public int Standby { get; init; }
 
     /// <summary>Gets how many messages wait for a consumer (including ones that came back to be delivered again).</summary>
     public int Backlog { get; init; }

@@ -20,7 +20,11 @@ internal sealed partial class BrokerQueue<T>
         {
             if (_closed)
             {
-                FreeDepth();
+                if (_log is null)
+                {
+                    FreeDepth();
+                }
+
                 throw _broker.CreateDisposedException();
             }
 
@@ -79,6 +83,18 @@ internal sealed partial class BrokerQueue<T>
 
         foreach (Draft draft in due)
         {
+            if (_log is not null)
+            {
+                // Limits retention: the log makes room by its own policy (a full Reject queue drops it, counted).
+                if (!TryAppend(draft, out _, force: _overflow != OverflowPolicy.Reject))
+                {
+                    Interlocked.Increment(ref _dropped);
+                    _broker.RaiseMessageDropped([new MessageDroppedEventArgs(Name, null, draft.Id, 0, draft.Event, DropReason.QueueOverflow)]);
+                }
+
+                continue;
+            }
+
             // Each holds a unit of depth from its publish. Routed now: subscriptions made while it
             // waited receive it. An expired one is routed too, and expires where it would be read.
             Route route = GetRoute(draft.Event);
@@ -110,7 +126,7 @@ internal sealed partial class BrokerQueue<T>
         }
 
         Interlocked.Add(ref _abandoned, count);
-        for (int i = 0; i < count; i++)
+        for (int i = 0; _log is null && i < count; i++)
         {
             FreeDepth();
         }

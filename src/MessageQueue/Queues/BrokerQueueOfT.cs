@@ -54,8 +54,9 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
 
     private readonly DepthGauge _depth;
 
-    // Limits retention only (dead-letter queues), under _gate: the retained messages in order.
+    // Limits retention only (dead-letter queues among them), under _gate: the retained messages in order.
     private readonly Queue<Message<T>>? _log;
+    private readonly long _maxAge; // UTC ticks; 0 for no limit
 
     private readonly Dictionary<string, SubscriptionState<T>> _durable = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Route> _routes = new(StringComparer.Ordinal);
@@ -95,9 +96,10 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
             _deduplication = new Deduplication(options.DeduplicationWindow, options.DeduplicationCapacity, _time);
         }
         _depth = new DepthGauge(options.MaxMessages);
-        if (isDeadLetterQueue)
+        if (options.Retention == RetentionPolicy.Limits)
         {
             _log = new Queue<Message<T>>();
+            _maxAge = options.MaxAge == Timeout.InfiniteTimeSpan ? 0 : options.MaxAge.Ticks;
         }
 
         Span<byte> random = stackalloc byte[8];
@@ -142,9 +144,24 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
             return new ValueTask<PublishReceipt>(receipt);
         }
 
-        return _overflow == OverflowPolicy.Reject
-            ? throw Full(null)
-            : WaitForRoomAsync(draft, timeout, cancellationToken);
+        if (_overflow == OverflowPolicy.Reject)
+        {
+            throw Full(null);
+        }
+
+        // A handler of this queue's own subscription must not wait for room here: the handler would hold
+        // its delivery, and with it part of the room it waits for, possibly all of it.
+        if (HandlerScope.Current?.Consumer?.OwnerQueue == this)
+        {
+            throw new QueueFullException(
+                Name,
+                $"Queue '{Name}' is full (MaxMessages = {_maxMessages}), and this publish comes from a handler of one of its own subscriptions. " +
+                "Waiting for room would hold that handler's delivery, and room may only come from it, so the broker refuses instead of waiting. " +
+                "Publish into another queue, settle the delivery before publishing, raise MaxMessages, or declare the queue with OverflowPolicy.Reject or DropOldest.",
+                null);
+        }
+
+        return WaitForRoomAsync(draft, timeout, cancellationToken);
     }
 
     public bool TryPublish(string eventName, T payload, in PublishOptions options, out PublishReceipt receipt)
@@ -217,6 +234,10 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     {
         Debug.Assert(!IsDeadLetterQueue, "the broker refuses publishes into dead-letter queues");
         ThrowIfClosed();
+        if (_log is not null)
+        {
+            return TryPublishToLog(draft, out receipt);
+        }
 
         // A held message is routed when it enters the queue; now only its name is checked.
         Route? route = null;
@@ -342,6 +363,14 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
             // was not kept; give back its depth and count it as unrouted.
             Interlocked.Increment(ref _unrouted);
             FreeDepth();
+        }
+
+        foreach (SubscriptionState<T> subscription in subscriptions)
+        {
+            if (subscription.HasPendingWork)
+            {
+                FinishPendingWork(subscription);
+            }
         }
 
         return new PublishReceipt(Name, message.Id, message.Sequence);
@@ -638,7 +667,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         }
 
         // Nothing waits that is older than the oldest head, so each backlog drops at most this message.
-        bool anyDropped = DropWaitingUpToLocked(oldest.Sequence, ref dropped);
+        bool anyDropped = DropWaitingUpToLocked(oldest.Sequence, DropReason.QueueOverflow, ref dropped);
         if (anyDropped)
         {
             // Each release above freed the depth if it let go of the last reference. If consumers
@@ -656,25 +685,8 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         return true;
     }
 
-    /// <summary>Limits retention: the oldest retained message goes, from the log and from every backlog that still holds it.</summary>
-    private void EvictLogHeadLocked(ref List<MessageDroppedEventArgs>? dropped)
-    {
-        Debug.Assert(_log is not null);
-        Message<T> head = _log.Dequeue();
-
-        // Also drops anything older still waiting: a message evicted from the log while in flight
-        // that came back afterwards (nacked, or its consumer left). Otherwise it would block the
-        // head of its backlog, and the backlog would grow past the log's bound.
-        if (!DropWaitingUpToLocked(head.Sequence, ref dropped))
-        {
-            (dropped ??= []).Add(new MessageDroppedEventArgs(Name, null, head.Id, head.Sequence, head.Event, DropReason.QueueOverflow));
-        }
-
-        Interlocked.Increment(ref _dropped);
-    }
-
     /// <summary>Drops every waiting message up to <paramref name="sequence"/> from every subscription, raising one event each.</summary>
-    private bool DropWaitingUpToLocked(long sequence, ref List<MessageDroppedEventArgs>? dropped)
+    private bool DropWaitingUpToLocked(long sequence, DropReason reason, ref List<MessageDroppedEventArgs>? dropped)
     {
         bool any = false;
         foreach (SubscriptionState<T> subscription in _subscriptions)
@@ -682,7 +694,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
             foreach (Message<T> message in subscription.DropWaitingUpTo(sequence))
             {
                 any = true;
-                (dropped ??= []).Add(new MessageDroppedEventArgs(Name, subscription.Name ?? string.Empty, message.Id, message.Sequence, message.Event, DropReason.QueueOverflow));
+                (dropped ??= []).Add(new MessageDroppedEventArgs(Name, subscription.Name ?? string.Empty, message.Id, message.Sequence, message.Event, reason));
                 Release(message);
             }
         }
@@ -744,57 +756,9 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
             }
         }
 
-        DeadLetterQueue.AppendDeadLetter(message, headers.ToFrozenDictionary(StringComparer.Ordinal));
-    }
-
-    /// <summary>
-    /// Appends a dead letter. Unlike a publish this is accepted while the broker shuts down, so that a
-    /// consumer draining its last deliveries can still reject them; it never waits or fails, because a
-    /// dead-letter queue evicts its oldest entry when full. Everything happens under the queue's lock:
-    /// dead letters are rare, and the log must stay in sequence order.
-    /// </summary>
-    private void AppendDeadLetter(Message<T> source, IReadOnlyDictionary<string, string> headers)
-    {
-        Debug.Assert(_log is not null);
-        List<MessageDroppedEventArgs>? dropped = null;
-        long timestamp = _time.GetUtcNow().UtcTicks;
-        lock (_gate)
-        {
-            while (_log.Count >= _maxMessages)
-            {
-                EvictLogHeadLocked(ref dropped);
-            }
-
-            SubscriptionState<T>[] route = ComputeRouteLocked(source.Event).Subscriptions;
-            foreach (SubscriptionState<T> subscription in route)
-            {
-                subscription.Gate.Enter();
-            }
-
-            try
-            {
-                long sequence = Interlocked.Increment(ref _sequence);
-                var message = new Message<T>(source.Id, Name, source.Event, source.Payload, sequence, timestamp, headers);
-                _log.Enqueue(message);
-                if (route.Length > 0)
-                {
-                    message.InitializeReferences(route.Length);
-                    foreach (SubscriptionState<T> subscription in route)
-                    {
-                        subscription.EnqueueLocked(message);
-                    }
-                }
-            }
-            finally
-            {
-                for (int i = route.Length - 1; i >= 0; i--)
-                {
-                    route[i].Gate.Exit();
-                }
-            }
-        }
-
-        RaiseDropped(dropped);
+        // A dead-letter queue evicts its oldest dead letter when full: this never waits or fails, and it is
+        // accepted while the broker shuts down, so that a draining consumer can still reject.
+        DeadLetterQueue.TryAppend(new Draft(message.Event, message.Payload, headers.ToFrozenDictionary(StringComparer.Ordinal), message.Id), out _, force: true);
     }
 
     // ---------------------------------------------------------------- replay
@@ -923,10 +887,14 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
 
     public Consumer<T> Subscribe(BrokerClient client, string[] filters, SubscriptionOptions options)
     {
+        long now = _time.GetTimestamp();
+        List<Consumer<T>.Unsettled>? deadLetters = null;
+        List<Consumer<T>>? takenOver;
+        SubscriptionState<T>? subscription;
+        Consumer<T> consumer;
         lock (_gate)
         {
             ThrowIfClosed();
-            SubscriptionState<T>? subscription;
             if (options.Name is { } name)
             {
                 if (_durable.TryGetValue(name, out subscription))
@@ -940,19 +908,54 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
                 }
                 else
                 {
-                    subscription = new SubscriptionState<T>(this, ++_lastSubscriptionId, name, filters);
+                    subscription = CreateSubscriptionLocked(name, filters, options);
                     _durable.Add(name, subscription);
-                    AddSubscriptionLocked(subscription);
                 }
             }
             else
             {
-                subscription = new SubscriptionState<T>(this, ++_lastSubscriptionId, null, filters);
-                AddSubscriptionLocked(subscription);
+                subscription = CreateSubscriptionLocked(null, filters, options);
             }
 
-            return subscription.Attach(client, options);
+            consumer = subscription.Attach(client, options, now, ref deadLetters, out takenOver);
         }
+
+        // Outside the lock: the consumers replaced by a TakeOver learn why, and starting from retained
+        // messages may have passed the subscription's own bound.
+        DeadLetterAll(deadLetters, subscription.Name);
+        foreach (Consumer<T> replaced in takenOver ?? [])
+        {
+            replaced.Finish(new SubscriptionClosedException(
+                Name,
+                subscription.Name,
+                SubscriptionCloseReason.TakenOver,
+                $"Another consumer took over durable subscription '{subscription.Name}' on queue '{Name}' (ExclusiveMode.TakeOver); what this one held unsettled was delivered to it again."));
+        }
+
+        FinishPendingWork(subscription);
+        return consumer;
+    }
+
+    /// <summary>Creates and registers a subscription; one with a start position first gets the retained messages from there.</summary>
+    private SubscriptionState<T> CreateSubscriptionLocked(string? name, string[] filters, SubscriptionOptions options, string paramName = "options")
+    {
+        StartPosition start = options.StartAt;
+        if (!start.IsNew && _log is null)
+        {
+            throw new ArgumentException(
+                $"Queue '{Name}' keeps messages only for the subscriptions that existed when they were published (Interest retention), so a new subscription can only start at new messages, not at {start}. " +
+                "Declare the queue with QueueOptions.Retention = RetentionPolicy.Limits to let later subscriptions start from retained messages.",
+                paramName);
+        }
+
+        var subscription = new SubscriptionState<T>(this, ++_lastSubscriptionId, name, filters, options.MaxBacklog, options.BacklogOverflow);
+        if (!start.IsNew)
+        {
+            StartFromLogLocked(subscription, start);
+        }
+
+        AddSubscriptionLocked(subscription);
+        return subscription;
     }
 
     private void AddSubscriptionLocked(SubscriptionState<T> subscription)
@@ -996,15 +999,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
             }
         }
 
-        if (deadLetters is not null)
-        {
-            foreach (Consumer<T>.Unsettled deadLetter in deadLetters)
-            {
-                DeadLetter(deadLetter.Message, deadLetter.Deliveries, DeadLetterReasons.MaxDeliveries, null, consumer.Name, deadLetter.History);
-                Release(deadLetter.Message);
-            }
-        }
-
+        DeadLetterAll(deadLetters, consumer.Name);
         ReleaseAbandoned(abandoned);
     }
 
@@ -1024,6 +1019,61 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
 
         ReleaseAbandoned(abandoned);
         return true;
+    }
+
+    /// <summary>Dead-letters messages a leaving consumer held on their last attempt. Called without any lock.</summary>
+    private void DeadLetterAll(List<Consumer<T>.Unsettled>? deadLetters, string? subscription)
+    {
+        foreach (Consumer<T>.Unsettled deadLetter in deadLetters ?? [])
+        {
+            DeadLetter(deadLetter.Message, deadLetter.Deliveries, DeadLetterReasons.MaxDeliveries, null, subscription, deadLetter.History);
+            Release(deadLetter.Message);
+        }
+    }
+
+    /// <summary>
+    /// Finishes what a subscription's own bound started while locks were held: releases and raises the
+    /// messages it dropped, and cuts it loose if it asked for that. Called without any lock.
+    /// </summary>
+    private void FinishPendingWork(SubscriptionState<T> subscription)
+    {
+        if (!subscription.HasPendingWork)
+        {
+            return;
+        }
+
+        (List<Message<T>>? dropped, bool cutLoose) = subscription.TakePendingWork();
+        List<Consumer<T>>? closed = null;
+        if (cutLoose)
+        {
+            long now = _time.GetTimestamp();
+            lock (_gate)
+            {
+                closed = subscription.CutLoose(now, ref dropped);
+                if (closed is not null)
+                {
+                    RemoveSubscriptionLocked(subscription);
+                }
+            }
+        }
+
+        List<MessageDroppedEventArgs>? events = null;
+        foreach (Message<T> message in dropped ?? [])
+        {
+            (events ??= []).Add(new MessageDroppedEventArgs(Name, subscription.Name ?? string.Empty, message.Id, message.Sequence, message.Event, DropReason.SubscriptionOverflow));
+            Release(message);
+        }
+
+        foreach (Consumer<T> consumer in closed ?? [])
+        {
+            consumer.Finish(new SubscriptionClosedException(
+                Name,
+                subscription.Name,
+                SubscriptionCloseReason.CutLoose,
+                $"Subscription '{subscription.Name ?? "(ephemeral)"}' on queue '{Name}' fell further behind than its MaxBacklog and was cut loose (BacklogOverflowPolicy.Disconnect); the messages it held were dropped."));
+        }
+
+        RaiseDropped(events);
     }
 
     /// <summary>Releases messages whose subscription ended while it still held them. Called without any lock.</summary>
@@ -1095,6 +1145,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
                 Abandoned = Interlocked.Read(ref _abandoned),
                 DeadLettered = Interlocked.Read(ref _deadLettered),
                 Replayed = _replayed,
+                Retention = _log is null ? RetentionPolicy.Interest : RetentionPolicy.Limits,
                 Scheduled = _scheduled.Count,
                 Deduplicated = Interlocked.Read(ref _deduplicated),
                 WaitingPublishers = waiting,

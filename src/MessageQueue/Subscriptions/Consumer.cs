@@ -124,6 +124,9 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
 
     public int MaxDeliveries => _maxDeliveries;
 
+    /// <summary>True while this consumer waits to take over an exclusive subscription. Set under the subscription's lock.</summary>
+    public bool IsStandby { get; set; }
+
     public ConsumerCounters Counters
     {
         get
@@ -720,6 +723,15 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
     public void Detach(Exception? fault)
     {
         _state.Queue.Detach(this);
+        Finish(fault);
+    }
+
+    /// <summary>
+    /// Reports the end of a consumer the broker already closed (taken over, cut loose): its client forgets it,
+    /// and <see cref="Completion"/> completes. Called without any lock: completion runs continuations.
+    /// </summary>
+    public void Finish(Exception? fault)
+    {
         _client.Forget(this);
         if (fault is null)
         {
@@ -751,5 +763,11 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
         InFlight = (int)(Volatile.Read(ref _pushed) - Volatile.Read(ref _settled.Value)),
         MaxInFlight = _maxInFlight,
         AutoAck = _autoAck,
+        IsStandby = IsStandby,
     };
+
+    BrokerQueue IConsumer.OwnerQueue => _state.Queue;
+
+    SubscriptionClosedException IConsumer.CreateClosedException(SubscriptionCloseReason reason, string message) =>
+        new(Queue, Name, reason, message);
 }

@@ -16,4 +16,10 @@ internal interface IConsumer
     void Detach(Exception? fault);
 
     ConsumerSnapshot GetSnapshot();
+
+    /// <summary>An exception naming this consumer's queue and subscription, to fault its completion with.</summary>
+    SubscriptionClosedException CreateClosedException(SubscriptionCloseReason reason, string message);
+
+    /// <summary>The queue the consumer reads, for the guard against a handler waiting on its own queue.</summary>
+    BrokerQueue OwnerQueue { get; }
 }

@@ -27,6 +27,21 @@ internal sealed class SubscriptionState<T>
     private Consumer<T>[] _consumers = [];
     private int _nextConsumer;
 
+    // Exclusive subscriptions: whether the active consumer attached exclusively, and the consumers waiting
+    // to take over from it (ExclusiveMode.Standby), first come first served.
+    private bool _exclusiveActive;
+    private readonly List<Consumer<T>> _standby = [];
+
+    // The subscription's own bound (SubscriptionOptions.MaxBacklog; 0 for none) and what happens past it.
+    private readonly int _maxBacklog;
+    private readonly BacklogOverflowPolicy _backlogOverflow;
+
+    // Work for whoever releases the locks after handing messages over: drops past the bound to release
+    // and raise, or the subscription to cut loose. _hasPendingWork is the one thing publishers read.
+    private List<Message<T>>? _pendingDrops;
+    private bool _cutLoose;
+    private volatile bool _hasPendingWork;
+
     // _backlog.Count + _returned.Count. Written under Gate with Interlocked (a full fence), read by
     // settling consumers without the lock.
     private int _waiting;
@@ -40,8 +55,10 @@ internal sealed class SubscriptionState<T>
     private long _handlerFailures;
     private ConsumerCounters _retired;
 
-    public SubscriptionState(BrokerQueue<T> queue, long id, string? name, string[] filters)
+    public SubscriptionState(BrokerQueue<T> queue, long id, string? name, string[] filters, int maxBacklog = 0, BacklogOverflowPolicy backlogOverflow = BacklogOverflowPolicy.DropOldest)
     {
+        _maxBacklog = maxBacklog;
+        _backlogOverflow = backlogOverflow;
         _queue = queue;
         Id = id;
         Name = name;
@@ -61,8 +78,11 @@ internal sealed class SubscriptionState<T>
 
     public Lock Gate { get; } = new();
 
-    /// <summary>True once the subscription ended; publishers holding a stale route skip it. Read under <see cref="Gate"/>.</summary>
-    public bool IsDeleted => _deleted;
+    /// <summary>True once the subscription ended (or is being cut loose); publishers holding a stale route skip it. Read under <see cref="Gate"/>.</summary>
+    public bool IsDeleted => _deleted || _cutLoose;
+
+    /// <summary>True when a publisher, after releasing its locks, must call <see cref="TakePendingWork"/>.</summary>
+    public bool HasPendingWork => _hasPendingWork;
 
     /// <summary>A message that came back to the subscription, with how many times it was delivered so far.</summary>
     private readonly record struct Returned(Message<T> Message, int Deliveries, DeliveryHistory? History);
@@ -107,6 +127,44 @@ internal sealed class SubscriptionState<T>
         // A consumer may have freed credit after the check above but read _waiting before the
         // increment; look again now that the increment is visible.
         DispatchLocked();
+        if (_maxBacklog > 0 && _waiting > _maxBacklog)
+        {
+            ApplyOwnBoundLocked();
+        }
+    }
+
+    /// <summary>
+    /// The backlog passed the subscription's own bound. DropOldest takes its oldest waiting message out;
+    /// Disconnect marks it to be cut loose. Either way the caller finishes the job after releasing its locks
+    /// (<see cref="TakePendingWork"/>), because releasing messages and raising events must not happen under them.
+    /// </summary>
+    private void ApplyOwnBoundLocked()
+    {
+        if (_backlogOverflow == BacklogOverflowPolicy.Disconnect)
+        {
+            _cutLoose = true;
+        }
+        else
+        {
+            Message<T> oldest = _returned.Count > 0 ? _returned.Dequeue().Message : _backlog.Dequeue();
+            Interlocked.Decrement(ref _waiting);
+            _dropped++;
+            (_pendingDrops ??= []).Add(oldest);
+        }
+
+        _hasPendingWork = true;
+    }
+
+    /// <summary>Takes what <see cref="ApplyOwnBoundLocked"/> left to do: the messages dropped, and whether to cut the subscription loose.</summary>
+    public (List<Message<T>>? Dropped, bool CutLoose) TakePendingWork()
+    {
+        lock (Gate)
+        {
+            List<Message<T>>? dropped = _pendingDrops;
+            _pendingDrops = null;
+            _hasPendingWork = false;
+            return (dropped, _cutLoose && !_deleted);
+        }
     }
 
     /// <summary>Hands waiting messages to consumers with credit, oldest first. Called with <see cref="Gate"/> held.</summary>
@@ -267,51 +325,96 @@ internal sealed class SubscriptionState<T>
 
     // ---------------------------------------------------------------- consumers
 
-    /// <summary>Attaches a new consumer and gives it what waits. Called under the queue's lock.</summary>
-    public Consumer<T> Attach(BrokerClient client, SubscriptionOptions options)
+    /// <summary>
+    /// Attaches a new consumer and gives it what waits, applying the exclusive modes: an exclusive
+    /// subscription has one active consumer; a Reject newcomer (or a competing one) is refused, a Standby
+    /// one waits, a TakeOver one returns the consumers it replaces in <paramref name="takenOver"/>, already
+    /// closed, for the caller to report. Called under the queue's lock.
+    /// </summary>
+    public Consumer<T> Attach(BrokerClient client, SubscriptionOptions options, long now, ref List<Consumer<T>.Unsettled>? deadLetters, out List<Consumer<T>>? takenOver)
     {
         var consumer = new Consumer<T>(this, client, options, _queue.TimeProvider);
+        takenOver = null;
         lock (Gate)
         {
             Debug.Assert(!_deleted);
+            if (Name is not null && _consumers.Length > 0)
+            {
+                switch (options.Exclusive)
+                {
+                    case ExclusiveMode.None when _exclusiveActive:
+                    case ExclusiveMode.Reject:
+                        throw InUse(options.Exclusive);
+                    case ExclusiveMode.Standby:
+                        consumer.IsStandby = true;
+                        _standby.Add(consumer);
+                        return consumer;
+                    case ExclusiveMode.TakeOver:
+                        takenOver = [.. _consumers];
+                        foreach (Consumer<T> replaced in takenOver)
+                        {
+                            RemoveLocked(replaced, now, ref deadLetters);
+                        }
+
+                        break;
+                }
+            }
+
+            _exclusiveActive = Name is not null && options.Exclusive != ExclusiveMode.None;
             _consumers = [.. _consumers, consumer];
             DispatchLocked();
+            return consumer;
         }
+    }
 
-        return consumer;
+    private SubscriptionInUseException InUse(ExclusiveMode requested)
+    {
+        BrokerClient holder = _consumers[0].Client;
+        string why = requested == ExclusiveMode.None
+            ? $"its active consumer is exclusive, so it takes no competing consumers"
+            : $"it already has an active consumer and this subscribe asked for ExclusiveMode.Reject";
+        return new SubscriptionInUseException(
+            _queue.Name,
+            Name!,
+            holder.Name,
+            holder.Id,
+            $"Durable subscription '{Name}' on queue '{_queue.Name}' is held by client '{holder.Name}' (#{holder.Id}): {why}. " +
+            "Subscribe with ExclusiveMode.Standby to wait for it, ExclusiveMode.TakeOver to replace it, or use another subscription name.");
     }
 
     /// <summary>
-    /// Detaches a consumer. A durable subscription takes back what the consumer held and gives it to
-    /// the remaining consumers at once, except messages on their last attempt, which go to
-    /// <paramref name="deadLetters"/>; an ephemeral one ends and hands everything it held to
-    /// <paramref name="abandoned"/>. Called under the queue's lock.
+    /// Detaches a consumer. A durable subscription takes back what the consumer held and gives it to the
+    /// remaining consumers at once (or to the standby that takes over), except messages on their last
+    /// attempt, which go to <paramref name="deadLetters"/>; an ephemeral one ends and hands everything it
+    /// held to <paramref name="abandoned"/>. Called under the queue's lock.
     /// </summary>
     /// <returns>False when the consumer was already detached.</returns>
     public bool Detach(Consumer<T> consumer, long now, ref List<Message<T>>? abandoned, ref List<Consumer<T>.Unsettled>? deadLetters)
     {
         lock (Gate)
         {
+            if (_standby.Remove(consumer))
+            {
+                consumer.CloseLocked(now);
+                return true;
+            }
+
             if (Array.IndexOf(_consumers, consumer) < 0)
             {
                 return false;
             }
 
-            _consumers = Array.FindAll(_consumers, c => c != consumer);
-            _nextConsumer = 0;
-            foreach (Consumer<T>.Unsettled held in consumer.CloseLocked(now))
+            RemoveLocked(consumer, now, ref deadLetters);
+            if (_consumers.Length == 0 && _standby.Count > 0)
             {
-                if (Name is not null && held.Deliveries >= consumer.MaxDeliveries)
-                {
-                    (deadLetters ??= []).Add(held);
-                }
-                else
-                {
-                    ReturnLocked(held.Message, held.Deliveries, held.History);
-                }
+                // Fail-over: the first standby becomes the active consumer and gets what the one before held.
+                Consumer<T> promoted = _standby[0];
+                _standby.RemoveAt(0);
+                promoted.IsStandby = false;
+                _consumers = [promoted];
+                _exclusiveActive = true;
             }
 
-            _retired.Add(consumer.Counters);
             if (Name is null)
             {
                 Debug.Assert(_consumers.Length == 0, "an ephemeral subscription has exactly one consumer");
@@ -323,6 +426,65 @@ internal sealed class SubscriptionState<T>
             }
 
             return true;
+        }
+    }
+
+    /// <summary>Takes an active consumer out: what it held comes back to wait here (or is dead-lettered on its last attempt).</summary>
+    private void RemoveLocked(Consumer<T> consumer, long now, ref List<Consumer<T>.Unsettled>? deadLetters)
+    {
+        _consumers = Array.FindAll(_consumers, c => c != consumer);
+        _nextConsumer = 0;
+        if (_consumers.Length == 0)
+        {
+            _exclusiveActive = false;
+        }
+
+        foreach (Consumer<T>.Unsettled held in consumer.CloseLocked(now))
+        {
+            if (Name is not null && held.Deliveries >= consumer.MaxDeliveries)
+            {
+                (deadLetters ??= []).Add(held);
+            }
+            else
+            {
+                ReturnLocked(held.Message, held.Deliveries, held.History);
+            }
+        }
+
+        _retired.Add(consumer.Counters);
+    }
+
+    /// <summary>
+    /// Cuts the subscription loose (BacklogOverflowPolicy.Disconnect): every consumer is closed, and every
+    /// message it held, waiting or in flight, goes to <paramref name="dropped"/>. Called under the queue's lock.
+    /// </summary>
+    /// <returns>The closed consumers, or null when the subscription had already ended.</returns>
+    public List<Consumer<T>>? CutLoose(long now, ref List<Message<T>>? dropped)
+    {
+        lock (Gate)
+        {
+            if (_deleted)
+            {
+                return null;
+            }
+
+            List<Consumer<T>> closed = [.. _consumers, .. _standby];
+            dropped ??= [];
+            foreach (Consumer<T> consumer in closed)
+            {
+                foreach (Consumer<T>.Unsettled held in consumer.CloseLocked(now))
+                {
+                    dropped.Add(held.Message);
+                }
+
+                _retired.Add(consumer.Counters);
+            }
+
+            _consumers = [];
+            _standby.Clear();
+            TakeEverythingLocked(ref dropped);
+            _dropped += dropped!.Count;
+            return closed;
         }
     }
 
@@ -356,10 +518,10 @@ internal sealed class SubscriptionState<T>
     {
         lock (Gate)
         {
-            if (_consumers.Length > 0)
+            if (_consumers.Length + _standby.Count > 0)
             {
                 throw new InvalidOperationException(
-                    $"Durable subscription '{Name}' on queue '{_queue.Name}' has {_consumers.Length} consumer(s) attached; dispose them before deleting the subscription.");
+                    $"Durable subscription '{Name}' on queue '{_queue.Name}' has {_consumers.Length + _standby.Count} consumer(s) attached; dispose them before deleting the subscription.");
             }
 
             TakeEverythingLocked(ref abandoned);
@@ -401,6 +563,7 @@ internal sealed class SubscriptionState<T>
                 IsDurable = Name is not null,
                 Filters = FilterTexts,
                 Consumers = _consumers.Length,
+                Standby = _standby.Count,
                 Backlog = _waiting,
                 InFlight = inFlight,
                 Delivered = _delivered,
