@@ -50,7 +50,7 @@ public sealed partial class Broker
             return ValueTask.FromCanceled<int>(cancellationToken);
         }
 
-        if (!_queues.TryGetValue(queue, out BrokerQueue? source))
+        if (!Queues.TryGetValue(queue, out BrokerQueue? source))
         {
             throw NotFound(queue);
         }

@@ -56,7 +56,7 @@ public sealed partial class Broker
 
     private BrokerQueue GetQueueForPublish<T>(string queue)
     {
-        if (!_queues.TryGetValue(queue, out BrokerQueue? target))
+        if (!Queues.TryGetValue(queue, out BrokerQueue? target))
         {
             Names.ValidateQueueName(queue, nameof(queue), allowDeadLetter: true);
             target = GetOrAutoDeclare<T>(queue);

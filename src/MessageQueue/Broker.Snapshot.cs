@@ -14,8 +14,9 @@ public sealed partial class Broker
     /// <returns>The snapshot.</returns>
     public BrokerSnapshot GetSnapshot()
     {
-        var queues = new List<QueueSnapshot>(_queues.Count);
-        foreach (BrokerQueue queue in _queues.Values)
+        Dictionary<string, BrokerQueue> declared = Queues;
+        var queues = new List<QueueSnapshot>(declared.Count);
+        foreach (BrokerQueue queue in declared.Values)
         {
             queues.Add(queue.GetSnapshot());
         }

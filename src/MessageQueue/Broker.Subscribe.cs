@@ -29,7 +29,7 @@ public sealed partial class Broker
             return ValueTask.FromCanceled<Subscription<T>>(cancellationToken);
         }
 
-        if (!_queues.TryGetValue(queue, out BrokerQueue? target))
+        if (!Queues.TryGetValue(queue, out BrokerQueue? target))
         {
             target = GetOrAutoDeclare<T>(queue);
         }
@@ -64,13 +64,13 @@ public sealed partial class Broker
     private BrokerQueue GetOrAutoDeclare<T>(string queue)
     {
         string source = queue.EndsWith(Names.DeadLetterSuffix, StringComparison.Ordinal) ? queue[..^Names.DeadLetterSuffix.Length] : queue;
-        if (!_options.AutoDeclareQueues && !_queues.ContainsKey(source))
+        if (!_options.AutoDeclareQueues && !Queues.ContainsKey(source))
         {
             throw NotFound(queue);
         }
 
         GetOrDeclare<T>(source, new QueueOptions());
-        return _queues.TryGetValue(queue, out BrokerQueue? found)
+        return Queues.TryGetValue(queue, out BrokerQueue? found)
             ? found
             : throw new QueueNotFoundException(
                 queue,
@@ -89,7 +89,7 @@ public sealed partial class Broker
         lock (_gate)
         {
             ThrowIfDisposed();
-            if (_queues.TryGetValue(name, out BrokerQueue? existing))
+            if (Queues.TryGetValue(name, out BrokerQueue? existing))
             {
                 return existing;
             }
@@ -110,13 +110,15 @@ public sealed partial class Broker
                 : null;
             var queue = new BrokerQueue<T>(this, name, options, isDeadLetterQueue: false) { DeadLetterQueue = deadLetters };
 
-            // The dead-letter queue first: once the source is visible, its dead letters have somewhere to go.
+            // The queue and its dead-letter queue become visible together, in one swap.
+            var queues = new Dictionary<string, BrokerQueue>(_queues, StringComparer.Ordinal);
             if (deadLetters is not null)
             {
-                _queues[deadLetters.Name] = deadLetters;
+                queues[deadLetters.Name] = deadLetters;
             }
 
-            _queues[name] = queue;
+            queues[name] = queue;
+            Volatile.Write(ref _queues, queues);
             _queueCount++;
             return queue;
         }

@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-
 namespace MessageQueue;
 
 /// <summary>
@@ -21,11 +19,16 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
     private const int Stopping = 1;
 
     private readonly BrokerOptions _options;
-    private readonly ConcurrentDictionary<string, BrokerQueue> _queues = new(StringComparer.Ordinal);
+
+    // Copy-on-write: declaring a queue swaps in a new dictionary under _gate, so that a publish looks its
+    // queue up without a lock. Queues are never removed.
+    private Dictionary<string, BrokerQueue> _queues = new(StringComparer.Ordinal);
 
     // Guards declaring queues (so a queue and its dead-letter queue appear together), the client list
     // and the start of shutdown. Never taken on the publish or delivery path.
     private readonly Lock _gate = new();
+
+    private Dictionary<string, BrokerQueue> Queues => Volatile.Read(ref _queues);
     private readonly List<BrokerClient> _clients = [];
     private readonly BrokerClient _builtIn;
     private long _lastClientId;
@@ -129,7 +132,7 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
             return ValueTask.FromCanceled<bool>(cancellationToken);
         }
 
-        if (!_queues.TryGetValue(queue, out BrokerQueue? found))
+        if (!Queues.TryGetValue(queue, out BrokerQueue? found))
         {
             Names.ValidateQueueName(queue, nameof(queue), allowDeadLetter: true);
             throw NotFound(queue);
@@ -160,7 +163,7 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
     private async Task DisposeCoreAsync()
     {
         Volatile.Write(ref _state, Stopping);
-        foreach (BrokerQueue queue in _queues.Values)
+        foreach (BrokerQueue queue in Queues.Values)
         {
             queue.Close();
         }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Collections.Frozen;
 using System.Collections.Immutable;
 using System.Diagnostics;
@@ -59,7 +58,12 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     private readonly long _maxAge; // UTC ticks; 0 for no limit
 
     private readonly Dictionary<string, SubscriptionState<T>> _durable = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, Route> _routes = new(StringComparer.Ordinal);
+
+    // Route cache. _routes is never changed once published: a miss copies it under _gate and swaps the
+    // copy in, so publishers read it without a lock. _lastRoute answers a publisher that keeps using the
+    // same event name string without even hashing it.
+    private Dictionary<string, Route> _routes = new(StringComparer.Ordinal);
+    private Route? _lastRoute;
 
     // Publishers waiting for room (OverflowPolicy.Wait), in arrival order.
     private readonly Lock _waitersGate = new();
@@ -114,8 +118,15 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     /// <summary>The queue's dead-letter queue; null for a dead-letter queue itself.</summary>
     public BrokerQueue<T>? DeadLetterQueue { get; init; }
 
-    /// <summary>The subscriptions one event name routes to, ordered by id (the lock order).</summary>
-    private sealed record Route(SubscriptionState<T>[] Subscriptions, int Version);
+    /// <summary>The subscriptions one event name routes to, ordered by id (the lock order), as of one version of the subscription set.</summary>
+    private sealed class Route(string eventName, SubscriptionState<T>[] subscriptions, int version)
+    {
+        public string Event { get; } = eventName;
+
+        public SubscriptionState<T>[] Subscriptions { get; } = subscriptions;
+
+        public int Version { get; } = version;
+    }
 
     /// <summary>A message on its way in: everything but its sequence and timestamp.</summary>
     /// <param name="Event">The event name.</param>
@@ -178,6 +189,13 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     /// </summary>
     private Draft Prepare(string eventName, T payload, in PublishOptions options)
     {
+        // The common publish has no options and the queue no default time to live: nothing to check.
+        if (options.Headers is null && options.Timeout is null && options.TimeToLive is null && options.DeliverAfter is null
+            && options.NotBefore is null && options.MessageId is null && _timeToLive == Timeout.InfiniteTimeSpan)
+        {
+            return new Draft(eventName, payload, FrozenDictionary<string, string>.Empty, Guid.Empty);
+        }
+
         IReadOnlyDictionary<string, string> headers = FreezeHeaders(options.Headers);
         if (options.Timeout is { } timeout && Timeouts.Describe(timeout, "PublishOptions.Timeout", allowZero: false) is { } timeoutError)
         {
@@ -602,8 +620,16 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     /// </summary>
     private Route GetRoute(string eventName)
     {
-        if (_routes.TryGetValue(eventName, out Route? route) && route.Version == Volatile.Read(ref _routeVersion))
+        int version = Volatile.Read(ref _routeVersion);
+        Route? route = Volatile.Read(ref _lastRoute);
+        if (route is not null && ReferenceEquals(route.Event, eventName) && route.Version == version)
         {
+            return route;
+        }
+
+        if (Volatile.Read(ref _routes).TryGetValue(eventName, out route) && route.Version == version)
+        {
+            Volatile.Write(ref _lastRoute, route);
             return route;
         }
 
@@ -617,6 +643,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     {
         if (_routes.TryGetValue(eventName, out Route? route) && route.Version == _routeVersion)
         {
+            _lastRoute = route;
             return route;
         }
 
@@ -631,13 +658,25 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
             }
         }
 
-        route = new Route([.. matches], _routeVersion);
-        if (_routes.Count >= MaxCachedRoutes)
+        route = new Route(eventName, [.. matches], _routeVersion);
+
+        // Copy on write: readers hold the old dictionary. Routes of an older version are left behind, and
+        // past the cap the cache starts over, so that it stays bounded whatever event names come in.
+        var routes = new Dictionary<string, Route>(Math.Min(_routes.Count + 1, MaxCachedRoutes), StringComparer.Ordinal);
+        if (_routes.Count < MaxCachedRoutes)
         {
-            _routes.Clear();
+            foreach (KeyValuePair<string, Route> cached in _routes)
+            {
+                if (cached.Value.Version == _routeVersion)
+                {
+                    routes.Add(cached.Key, cached.Value);
+                }
+            }
         }
 
-        _routes[eventName] = route;
+        routes[eventName] = route;
+        Volatile.Write(ref _routes, routes);
+        Volatile.Write(ref _lastRoute, route);
         return route;
     }
 

@@ -485,8 +485,16 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
                 return false;
             }
 
+            // Lean on purpose (the ack path): only what a later read or a stale token checks is reset.
+            ref Slot slot = ref _slots[index];
+            message = slot.Message!;
+            slot.Message = null;
+            slot.History = null;
+            slot.Due = 0;
+            slot.Generation++;
+            _free[_freeCount++] = index;
             _counters.Acked++;
-            message = FreeLocked(index, recordDelivery: false).Message;
+            SettledOne();
             return true;
         }
     }

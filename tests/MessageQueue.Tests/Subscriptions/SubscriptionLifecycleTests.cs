@@ -281,4 +281,29 @@ public sealed class SubscriptionLifecycleTests : IAsyncLifetime
         await disposed.Task.OrHang("the client's DisposeAsync called from its own handler");
         _broker.GetSnapshot().Clients.Select(c => c.Name).Should().NotContain("self-client");
     }
+
+    [Fact]
+    [Trait("Guarantee", "2")]
+    public async Task ReadAsync_ParkedWhileItsConsumerHoldsMostOfItsCredit_OneAckBringsTheNextMessage()
+    {
+        // Settles refill from the backlog in batches, but never while a reader waits for more.
+        await using Subscription<TestEvent> consumer = await _broker.SubscribeAsync<TestEvent>("db", "#", new SubscriptionOptions { MaxInFlight = 64 });
+        for (int i = 0; i < 65; i++)
+        {
+            await _broker.PublishAsync("db", "add", new TestEvent(i));
+        }
+
+        var held = new List<Delivery<TestEvent>>();
+        for (int i = 0; i < 64; i++)
+        {
+            held.Add(await consumer.ReadAsync());
+        }
+
+        Task<Delivery<TestEvent>> parked = consumer.ReadAsync().AsTask();
+        parked.IsCompleted.Should().BeFalse("all 64 credits are held");
+
+        await held[0].AckAsync();
+
+        (await parked.OrHang("the 65th message after one ack")).Payload.Number.Should().Be(64);
+    }
 }
