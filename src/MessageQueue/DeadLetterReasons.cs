@@ -11,4 +11,10 @@ public static class DeadLetterReasons
 
     /// <summary>The message's time to live ran out before it was read (<see cref="PublishOptions.TimeToLive"/>).</summary>
     public const string Expired = "expired";
+
+    /// <summary>
+    /// The message was dropped for lack of room (<see cref="OverflowPolicy.DropOldest"/>, a subscription's
+    /// <see cref="SubscriptionOptions.MaxBacklog"/>) from a queue declared with <see cref="QueueOptions.DeadLetterDrops"/>.
+    /// </summary>
+    public const string Overflow = "overflow";
 }

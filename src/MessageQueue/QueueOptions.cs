@@ -59,6 +59,20 @@ public sealed class QueueOptions
     /// </value>
     public bool DeadLetters { get; set; } = true;
 
+    /// <summary>
+    /// Gets or sets whether messages this queue drops for lack of room go to its dead-letter queue as well, with
+    /// the reason <see cref="DeadLetterReasons.Overflow"/>.
+    /// </summary>
+    /// <value>
+    /// The default is <see langword="false"/>: a dropped message is counted and raised as <see cref="Broker.MessageDropped"/>,
+    /// and then it is gone. When <see langword="true"/>, each subscription that loses a message to
+    /// <see cref="OverflowPolicy.DropOldest"/>, to its own <see cref="SubscriptionOptions.MaxBacklog"/>, or by being cut
+    /// loose, also leaves a copy in the dead-letter queue to inspect or replay; the drop is still counted and raised.
+    /// Evictions by <see cref="RetentionPolicy.Limits"/> retention are not overflow and are never dead-lettered.
+    /// Requires <see cref="DeadLetters"/>.
+    /// </value>
+    public bool DeadLetterDrops { get; set; }
+
     internal QueueOptions Clone() => new()
     {
         MaxMessages = MaxMessages,
@@ -68,6 +82,7 @@ public sealed class QueueOptions
         DeduplicationWindow = DeduplicationWindow,
         DeduplicationCapacity = DeduplicationCapacity,
         DeadLetters = DeadLetters,
+        DeadLetterDrops = DeadLetterDrops,
         Retention = Retention,
         MaxAge = MaxAge,
     };
@@ -76,6 +91,7 @@ public sealed class QueueOptions
         MaxMessages == other.MaxMessages && Overflow == other.Overflow && PublishTimeout == other.PublishTimeout &&
         TimeToLive == other.TimeToLive && DeduplicationWindow == other.DeduplicationWindow &&
         DeduplicationCapacity == other.DeduplicationCapacity && DeadLetters == other.DeadLetters &&
+        DeadLetterDrops == other.DeadLetterDrops &&
         Retention == other.Retention && MaxAge == other.MaxAge;
 
     /// <summary>Checks every option and throws one exception that lists every problem.</summary>
@@ -134,11 +150,16 @@ public sealed class QueueOptions
             (errors ??= []).Add("MaxAge is set on a queue with Interest retention; it applies only to Limits retention, where messages are kept whether or not they were acked.");
         }
 
+        if (DeadLetterDrops && !DeadLetters)
+        {
+            (errors ??= []).Add("DeadLetterDrops is on but DeadLetters is off; dropped messages would have no dead-letter queue to go to. Turn DeadLetters on, or DeadLetterDrops off.");
+        }
+
         OptionsErrors.ThrowIfAny(errors, "QueueOptions", paramName);
     }
 
     /// <inheritdoc/>
     public override string ToString() => string.Create(
         CultureInfo.InvariantCulture,
-        $"MaxMessages={MaxMessages}, Overflow={Overflow}, Retention={Retention}, MaxAge={MaxAge}, PublishTimeout={PublishTimeout}, TimeToLive={TimeToLive}, DeduplicationWindow={DeduplicationWindow}, DeadLetters={DeadLetters}");
+        $"MaxMessages={MaxMessages}, Overflow={Overflow}, Retention={Retention}, MaxAge={MaxAge}, PublishTimeout={PublishTimeout}, TimeToLive={TimeToLive}, DeduplicationWindow={DeduplicationWindow}, DeadLetters={DeadLetters}, DeadLetterDrops={DeadLetterDrops}");
 }

@@ -146,6 +146,10 @@ public sealed class BadInputCatalogueTests : IAsyncLifetime
             b => Task.Run(() => b.DeclareQueue<TestEvent>("fresh", new QueueOptions { MaxAge = TimeSpan.FromMinutes(1) })),
             typeof(ArgumentException),
             "applies only to Limits retention"),
+        ["dead-letter drops without a dead-letter queue"] = new(
+            b => Task.Run(() => b.DeclareQueue<TestEvent>("fresh", new QueueOptions { DeadLetters = false, DeadLetterDrops = true })),
+            typeof(ArgumentException),
+            "Turn DeadLetters on, or DeadLetterDrops off"),
         ["start position on an interest queue"] = new(
             b => Subscribe(b, "orders", ["#"], new SubscriptionOptions { StartAt = StartPosition.FromSequence(1) }),
             typeof(ArgumentException),

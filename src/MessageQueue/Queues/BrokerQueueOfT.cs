@@ -42,6 +42,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     private readonly TimeProvider _time;
     private readonly int _maxMessages;
     private readonly OverflowPolicy _overflow;
+    private readonly bool _deadLetterDrops;
     private readonly TimeSpan _publishTimeout;
     private readonly TimeSpan _timeToLive;
 
@@ -95,6 +96,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         _overflow = options.Overflow;
         _publishTimeout = options.PublishTimeout;
         _timeToLive = options.TimeToLive;
+        _deadLetterDrops = options.DeadLetterDrops && !isDeadLetterQueue;
         if (options.DeduplicationWindow > TimeSpan.Zero && !isDeadLetterQueue)
         {
             _deduplication = new Deduplication(options.DeduplicationWindow, options.DeduplicationCapacity, _time);
@@ -405,6 +407,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     private void MakeRoomByDropping()
     {
         List<MessageDroppedEventArgs>? dropped = null;
+        List<OverflowDeadLetter>? deadLetters = _deadLetterDrops ? [] : null;
         lock (_gate)
         {
             // Evict until there is room (a concurrent publisher may take the room an eviction
@@ -412,7 +415,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
             // new one is admitted over the bound (documented on OverflowPolicy.DropOldest).
             while (!_depth.TryAdmit())
             {
-                if (!EvictOldestWaitingLocked(ref dropped))
+                if (!EvictOldestWaitingLocked(ref dropped, deadLetters))
                 {
                     _depth.ForceAdmit();
                     break;
@@ -420,6 +423,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
             }
         }
 
+        DeadLetterOverflow(deadLetters);
         RaiseDropped(dropped);
     }
 
@@ -688,7 +692,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     /// consumers are left alone and settle normally.
     /// </summary>
     /// <returns>False when no backlog held anything to drop.</returns>
-    private bool EvictOldestWaitingLocked(ref List<MessageDroppedEventArgs>? dropped)
+    private bool EvictOldestWaitingLocked(ref List<MessageDroppedEventArgs>? dropped, List<OverflowDeadLetter>? deadLetters)
     {
         Message<T>? oldest = null;
         foreach (SubscriptionState<T> subscription in _subscriptions)
@@ -706,7 +710,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         }
 
         // Nothing waits that is older than the oldest head, so each backlog drops at most this message.
-        bool anyDropped = DropWaitingUpToLocked(oldest.Sequence, DropReason.QueueOverflow, ref dropped);
+        bool anyDropped = DropWaitingUpToLocked(oldest.Sequence, DropReason.QueueOverflow, ref dropped, deadLetters);
         if (anyDropped)
         {
             // Each release above freed the depth if it let go of the last reference. If consumers
@@ -724,21 +728,38 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         return true;
     }
 
-    /// <summary>Drops every waiting message up to <paramref name="sequence"/> from every subscription, raising one event each.</summary>
-    private bool DropWaitingUpToLocked(long sequence, DropReason reason, ref List<MessageDroppedEventArgs>? dropped)
+    /// <summary>
+    /// Drops every waiting message up to <paramref name="sequence"/> from every subscription, raising one event
+    /// each. With <paramref name="deadLetters"/>, each drop is also kept there, to be dead-lettered after the locks.
+    /// </summary>
+    private bool DropWaitingUpToLocked(long sequence, DropReason reason, ref List<MessageDroppedEventArgs>? dropped, List<OverflowDeadLetter>? deadLetters = null)
     {
         bool any = false;
         foreach (SubscriptionState<T> subscription in _subscriptions)
         {
-            foreach (Message<T> message in subscription.DropWaitingUpTo(sequence))
+            foreach (Consumer<T>.Unsettled held in subscription.DropWaitingUpTo(sequence))
             {
                 any = true;
+                Message<T> message = held.Message;
                 (dropped ??= []).Add(new MessageDroppedEventArgs(Name, subscription.Name ?? string.Empty, message.Id, message.Sequence, message.Event, reason));
+                deadLetters?.Add(new OverflowDeadLetter(held, subscription.Name));
                 Release(message);
             }
         }
 
         return any;
+    }
+
+    /// <summary>A message a subscription lost for lack of room, for a queue that dead-letters its drops.</summary>
+    private readonly record struct OverflowDeadLetter(Consumer<T>.Unsettled Held, string? Subscription);
+
+    /// <summary>Dead-letters what overflow dropped (<see cref="QueueOptions.DeadLetterDrops"/>). Called without any lock.</summary>
+    private void DeadLetterOverflow(List<OverflowDeadLetter>? deadLetters)
+    {
+        foreach (OverflowDeadLetter deadLetter in deadLetters ?? [])
+        {
+            DeadLetter(deadLetter.Held.Message, deadLetter.Held.Deliveries, DeadLetterReasons.Overflow, null, deadLetter.Subscription, deadLetter.Held.History);
+        }
     }
 
     private void RaiseDropped(List<MessageDroppedEventArgs>? dropped)
@@ -1081,7 +1102,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
             return;
         }
 
-        (List<Message<T>>? dropped, bool cutLoose) = subscription.TakePendingWork();
+        (List<Consumer<T>.Unsettled>? dropped, bool cutLoose) = subscription.TakePendingWork();
         List<Consumer<T>>? closed = null;
         if (cutLoose)
         {
@@ -1097,9 +1118,15 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         }
 
         List<MessageDroppedEventArgs>? events = null;
-        foreach (Message<T> message in dropped ?? [])
+        foreach (Consumer<T>.Unsettled held in dropped ?? [])
         {
+            Message<T> message = held.Message;
             (events ??= []).Add(new MessageDroppedEventArgs(Name, subscription.Name ?? string.Empty, message.Id, message.Sequence, message.Event, DropReason.SubscriptionOverflow));
+            if (_deadLetterDrops)
+            {
+                DeadLetter(message, held.Deliveries, DeadLetterReasons.Overflow, null, subscription.Name, held.History);
+            }
+
             Release(message);
         }
 

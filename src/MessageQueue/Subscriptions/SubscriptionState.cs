@@ -38,7 +38,7 @@ internal sealed class SubscriptionState<T>
 
     // Work for whoever releases the locks after handing messages over: drops past the bound to release
     // and raise, or the subscription to cut loose. _hasPendingWork is the one thing publishers read.
-    private List<Message<T>>? _pendingDrops;
+    private List<Consumer<T>.Unsettled>? _pendingDrops;
     private bool _cutLoose;
     private volatile bool _hasPendingWork;
 
@@ -86,6 +86,8 @@ internal sealed class SubscriptionState<T>
 
     /// <summary>A message that came back to the subscription, with how many times it was delivered so far.</summary>
     private readonly record struct Returned(Message<T> Message, int Deliveries, DeliveryHistory? History);
+
+    private static Consumer<T>.Unsettled Held(Returned returned) => new(returned.Message, returned.Deliveries, returned.History);
 
     public bool Matches(string eventName)
     {
@@ -146,7 +148,7 @@ internal sealed class SubscriptionState<T>
         }
         else
         {
-            Message<T> oldest = _returned.Count > 0 ? _returned.Dequeue().Message : _backlog.Dequeue();
+            Consumer<T>.Unsettled oldest = _returned.Count > 0 ? Held(_returned.Dequeue()) : new(_backlog.Dequeue(), 0, null);
             Interlocked.Decrement(ref _waiting);
             _dropped++;
             (_pendingDrops ??= []).Add(oldest);
@@ -156,11 +158,11 @@ internal sealed class SubscriptionState<T>
     }
 
     /// <summary>Takes what <see cref="ApplyOwnBoundLocked"/> left to do: the messages dropped, and whether to cut the subscription loose.</summary>
-    public (List<Message<T>>? Dropped, bool CutLoose) TakePendingWork()
+    public (List<Consumer<T>.Unsettled>? Dropped, bool CutLoose) TakePendingWork()
     {
         lock (Gate)
         {
-            List<Message<T>>? dropped = _pendingDrops;
+            List<Consumer<T>.Unsettled>? dropped = _pendingDrops;
             _pendingDrops = null;
             _hasPendingWork = false;
             return (dropped, _cutLoose && !_deleted);
@@ -264,21 +266,21 @@ internal sealed class SubscriptionState<T>
     /// Drops every waiting message whose sequence is at most <paramref name="sequence"/>. Backlogs are in
     /// sequence order, so these are always at the heads of the returned set and the backlog.
     /// </summary>
-    /// <returns>The dropped messages; the caller releases them.</returns>
-    public List<Message<T>> DropWaitingUpTo(long sequence)
+    /// <returns>The dropped messages, with how often each was delivered; the caller releases them.</returns>
+    public List<Consumer<T>.Unsettled> DropWaitingUpTo(long sequence)
     {
-        var dropped = new List<Message<T>>();
+        var dropped = new List<Consumer<T>.Unsettled>();
         lock (Gate)
         {
             while (_returned.TryPeek(out Returned returned, out long returnedSequence) && returnedSequence <= sequence)
             {
                 _returned.Dequeue();
-                dropped.Add(returned.Message);
+                dropped.Add(Held(returned));
             }
 
             while (_backlog.TryPeek(out Message<T>? head) && head.Sequence <= sequence)
             {
-                dropped.Add(_backlog.Dequeue());
+                dropped.Add(new(_backlog.Dequeue(), 0, null));
             }
 
             Interlocked.Add(ref _waiting, -dropped.Count);
@@ -459,7 +461,7 @@ internal sealed class SubscriptionState<T>
     /// message it held, waiting or in flight, goes to <paramref name="dropped"/>. Called under the queue's lock.
     /// </summary>
     /// <returns>The closed consumers, or null when the subscription had already ended.</returns>
-    public List<Consumer<T>>? CutLoose(long now, ref List<Message<T>>? dropped)
+    public List<Consumer<T>>? CutLoose(long now, ref List<Consumer<T>.Unsettled>? dropped)
     {
         lock (Gate)
         {
@@ -472,18 +474,26 @@ internal sealed class SubscriptionState<T>
             dropped ??= [];
             foreach (Consumer<T> consumer in closed)
             {
-                foreach (Consumer<T>.Unsettled held in consumer.CloseLocked(now))
-                {
-                    dropped.Add(held.Message);
-                }
-
+                dropped.AddRange(consumer.CloseLocked(now));
                 _retired.Add(consumer.Counters);
             }
 
             _consumers = [];
             _standby.Clear();
-            TakeEverythingLocked(ref dropped);
-            _dropped += dropped!.Count;
+            _deleted = true;
+            while (_returned.TryDequeue(out Returned returned, out _))
+            {
+                dropped.Add(Held(returned));
+            }
+
+            foreach (Message<T> message in _backlog)
+            {
+                dropped.Add(new(message, 0, null));
+            }
+
+            _backlog.Clear();
+            Volatile.Write(ref _waiting, 0);
+            _dropped += dropped.Count;
             return closed;
         }
     }
