@@ -41,6 +41,7 @@ public sealed partial class Broker
             Queues = queues,
             Clients = clientSnapshots,
             EventHandlerFailures = Interlocked.Read(ref _eventHandlerFailures),
+            LastEventHandlerFailure = Volatile.Read(ref _lastEventHandlerFailure),
         };
     }
 }

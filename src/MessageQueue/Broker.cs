@@ -36,6 +36,7 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
     private int _state;
     private Task? _disposal;
     private long _eventHandlerFailures;
+    private string? _lastEventHandlerFailure;
 
     /// <summary>Creates a broker.</summary>
     /// <param name="options">The options; <see langword="null"/> for defaults. The values are copied.</param>
@@ -255,9 +256,10 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
                     single(this, args);
                 }
 #pragma warning disable CA1031 // A subscriber's exception must not fail the publish that caused the drop.
-                catch (Exception)
+                catch (Exception exception)
 #pragma warning restore CA1031
                 {
+                    Volatile.Write(ref _lastEventHandlerFailure, $"{exception.GetType().FullName}: {exception.Message}");
                     Interlocked.Increment(ref _eventHandlerFailures);
                 }
             }

@@ -85,6 +85,27 @@ public sealed class IsolationTests : IAsyncLifetime
 
     [Fact]
     [Trait("Guarantee", "9")]
+    public async Task MessageDroppedEvent_HandlerThrows_IsCountedAndRecorded_AndThePublishAndOtherHandlersGoOn()
+    {
+        _broker.DeclareQueue<TestEvent>("lossy", new QueueOptions { MaxMessages = 1, Overflow = OverflowPolicy.DropOldest });
+        await using Subscription<TestEvent> subscription = await _broker.SubscribeAsync<TestEvent>("lossy", "e", new SubscriptionOptions { MaxInFlight = 1 });
+        var seen = new List<long>();
+        _broker.MessageDropped += (_, _) => throw new InvalidOperationException("audit store is down");
+        _broker.MessageDropped += (_, e) => seen.Add(e.Sequence);
+
+        await _broker.PublishAsync("lossy", "e", new TestEvent(0));
+        await _broker.PublishAsync("lossy", "e", new TestEvent(1));
+        PublishReceipt receipt = await _broker.PublishAsync("lossy", "e", new TestEvent(2)); // drops 1
+
+        receipt.Sequence.Should().Be(3, "a throwing event handler never fails the publish that caused the drop");
+        seen.Should().Equal(2L);
+        BrokerSnapshot snapshot = _broker.GetSnapshot();
+        snapshot.EventHandlerFailures.Should().Be(1);
+        snapshot.LastEventHandlerFailure.Should().Be("System.InvalidOperationException: audit store is down");
+    }
+
+    [Fact]
+    [Trait("Guarantee", "9")]
     public async Task CompletionContinuation_ReentersBrokerFromAnotherThread_DoesNotDeadlock()
     {
         Subscription<TestEvent> subscription = await _broker.SubscribeAsync<TestEvent>("orders", "created");

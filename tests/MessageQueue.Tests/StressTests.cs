@@ -266,6 +266,306 @@ public sealed class StressTests(ITestOutputHelper output)
             subscription.Acked.Should().Be(subscriptions.Single(s => s.Name == subscription.Name).Expected.Count);
         }
     }
+
+    [Fact]
+    [Trait("Guarantee", "1")]
+    [Trait("Guarantee", "2")]
+    [Trait("Guarantee", "6")]
+    public async Task PublishersAndCompetingConsumers_AckNackRejectTimeoutDetach_EveryMessageAckedOnceOrDeadLetteredOnce()
+    {
+        int seed = Environment.GetEnvironmentVariable("MQ_STRESS_SEED") is { } text
+            ? int.Parse(text, CultureInfo.InvariantCulture)
+            : 20261122;
+        output.WriteLine($"stress seed {seed} (replay with MQ_STRESS_SEED={seed})");
+        const int messagesPerPublisher = 2500;
+        const int maxDeliveries = 4;
+
+        // A manual clock that a driver task moves on by half a second at a time for the whole run, so that ack
+        // deadlines and nack delays fire while publishers and consumers work on other threads.
+        var clock = new ManualTimeProvider();
+        await using var broker = new Broker(new BrokerOptions { TimeProvider = clock, ShutdownTimeout = TimeSpan.Zero });
+        broker.DeclareQueue<TestEvent>("stress", new QueueOptions { MaxMessages = 256, PublishTimeout = Timeout.InfiniteTimeSpan });
+        var drops = new ConcurrentQueue<MessageDroppedEventArgs>();
+        broker.MessageDropped += (_, e) => drops.Enqueue(e);
+        Tracked[] subscriptions =
+        [
+            new("all", ["#"], _ => true),
+            new("a-star", ["a.*"], e => e.StartsWith("a.", StringComparison.Ordinal)),
+            new("star-x", ["*.x"], e => e.EndsWith(".x", StringComparison.Ordinal)),
+            new("pair", ["b.y", "a.x"], e => e is "b.y" or "a.x"),
+        ];
+
+        SubscriptionOptions Options(Tracked tracked, int maxInFlight) => new()
+        {
+            Name = tracked.Name,
+            MaxInFlight = maxInFlight,
+            MaxDeliveries = maxDeliveries,
+            AckTimeout = TimeSpan.FromSeconds(30),
+            RedeliveryDelays = [TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2)],
+        };
+
+        foreach (Tracked tracked in subscriptions)
+        {
+            await (await broker.SubscribeAsync<TestEvent>("stress", tracked.Filters, Options(tracked, 1))).DisposeAsync();
+        }
+
+        // Dead letters, read as they come with room for all of them in flight, so that the dead-letter
+        // queue's own bound never evicts one (the drop log below would show it).
+        var deadLettered = new ConcurrentDictionary<(string Subscription, Guid Id), int>();
+        var reasons = new ConcurrentDictionary<string, int>();
+        Subscription<TestEvent> deadLetterReader = await broker.SubscribeAsync<TestEvent>("stress.$dlq", "#", new SubscriptionOptions { MaxInFlight = 100_000 });
+
+        using var stop = new CancellationTokenSource();
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        long nacks = 0, rejects = 0, abandoned = 0, extends = 0, staleSettles = 0, redeliveries = 0, lastAttempts = 0;
+
+        int DeadLetteredFor(Tracked tracked) => deadLettered.Keys.Count(k => k.Subscription == tracked.Name);
+
+        // Settlements seen (successful acks plus dead letters read); the exact per-message check comes at the end.
+        long settledTotal = 0, expectedTotal = long.MaxValue;
+
+        void CheckDone()
+        {
+            if (Interlocked.Read(ref settledTotal) >= Interlocked.Read(ref expectedTotal))
+            {
+                done.TrySetResult();
+            }
+        }
+
+        void Dump()
+        {
+            QueueSnapshot q = broker.GetSnapshot().Queue("stress");
+            output.WriteLine($"clock {clock.GetUtcNow():O} depth {q.Depth} published {q.Published} waiting publishers {q.WaitingPublishers} dead-lettered {q.DeadLettered}");
+            foreach (SubscriptionSnapshot sub in q.Subscriptions)
+            {
+                output.WriteLine($"{sub.Name}: consumers {sub.Consumers} backlog {sub.Backlog} in flight {sub.InFlight} delivered {sub.Delivered} acked {sub.Acked} nacked {sub.Nacked} timed out {sub.TimedOut} dead-lettered {sub.DeadLettered}");
+            }
+
+            foreach (Tracked t in subscriptions)
+            {
+                output.WriteLine($"{t.Name}: expected {t.Expected.Count} acked {t.Acked.Count} dead-lettered {DeadLetteredFor(t)}");
+            }
+        }
+
+        async Task DriveClockAsync()
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                clock.Advance(TimeSpan.FromMilliseconds(500));
+                await Task.Yield();
+            }
+        }
+
+        async Task ReadDeadLettersAsync()
+        {
+            try
+            {
+                while (true)
+                {
+                    Delivery<TestEvent> deadLetter = await deadLetterReader.ReadAsync(stop.Token);
+                    string source = deadLetter.Message.Headers[MessageHeaders.SourceSubscription];
+                    deadLettered.AddOrUpdate((source, deadLetter.Message.Id), 1, (_, count) => count + 1);
+                    reasons.AddOrUpdate(deadLetter.Message.Headers[MessageHeaders.DeadLetterReason], 1, (_, count) => count + 1);
+                    await deadLetter.AckAsync();
+                    Interlocked.Increment(ref settledTotal);
+                    CheckDone();
+                }
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+            }
+        }
+
+        async Task SettleAsync(Tracked tracked, Delivery<TestEvent> delivery)
+        {
+            if (await delivery.AckAsync())
+            {
+                tracked.Acked.AddOrUpdate(delivery.Message.Id, 1, (_, count) => count + 1);
+                Interlocked.Increment(ref settledTotal);
+                CheckDone();
+            }
+            else
+            {
+                Interlocked.Increment(ref staleSettles); // it passed its deadline, or its consumer left
+            }
+        }
+
+        async Task WorkerAsync(Tracked tracked, int worker)
+        {
+            var random = new Random(HashCode.Combine(seed, tracked.Name, worker, "dead letters"));
+            while (!stop.IsCancellationRequested)
+            {
+                await using BrokerClient client = broker.Connect($"{tracked.Name}-{worker}");
+                int maxInFlight = random.Next(2, 9);
+                Subscription<TestEvent> consumer = await client.SubscribeAsync<TestEvent>("stress", tracked.Filters, Options(tracked, maxInFlight));
+                var held = new List<Delivery<TestEvent>>();
+                int forgotten = 0;
+                try
+                {
+                    int batch = random.Next(1, 60);
+                    for (int i = 0; i < batch; i++)
+                    {
+                        Delivery<TestEvent> delivery;
+                        if (held.Count > 0)
+                        {
+                            if (!consumer.TryRead(out delivery))
+                            {
+                                break;
+                            }
+                        }
+                        else
+                        {
+                            delivery = await consumer.ReadAsync(stop.Token);
+                        }
+
+                        if (delivery.Attempt > 1)
+                        {
+                            Interlocked.Increment(ref redeliveries);
+                        }
+
+                        if (delivery.IsLastAttempt)
+                        {
+                            Interlocked.Increment(ref lastAttempts);
+                        }
+
+                        int roll = random.Next(100);
+                        if (roll < 55)
+                        {
+                            await SettleAsync(tracked, delivery);
+                        }
+                        else if (roll < 67)
+                        {
+                            TimeSpan? delay = random.Next(2) == 0 ? null : TimeSpan.Zero;
+                            if (await (delay is null ? delivery.NackAsync() : delivery.NackAsync(delay.Value)))
+                            {
+                                Interlocked.Increment(ref nacks);
+                            }
+                        }
+                        else if (roll < 73)
+                        {
+                            if (await delivery.RejectAsync("stress"))
+                            {
+                                Interlocked.Increment(ref rejects);
+                            }
+                        }
+                        else if (roll < 80 && forgotten + held.Count + 1 < maxInFlight)
+                        {
+                            // Forget it, as a hung handler would: only its ack deadline brings it back.
+                            forgotten++;
+                            Interlocked.Increment(ref abandoned);
+                        }
+                        else if (held.Count + forgotten + 1 < maxInFlight)
+                        {
+                            held.Add(delivery);
+                        }
+                        else
+                        {
+                            await SettleAsync(tracked, delivery);
+                        }
+                    }
+
+                    foreach (Delivery<TestEvent> delivery in held)
+                    {
+                        if (random.Next(3) == 0 && await delivery.ExtendAsync())
+                        {
+                            Interlocked.Increment(ref extends);
+                        }
+
+                        if (random.Next(2) == 0)
+                        {
+                            await SettleAsync(tracked, delivery);
+                        }
+                    }
+                }
+                catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                {
+                }
+                finally
+                {
+                    // Leave, sometimes holding deliveries: they go back to the other worker at once.
+                    await consumer.DisposeAsync();
+                    foreach (Delivery<TestEvent> delivery in held)
+                    {
+                        (await delivery.AckAsync()).Should().BeFalse("an ack after its consumer left never counts");
+                    }
+                }
+            }
+        }
+
+        async Task PublisherAsync(int publisher)
+        {
+            var random = new Random(HashCode.Combine(seed, "publisher", publisher));
+            for (int i = 0; i < messagesPerPublisher; i++)
+            {
+                string eventName = Events[random.Next(Events.Length)];
+                PublishReceipt receipt = await broker.PublishAsync("stress", eventName, new TestEvent(publisher * messagesPerPublisher + i, eventName));
+                foreach (Tracked tracked in subscriptions)
+                {
+                    if (tracked.Matches(eventName))
+                    {
+                        tracked.Expected.TryAdd(receipt.MessageId, 0);
+                    }
+                }
+            }
+        }
+
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        DateTimeOffset start = clock.GetUtcNow();
+        Task driver = Task.Run(DriveClockAsync);
+        Task deadLetterTask = Task.Run(ReadDeadLettersAsync);
+        List<Task> workers = [.. subscriptions.SelectMany(s => Enumerable.Range(0, WorkersPerSubscription).Select(w => Task.Run(() => WorkerAsync(s, w))))];
+        try
+        {
+            await Task.WhenAll(Enumerable.Range(0, Publishers).Select(p => Task.Run(() => PublisherAsync(p)))).OrHang($"the publishers (seed {seed})");
+            output.WriteLine($"publishers done after {watch.Elapsed.TotalSeconds:0.0} s, clock at {clock.GetUtcNow() - start}");
+            Interlocked.Exchange(ref expectedTotal, subscriptions.Sum(t => (long)t.Expected.Count));
+            CheckDone();
+            await done.Task.OrHang($"every subscription to ack or dead-letter everything it matched (seed {seed})");
+        }
+        catch (TimeoutException)
+        {
+            Dump();
+            throw;
+        }
+        finally
+        {
+            await stop.CancelAsync();
+        }
+
+        await Task.WhenAll([driver, deadLetterTask, .. workers]).OrHang($"the workers to stop (seed {seed})");
+        await deadLetterReader.DisposeAsync();
+
+        output.WriteLine($"all settled after {watch.Elapsed.TotalSeconds:0.0} s, clock at {clock.GetUtcNow() - start}");
+        output.WriteLine($"nacks {nacks}, rejects {rejects}, forgotten {abandoned}, extends {extends}, stale settles {staleSettles}, redeliveries {redeliveries}, last attempts {lastAttempts}");
+        output.WriteLine($"dead letters by reason: {string.Join(", ", reasons.Select(r => $"{r.Key} {r.Value}"))}");
+        QueueSnapshot queue = broker.GetSnapshot().Queue("stress");
+        foreach (Tracked tracked in subscriptions)
+        {
+            var dead = deadLettered.Where(d => d.Key.Subscription == tracked.Name).ToDictionary(d => d.Key.Id, d => d.Value);
+            var acked = new HashSet<Guid>(tracked.Acked.Keys);
+            acked.Where(dead.ContainsKey).Should().BeEmpty($"in '{tracked.Name}' nothing is both acked and dead-lettered (seed {seed})");
+            var settled = new HashSet<Guid>(acked.Concat(dead.Keys));
+            tracked.Expected.Keys.Where(id => !settled.Contains(id)).Should().BeEmpty($"'{tracked.Name}' acked or dead-lettered everything it matched (seed {seed})");
+            settled.Where(id => !tracked.Expected.ContainsKey(id)).Should().BeEmpty($"'{tracked.Name}' settled only what it matched (seed {seed})");
+            tracked.Acked.Values.Should().AllSatisfy(count => count.Should().Be(1, $"nothing is acked twice in '{tracked.Name}' (seed {seed})"));
+            dead.Values.Should().AllSatisfy(count => count.Should().Be(1, $"nothing is dead-lettered twice from '{tracked.Name}' (seed {seed})"));
+
+            SubscriptionSnapshot state = queue.Subscription(tracked.Name);
+            (state.Acked, state.DeadLettered, state.Backlog, state.InFlight).Should().Be((tracked.Acked.Count, dead.Count, 0, 0), $"the snapshot of '{tracked.Name}' agrees (seed {seed})");
+        }
+
+        reasons.Keys.Should().BeSubsetOf([DeadLetterReasons.Rejected, DeadLetterReasons.MaxDeliveries]);
+        drops.Should().OnlyContain(
+            d => d.Queue == "stress.$dlq" && d.Subscription == null && d.Reason == DropReason.RetentionLimit,
+            "nothing here drops by policy; the dead-letter queue's log forgets its oldest dead letters past its bound, but its reader already holds them");
+        (queue.Depth, queue.Published, queue.DeadLettered).Should().Be((0, Publishers * messagesPerPublisher, deadLettered.Count));
+        (nacks, rejects, abandoned, extends, redeliveries, lastAttempts).Should().Match<(long, long, long, long, long, long)>(
+            counts => counts.Item1 > 0 && counts.Item2 > 0 && counts.Item3 > 0 && counts.Item4 > 0 && counts.Item5 > 0 && counts.Item6 > 0,
+            "the run must exercise nacks, rejects, forgotten deliveries, extensions, redeliveries and last attempts");
+        queue.Subscriptions.Sum(s => s.TimedOut).Should().BePositive("the run must exercise ack deadlines");
+        reasons.GetValueOrDefault(DeadLetterReasons.MaxDeliveries).Should().BePositive("the run must exercise MaxDeliveries");
+    }
+
     [Fact]
     [Trait("Guarantee", "3")]
     public async Task ConcurrentPublishersOverlappingRoutes_EachSubscriptionSeesSequencesInOrder()

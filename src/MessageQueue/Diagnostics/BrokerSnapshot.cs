@@ -15,6 +15,9 @@ public sealed record BrokerSnapshot
     /// <summary>Gets how many times a <see cref="Broker.MessageDropped"/> handler threw.</summary>
     public long EventHandlerFailures { get; init; }
 
+    /// <summary>Gets the type and message of the last exception a <see cref="Broker.MessageDropped"/> handler threw, or null if none did.</summary>
+    public string? LastEventHandlerFailure { get; init; }
+
     /// <summary>Returns the queue called <paramref name="name"/>.</summary>
     /// <param name="name">The queue name.</param>
     /// <returns>The queue's snapshot.</returns>

@@ -52,7 +52,7 @@ internal sealed partial class BrokerQueue<T>
                 EvictLogHeadLocked(ref dropped);
             }
 
-            route = ComputeRouteLocked(draft.Event).Subscriptions;
+            route = draft.Target is { IsDeleted: false } target ? [target] : ComputeRouteLocked(draft.Event).Subscriptions;
             foreach (SubscriptionState<T> subscription in route)
             {
                 subscription.Gate.Enter();

@@ -137,7 +137,8 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     /// <param name="Id">A given message id (a replayed dead letter keeps its own), or empty to derive one from the sequence.</param>
     /// <param name="ExpiresAt">UTC ticks at which the message expires; 0 for never.</param>
     /// <param name="DueAt">UTC ticks before which the message is held out of the queue; 0 to enter it now.</param>
-    private readonly record struct Draft(string Event, T Payload, IReadOnlyDictionary<string, string> Headers, Guid Id, long ExpiresAt = 0, long DueAt = 0);
+    /// <param name="Target">For a replayed dead letter: the one subscription it goes back to, instead of every match.</param>
+    private readonly record struct Draft(string Event, T Payload, IReadOnlyDictionary<string, string> Headers, Guid Id, long ExpiresAt = 0, long DueAt = 0, SubscriptionState<T>? Target = null);
 
     // ---------------------------------------------------------------- publish
 
@@ -263,7 +264,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         Route? route = null;
         if (draft.DueAt == 0)
         {
-            route = GetRoute(draft.Event);
+            route = draft.Target is { IsDeleted: false } target ? new Route(draft.Event, [target], Volatile.Read(ref _routeVersion)) : GetRoute(draft.Event);
             if (route.Subscriptions.Length == 0)
             {
                 receipt = PublishUnrouted(draft);
@@ -848,9 +849,24 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
                     continue; // evicted by the dead-letter queue's bound meanwhile
                 }
 
+                // Back to the durable subscription that dead-lettered it, if it still exists: the others
+                // settled the message already. Otherwise (an ephemeral subscription, since ended, or one
+                // deleted) it is published anew, to every subscription that matches it.
+                var draft = new Draft(deadLetter.Event, deadLetter.Payload, ReplayHeaders(deadLetter.Headers), deadLetter.Id, Target: SourceSubscriptionOf(deadLetter));
+
                 // Published first, removed second: a failure in between leaves a dead letter, never nothing.
-                var draft = new Draft(deadLetter.Event, deadLetter.Payload, ReplayHeaders(deadLetter.Headers), deadLetter.Id);
-                await PublishAsync(draft, _publishTimeout, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await PublishAsync(draft, _publishTimeout, cancellationToken).ConfigureAwait(false);
+                }
+                catch (QueueFullException full) when (moved > 0)
+                {
+                    throw new QueueFullException(
+                        Name,
+                        string.Create(CultureInfo.InvariantCulture, $"Replay moved {moved} dead letter(s) back into queue '{Name}' and then found it full; the rest are still in '{deadLetters.Name}'. Replay again once its subscribers have caught up. ({full.Message})"),
+                        full);
+                }
+
                 deadLetters.RemoveDeadLetter(deadLetter);
                 moved++;
             }
@@ -860,6 +876,20 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         finally
         {
             _replayGate.Release();
+        }
+    }
+
+    /// <summary>The durable subscription a dead letter came from, if it still exists.</summary>
+    private SubscriptionState<T>? SourceSubscriptionOf(Message<T> deadLetter)
+    {
+        if (!deadLetter.Headers.TryGetValue(MessageHeaders.SourceSubscription, out string? name) || name.Length == 0)
+        {
+            return null;
+        }
+
+        lock (_gate)
+        {
+            return _durable.TryGetValue(name, out SubscriptionState<T>? subscription) && !subscription.IsDeleted ? subscription : null;
         }
     }
 

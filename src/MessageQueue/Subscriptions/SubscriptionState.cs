@@ -445,7 +445,9 @@ internal sealed class SubscriptionState<T>
         {
             if (Name is not null && held.Deliveries >= consumer.MaxDeliveries)
             {
+                // Counted here: the consumer's own counters are retired below, and the caller dead-letters it.
                 (deadLetters ??= []).Add(held);
+                _retired.DeadLettered++;
             }
             else
             {

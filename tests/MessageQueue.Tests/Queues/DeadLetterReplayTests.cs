@@ -62,6 +62,7 @@ public sealed class DeadLetterReplayTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Guarantee", "1")]
     public async Task ReplayDeadLettersAsync_FilterAndMaximum_MovesOnlyTheOldestMatchingOnes()
     {
         await DeadLetterAsync("a.x", "b.x", "a.y", "a.z");
@@ -101,6 +102,7 @@ public sealed class DeadLetterReplayTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Guarantee", "1")]
     public async Task ReplayDeadLettersAsync_DeadLetterWaitingForADlqSubscriber_IsTakenOutOfItsBacklog()
     {
         Subscription<TestEvent> triage = await _broker.SubscribeAsync<TestEvent>("orders.$dlq", "#", new SubscriptionOptions { Name = "triage" });
@@ -132,11 +134,84 @@ public sealed class DeadLetterReplayTests : IAsyncLifetime
         await worker.DisposeAsync(); // nobody consumes: the queue fills up during the replay
         await broker.PublishAsync("tight", "e", new TestEvent(99)); // one of three places taken
 
-        await FluentActions.Awaiting(async () => await broker.ReplayDeadLettersAsync("tight")).Should().ThrowAsync<QueueFullException>();
+        (await FluentActions.Awaiting(async () => await broker.ReplayDeadLettersAsync("tight")).Should().ThrowAsync<QueueFullException>())
+            .WithMessage("Replay moved 2 dead letter(s) back into queue 'tight' and then found it full; the rest are still in 'tight.$dlq'*");
 
         BrokerSnapshot snapshot = broker.GetSnapshot();
         snapshot.Queue("tight").Depth.Should().Be(3);
         snapshot.Queue("tight.$dlq").Depth.Should().Be(1, "the dead letter that did not fit stays a dead letter");
         snapshot.Queue("tight.$dlq").Replayed.Should().Be(2);
+    }
+
+    [Fact]
+    [Trait("Guarantee", "1")]
+    public async Task ReplayDeadLettersAsync_FanOut_GoesBackOnlyToTheSubscriptionThatDeadLetteredIt()
+    {
+        await using Subscription<TestEvent> audit = await _broker.SubscribeAsync<TestEvent>("orders", "#", new SubscriptionOptions { Name = "audit" });
+        await DeadLetterAsync("a");
+        await (await audit.ReadAsync().OrHang("audit's copy")).AckAsync();
+
+        (await _broker.ReplayDeadLettersAsync("orders")).Should().Be(1);
+
+        Delivery<TestEvent> replayed = await _worker.ReadAsync().OrHang("the replay");
+        replayed.Event.Should().Be("a");
+        await replayed.AckAsync();
+        audit.TryRead(out _).Should().BeFalse("audit acked the message already; a replay must not hand it a duplicate");
+        _broker.GetSnapshot().Queue("orders").Subscription("audit").Backlog.Should().Be(0);
+    }
+
+    [Fact]
+    [Trait("Guarantee", "1")]
+    public async Task ReplayDeadLettersAsync_SourceSubscriptionGone_PublishesAnewToEveryMatchingSubscription()
+    {
+        await using var broker = new Broker();
+        Subscription<TestEvent> ephemeral = await broker.SubscribeAsync<TestEvent>("jobs", "#");
+        await broker.PublishAsync("jobs", "e", new TestEvent(1));
+        await (await ephemeral.ReadAsync().OrHang("the delivery")).RejectAsync();
+        await ephemeral.DisposeAsync();
+        await using Subscription<TestEvent> later = await broker.SubscribeAsync<TestEvent>("jobs", "#", new SubscriptionOptions { Name = "later" });
+
+        (await broker.ReplayDeadLettersAsync("jobs")).Should().Be(1);
+
+        Delivery<TestEvent> replayed = await later.ReadAsync().OrHang("the replay, routed by its event");
+        replayed.Payload.Number.Should().Be(1);
+        await replayed.AckAsync();
+    }
+
+    [Fact]
+    [Trait("Guarantee", "6")]
+    public async Task ReplayDeadLettersAsync_ReplayedMessageRunsOutOfDeliveriesAgain_IsDeadLetteredAgainWithMaxDeliveries()
+    {
+        await using var broker = new Broker();
+        await using Subscription<TestEvent> worker = await broker.SubscribeAsync<TestEvent>("jobs", "#", new SubscriptionOptions
+        {
+            Name = "worker",
+            MaxDeliveries = 2,
+            RedeliveryDelays = [TimeSpan.Zero],
+            Exclusive = ExclusiveMode.Reject,
+        });
+        await broker.PublishAsync("jobs", "e", new TestEvent(1));
+        for (int round = 1; round <= 2; round++)
+        {
+            for (int attempt = 1; attempt <= 2; attempt++)
+            {
+                Delivery<TestEvent> delivery = await worker.ReadAsync().OrHang($"round {round}, attempt {attempt}");
+                (delivery.Attempt, delivery.IsLastAttempt).Should().Be((attempt, attempt == 2), "a replayed message starts its attempts over");
+                await delivery.NackAsync();
+            }
+
+            QueueSnapshot dlq = broker.GetSnapshot().Queue("jobs.$dlq");
+            dlq.Depth.Should().Be(1, $"round {round} ended in the dead-letter queue");
+            if (round == 1)
+            {
+                (await broker.ReplayDeadLettersAsync("jobs")).Should().Be(1);
+            }
+        }
+
+        await using Subscription<TestEvent> reader = await broker.SubscribeAsync<TestEvent>("jobs.$dlq", "#", new SubscriptionOptions { StartAt = StartPosition.All });
+        Delivery<TestEvent> deadLetter = await reader.ReadAsync().OrHang("the dead letter");
+        deadLetter.Message.Headers.Should().Contain(MessageHeaders.DeadLetterReason, DeadLetterReasons.MaxDeliveries)
+            .And.Contain(MessageHeaders.ReplayCount, "1")
+            .And.Contain(MessageHeaders.Attempts, "2");
     }
 }

@@ -48,6 +48,7 @@ public sealed class ExpiryDelayDeduplicationTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Guarantee", "1")]
     public async Task TimeToLive_ReadInTime_IsDeliveredWithItsExpiry()
     {
         await using Subscription<TestEvent> consumer = await _broker.SubscribeAsync<TestEvent>("ttl", "#");
@@ -61,6 +62,7 @@ public sealed class ExpiryDelayDeduplicationTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Guarantee", "1")]
     public async Task TimeToLive_QueueDefault_AppliesUnlessThePublishGivesItsOwn()
     {
         _broker.DeclareQueue<TestEvent>("short", new QueueOptions { TimeToLive = TimeSpan.FromSeconds(5) });
@@ -100,6 +102,7 @@ public sealed class ExpiryDelayDeduplicationTests : IAsyncLifetime
     // ------------------------------------------------------------------ delayed delivery
 
     [Fact]
+    [Trait("Guarantee", "1")]
     public async Task DeliverAfter_HoldsTheMessageOutOfTheQueueUntilItIsDue()
     {
         await using Subscription<TestEvent> consumer = await _broker.SubscribeAsync<TestEvent>("later", "#");
@@ -122,6 +125,7 @@ public sealed class ExpiryDelayDeduplicationTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Guarantee", "1")]
     public async Task NotBefore_InTheFutureHoldsAndInThePastPublishesAtOnce()
     {
         await using Subscription<TestEvent> consumer = await _broker.SubscribeAsync<TestEvent>("later", "#");
@@ -144,6 +148,7 @@ public sealed class ExpiryDelayDeduplicationTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Guarantee", "1")]
     public async Task DeliverAfter_SubscriptionMadeWhileTheMessageWaits_ReceivesIt()
     {
         await PublishAsync("later", 1, new PublishOptions { DeliverAfter = TimeSpan.FromSeconds(5) });
@@ -166,6 +171,7 @@ public sealed class ExpiryDelayDeduplicationTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Guarantee", "10")]
     public async Task DisposeAsync_WithHeldMessages_CountsThemAsAbandoned()
     {
         await PublishAsync("later", 1, new PublishOptions { DeliverAfter = TimeSpan.FromSeconds(5) });

@@ -128,6 +128,7 @@ public sealed class RetentionTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Guarantee", "5")]
     public async Task LimitsQueue_MessageWithNoSubscriber_IsKeptForLaterOnes()
     {
         DeclareLog("log");
@@ -163,6 +164,7 @@ public sealed class RetentionTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Guarantee", "5")]
     public async Task StartPosition_WhenReattachingADurableSubscription_IsIgnored()
     {
         DeclareLog("log");

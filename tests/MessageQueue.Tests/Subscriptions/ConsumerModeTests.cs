@@ -137,6 +137,95 @@ public sealed class ConsumerModeTests : IAsyncLifetime
         standby.Completion.IsCompletedSuccessfully.Should().BeTrue();
     }
 
+    [Fact]
+    [Trait("Guarantee", "5")]
+    public async Task ExclusiveStandby_TwoStandbys_ArePromotedInArrivalOrder_OneFailOverAfterAnother()
+    {
+        Subscription<TestEvent> active = await _broker.SubscribeAsync<TestEvent>("tasks", "#", Exclusive(ExclusiveMode.Standby));
+        Subscription<TestEvent> second = await _broker.SubscribeAsync<TestEvent>("tasks", "#", Exclusive(ExclusiveMode.Standby));
+        await using Subscription<TestEvent> third = await _broker.SubscribeAsync<TestEvent>("tasks", "#", Exclusive(ExclusiveMode.Standby));
+        await PublishInOrderAsync("tasks", 2);
+        (await active.ReadAsync().OrHang("the first delivery")).Payload.Number.Should().Be(0);
+
+        await active.DisposeAsync();
+        third.TryRead(out _).Should().BeFalse("the standby that came first takes over first");
+        Delivery<TestEvent> failedOver = await second.ReadAsync().OrHang("the first fail-over");
+        (failedOver.Payload.Number, failedOver.Attempt).Should().Be((0, 2));
+        (_broker.GetSnapshot().Queue("tasks").Subscription("tasks").Consumers, _broker.GetSnapshot().Queue("tasks").Subscription("tasks").Standby).Should().Be((1, 1));
+
+        await second.DisposeAsync();
+        var taken = new List<(int, int)>();
+        for (int i = 0; i < 2; i++)
+        {
+            Delivery<TestEvent> delivery = await third.ReadAsync().OrHang("the second fail-over");
+            taken.Add((delivery.Payload.Number, delivery.Attempt));
+            await delivery.AckAsync();
+        }
+
+        taken.Should().Equal([(0, 3), (1, 1)], "0 was read twice before; 1 sat unread in the left consumers' channels, and only a read counts as an attempt");
+    }
+
+    [Fact]
+    [Trait("Guarantee", "5")]
+    public async Task ExclusiveStandby_LastConsumerLeaves_MessagesWaitForTheNextConsumerInOrder()
+    {
+        Subscription<TestEvent> active = await _broker.SubscribeAsync<TestEvent>("tasks", "#", Exclusive(ExclusiveMode.Standby));
+        await PublishInOrderAsync("tasks", 3);
+        Delivery<TestEvent> held = await active.ReadAsync().OrHang("the first delivery");
+
+        await active.DisposeAsync();
+        await PublishInOrderAsync("tasks", 1, from: 3);
+        SubscriptionSnapshot state = _broker.GetSnapshot().Queue("tasks").Subscription("tasks");
+        (state.Consumers, state.Standby, state.Backlog).Should().Be((0, 0, 4), "the subscription is durable: with no consumer it keeps everything");
+        (await held.AckAsync()).Should().BeFalse();
+
+        await using Subscription<TestEvent> next = await _broker.SubscribeAsync<TestEvent>("tasks", "#", Exclusive(ExclusiveMode.Reject));
+        var taken = new List<(int, int)>();
+        for (int i = 0; i < 4; i++)
+        {
+            Delivery<TestEvent> delivery = await next.ReadAsync().OrHang("catch-up");
+            taken.Add((delivery.Payload.Number, delivery.Attempt));
+            await delivery.AckAsync();
+        }
+
+        taken.Should().Equal((0, 2), (1, 1), (2, 1), (3, 1));
+    }
+
+    [Fact]
+    [Trait("Guarantee", "5")]
+    [Trait("Guarantee", "6")]
+    public async Task ExclusiveStandby_ActiveLeavesWhileAMessageWaitsOutItsBackoff_StandbyGetsItAtOnce()
+    {
+        var clock = new ManualTimeProvider();
+        await using var broker = new Broker(new BrokerOptions { TimeProvider = clock });
+        var options = new SubscriptionOptions { Name = "tasks", Exclusive = ExclusiveMode.Standby, RedeliveryDelays = [TimeSpan.FromMinutes(10)] };
+        Subscription<TestEvent> active = await broker.SubscribeAsync<TestEvent>("tasks", "#", options);
+        await using Subscription<TestEvent> standby = await broker.SubscribeAsync<TestEvent>("tasks", "#", options);
+        await broker.PublishAsync("tasks", "e", new TestEvent(7));
+        active.TryRead(out Delivery<TestEvent> delivery).Should().BeTrue();
+        await delivery.NackAsync(); // waits ten minutes for its next try
+
+        await active.DisposeAsync();
+
+        standby.TryRead(out Delivery<TestEvent> failedOver).Should().BeTrue("a leaving consumer gives back what waits out a backoff at once, without the clock moving");
+        (failedOver.Payload.Number, failedOver.Attempt).Should().Be((7, 2));
+        clock.ActiveTimers.Should().Be(0, "the left consumer's backoff timer is gone");
+    }
+
+    [Fact]
+    [Trait("Guarantee", "5")]
+    public async Task ExclusiveTakeOver_NoActiveConsumer_SimplyAttachesAndCatchesUp()
+    {
+        Subscription<TestEvent> first = await _broker.SubscribeAsync<TestEvent>("tasks", "#", Exclusive(ExclusiveMode.Reject));
+        await first.DisposeAsync();
+        await PublishInOrderAsync("tasks", 2);
+
+        await using Subscription<TestEvent> taker = await _broker.SubscribeAsync<TestEvent>("tasks", "#", Exclusive(ExclusiveMode.TakeOver));
+
+        (await taker.ReadAsync().OrHang("catch-up")).Payload.Number.Should().Be(0);
+        first.Completion.IsCompletedSuccessfully.Should().BeTrue("it left on its own; nothing took it over");
+    }
+
     // ------------------------------------------------------------------ exclusive: TakeOver
 
     [Fact]

@@ -142,6 +142,59 @@ public sealed class RedeliveryTests : IAsyncLifetime
 
     [Fact]
     [Trait("Guarantee", "6")]
+    public async Task NackAsync_DefaultOptions_WaitsOneThenFiveThenThirtySeconds_SoBareNacksCannotBurnThroughAttempts()
+    {
+        await using Subscription<TestEvent> consumer = await SubscribeAsync(new() { Name = "w" });
+        await PublishAsync(1);
+
+        var waited = new List<TimeSpan>();
+        Delivery<TestEvent> delivery = ReadNow(consumer);
+        while (!delivery.IsLastAttempt)
+        {
+            (await delivery.NackAsync()).Should().BeTrue();
+            NothingNow(consumer);
+            TimeSpan elapsed = TimeSpan.Zero;
+            while (!consumer.TryRead(out delivery))
+            {
+                _clock.Advance(TimeSpan.FromSeconds(1));
+                elapsed += TimeSpan.FromSeconds(1);
+                elapsed.Should().BeLessThan(TimeSpan.FromMinutes(1), "the redelivery must come");
+            }
+
+            waited.Add(elapsed);
+        }
+
+        delivery.Attempt.Should().Be(10, "MaxDeliveries is 10 by default");
+        waited.Should().Equal([TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5), .. Enumerable.Repeat(TimeSpan.FromSeconds(30), 7)]);
+        (await delivery.NackAsync()).Should().BeTrue();
+        _broker.GetSnapshot().Queue("jobs.$dlq").Depth.Should().Be(1, "ten deliveries took 246 s of backoff, then the message was dead-lettered");
+    }
+
+    [Fact]
+    [Trait("Guarantee", "6")]
+    public async Task TimeToLive_RunsOutWhileTheMessageWaitsOutItsBackoff_IsNeverDeliveredAgainAndIsDeadLetteredAsExpired()
+    {
+        await using Subscription<TestEvent> consumer = await SubscribeAsync(new() { Name = "w" });
+        await _broker.PublishAsync("jobs", "run", new TestEvent(1), new PublishOptions { TimeToLive = TimeSpan.FromSeconds(3) });
+
+        await ReadNow(consumer).NackAsync();
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        Delivery<TestEvent> second = ReadNow(consumer);
+        second.Attempt.Should().Be(2, "at 1 s the message was still alive");
+        await second.NackAsync(); // the next try is due at 6 s, after the message expires at 3 s
+
+        _clock.Advance(TimeSpan.FromSeconds(5));
+        NothingNow(consumer);
+
+        SubscriptionSnapshot state = _broker.GetSnapshot().Queue("jobs").Subscription("w");
+        (state.Expired, state.Acked, state.InFlight, state.Backlog).Should().Be((1, 0, 0, 0));
+        await using Subscription<TestEvent> dlq = await _broker.SubscribeAsync<TestEvent>("jobs.$dlq", "#", new SubscriptionOptions { StartAt = StartPosition.All });
+        Delivery<TestEvent> deadLetter = ReadNow(dlq);
+        deadLetter.Message.Headers.Should().Contain(MessageHeaders.DeadLetterReason, DeadLetterReasons.Expired).And.Contain(MessageHeaders.Attempts, "2");
+    }
+
+    [Fact]
+    [Trait("Guarantee", "6")]
     [Trait("Guarantee", "3")]
     public async Task NackAsync_WithDelayAndMaxInFlightOne_NothingNewerOvertakesTheWaitingMessage()
     {
@@ -274,8 +327,9 @@ public sealed class RedeliveryTests : IAsyncLifetime
 
         BrokerSnapshot snapshot = _broker.GetSnapshot();
         snapshot.Queue("jobs.$dlq").Depth.Should().Be(1);
-        snapshot.Queue("jobs").Subscription("w").Backlog.Should().Be(0);
-        snapshot.Queue("jobs").Depth.Should().Be(0);
+        SubscriptionSnapshot state = snapshot.Queue("jobs").Subscription("w");
+        (state.Backlog, state.DeadLettered).Should().Be((0, 1), "the subscription counts what its leaving consumer's last attempt cost it");
+        (snapshot.Queue("jobs").Depth, snapshot.Queue("jobs").DeadLettered).Should().Be((0, 1));
     }
 
     [Fact]
