@@ -34,26 +34,48 @@ public sealed class StressTests(ITestOutputHelper output)
         public ConcurrentDictionary<Guid, int> Acked { get; } = new();
     }
 
+    /// <summary>The seed for this run: MQ_STRESS_SEED if set, else <paramref name="fallback"/>. Printed, to replay a failure.</summary>
+    private int Seed(int fallback)
+    {
+        int seed = Environment.GetEnvironmentVariable("MQ_STRESS_SEED") is { } text ? int.Parse(text, CultureInfo.InvariantCulture) : fallback;
+        output.WriteLine($"stress seed {seed} (replay with MQ_STRESS_SEED={seed})");
+        return seed;
+    }
+
+    /// <summary>Four durable subscriptions whose filters overlap, each with the predicate that says what it must get.</summary>
+    private static Tracked[] NewSubscriptions() =>
+    [
+        new("all", ["#"], _ => true),
+        new("a-star", ["a.*"], e => e.StartsWith("a.", StringComparison.Ordinal)),
+        new("star-x", ["*.x"], e => e.EndsWith(".x", StringComparison.Ordinal)),
+        new("pair", ["b.y", "a.x"], e => e is "b.y" or "a.x"),
+    ];
+
+    /// <summary>
+    /// The next delivery. A worker that holds deliveries never blocks: near the end nothing new arrives, and what
+    /// it holds would then never be settled. Null when it holds some and nothing is there.
+    /// </summary>
+    private static async ValueTask<Delivery<TestEvent>?> NextAsync(Subscription<TestEvent> consumer, bool holding, CancellationToken cancellationToken)
+    {
+        if (!holding)
+        {
+            return await consumer.ReadAsync(cancellationToken);
+        }
+
+        return consumer.TryRead(out Delivery<TestEvent> delivery) ? delivery : null;
+    }
+
     [Fact]
     [Trait("Guarantee", "1")]
     [Trait("Guarantee", "2")]
     [Trait("Guarantee", "5")]
     public async Task PublishersAndDetachingConsumers_RandomSettlement_EveryMessageAckedExactlyOncePerMatchingSubscription()
     {
-        int seed = Environment.GetEnvironmentVariable("MQ_STRESS_SEED") is { } text
-            ? int.Parse(text, CultureInfo.InvariantCulture)
-            : 20261121;
-        output.WriteLine($"stress seed {seed} (replay with MQ_STRESS_SEED={seed})");
+        int seed = Seed(20261121);
 
         await using var broker = new Broker();
         broker.DeclareQueue<TestEvent>("stress", new QueueOptions { MaxMessages = 256, PublishTimeout = TestWait.HangGuard });
-        Tracked[] subscriptions =
-        [
-            new("all", ["#"], _ => true),
-            new("a-star", ["a.*"], e => e.StartsWith("a.", StringComparison.Ordinal)),
-            new("star-x", ["*.x"], e => e.EndsWith(".x", StringComparison.Ordinal)),
-            new("pair", ["b.y", "a.x"], e => e is "b.y" or "a.x"),
-        ];
+        Tracked[] subscriptions = NewSubscriptions();
 
         // Create the durable subscriptions before anything is published, so that each gets everything.
         foreach (Tracked tracked in subscriptions)
@@ -106,19 +128,9 @@ public sealed class StressTests(ITestOutputHelper output)
                     int batch = random.Next(1, 60);
                     for (int i = 0; i < batch; i++)
                     {
-                        // Never block while holding deliveries: near the end nothing new arrives, and
-                        // what this consumer holds would then never be settled.
-                        Delivery<TestEvent> delivery;
-                        if (held.Count > 0)
+                        if (await NextAsync(consumer, holding: held.Count > 0, stop.Token) is not { } delivery)
                         {
-                            if (!consumer.TryRead(out delivery))
-                            {
-                                break;
-                            }
-                        }
-                        else
-                        {
-                            delivery = await consumer.ReadAsync(stop.Token);
+                            break;
                         }
 
                         if (delivery.Attempt > 1)
@@ -273,10 +285,7 @@ public sealed class StressTests(ITestOutputHelper output)
     [Trait("Guarantee", "6")]
     public async Task PublishersAndCompetingConsumers_AckNackRejectTimeoutDetach_EveryMessageAckedOnceOrDeadLetteredOnce()
     {
-        int seed = Environment.GetEnvironmentVariable("MQ_STRESS_SEED") is { } text
-            ? int.Parse(text, CultureInfo.InvariantCulture)
-            : 20261122;
-        output.WriteLine($"stress seed {seed} (replay with MQ_STRESS_SEED={seed})");
+        int seed = Seed(20261122);
         const int messagesPerPublisher = 2500;
         const int maxDeliveries = 4;
 
@@ -287,13 +296,7 @@ public sealed class StressTests(ITestOutputHelper output)
         broker.DeclareQueue<TestEvent>("stress", new QueueOptions { MaxMessages = 256, PublishTimeout = Timeout.InfiniteTimeSpan });
         var drops = new ConcurrentQueue<MessageDroppedEventArgs>();
         broker.MessageDropped += (_, e) => drops.Enqueue(e);
-        Tracked[] subscriptions =
-        [
-            new("all", ["#"], _ => true),
-            new("a-star", ["a.*"], e => e.StartsWith("a.", StringComparison.Ordinal)),
-            new("star-x", ["*.x"], e => e.EndsWith(".x", StringComparison.Ordinal)),
-            new("pair", ["b.y", "a.x"], e => e is "b.y" or "a.x"),
-        ];
+        Tracked[] subscriptions = NewSubscriptions();
 
         SubscriptionOptions Options(Tracked tracked, int maxInFlight) => new()
         {
@@ -405,17 +408,9 @@ public sealed class StressTests(ITestOutputHelper output)
                     int batch = random.Next(1, 60);
                     for (int i = 0; i < batch; i++)
                     {
-                        Delivery<TestEvent> delivery;
-                        if (held.Count > 0)
+                        if (await NextAsync(consumer, holding: held.Count > 0, stop.Token) is not { } delivery)
                         {
-                            if (!consumer.TryRead(out delivery))
-                            {
-                                break;
-                            }
-                        }
-                        else
-                        {
-                            delivery = await consumer.ReadAsync(stop.Token);
+                            break;
                         }
 
                         if (delivery.Attempt > 1)
