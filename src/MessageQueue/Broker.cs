@@ -45,6 +45,12 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
     {
         options = options?.Clone() ?? new BrokerOptions();
         options.Validate(nameof(options));
+        if (options.Store is not null)
+        {
+            // The store and its contract ship first; the broker's durable queues follow in the next change.
+            throw new NotSupportedException("BrokerOptions.Store is not used by the broker yet: durable queues are still being wired in. Leave Store unset; queues are kept in memory.");
+        }
+
         _options = options;
         _builtIn = new BrokerClient(this, ++_lastClientId, BuiltInClientName);
         _clients.Add(_builtIn);

@@ -1,3 +1,5 @@
+using MessageQueue.Persistence;
+
 namespace MessageQueue;
 
 /// <summary>Options for a <see cref="Broker"/>.</summary>
@@ -28,12 +30,40 @@ public sealed class BrokerOptions
     /// <value>The default is 30 seconds. Must be zero or positive and at most about 24.8 days, or <see cref="Timeout.InfiniteTimeSpan"/>.</value>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>Gets or sets where durable queues keep their messages, settlements and durable subscriptions.</summary>
+    /// <value>
+    /// The default is <see langword="null"/>: no store, every queue in memory only. With a store (for example
+    /// <c>new SqliteMessageStore("broker.db")</c> from <c>MessageQueue.Sqlite</c>) the broker reads it back when it
+    /// is created, and owns it: disposing the broker disposes the store.
+    /// </value>
+    public IMessageStore? Store { get; set; }
+
+    /// <summary>Gets or sets the durability of queues whose <see cref="QueueOptions.Durability"/> is not set.</summary>
+    /// <value>
+    /// The default is <see langword="null"/>: <see cref="MessageQueue.Durability.Committed"/> when there is a
+    /// <see cref="Store"/>, <see cref="MessageQueue.Durability.InMemory"/> otherwise.
+    /// </value>
+    public Durability? Durability { get; set; }
+
+    /// <summary>Gets or sets the most store operations (publishes, acks and the like) written in one commit.</summary>
+    /// <value>
+    /// The default is 4096. Must be at least 1. The store's writer commits whatever has queued up since its last
+    /// commit, up to this many operations (group commit); 1 commits every operation on its own.
+    /// </value>
+    public int MaxStoreBatch { get; set; } = 4096;
+
+    /// <summary>Gets the durability a queue gets when its options do not say.</summary>
+    internal Durability DefaultDurability => Durability ?? (Store is null ? MessageQueue.Durability.InMemory : MessageQueue.Durability.Committed);
+
     internal BrokerOptions Clone() => new()
     {
         TimeProvider = TimeProvider,
         AutoDeclareQueues = AutoDeclareQueues,
         MaxQueues = MaxQueues,
         ShutdownTimeout = ShutdownTimeout,
+        Store = Store,
+        Durability = Durability,
+        MaxStoreBatch = MaxStoreBatch,
     };
 
     internal void Validate(string paramName)
@@ -52,6 +82,20 @@ public sealed class BrokerOptions
         if (Timeouts.Describe(ShutdownTimeout, nameof(ShutdownTimeout), allowZero: true) is { } timeoutError)
         {
             (errors ??= []).Add(timeoutError);
+        }
+
+        if (Durability is { } durability && !Enum.IsDefined(durability))
+        {
+            (errors ??= []).Add($"Durability is {(int)durability}, which is not a Durability value; use InMemory, Committed or Fsync.");
+        }
+        else if (Durability is { } level && level != MessageQueue.Durability.InMemory && Store is null)
+        {
+            (errors ??= []).Add($"Durability is {level} but there is no Store to keep messages in; set BrokerOptions.Store (for example a SqliteMessageStore), or use Durability.InMemory.");
+        }
+
+        if (MaxStoreBatch < 1)
+        {
+            (errors ??= []).Add($"MaxStoreBatch is {MaxStoreBatch}; it must be at least 1.");
         }
 
         OptionsErrors.ThrowIfAny(errors, "BrokerOptions", paramName);

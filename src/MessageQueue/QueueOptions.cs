@@ -73,6 +73,14 @@ public sealed class QueueOptions
     /// </value>
     public bool DeadLetterDrops { get; set; }
 
+    /// <summary>Gets or sets how far the queue's messages go before a publish completes.</summary>
+    /// <value>
+    /// The default is <see langword="null"/>: the broker's <see cref="BrokerOptions.Durability"/>. Anything but
+    /// <see cref="MessageQueue.Durability.InMemory"/> needs a <see cref="BrokerOptions.Store"/>. The queue's
+    /// dead-letter queue has the same durability.
+    /// </value>
+    public Durability? Durability { get; set; }
+
     internal QueueOptions Clone() => new()
     {
         MaxMessages = MaxMessages,
@@ -83,6 +91,7 @@ public sealed class QueueOptions
         DeduplicationCapacity = DeduplicationCapacity,
         DeadLetters = DeadLetters,
         DeadLetterDrops = DeadLetterDrops,
+        Durability = Durability,
         Retention = Retention,
         MaxAge = MaxAge,
     };
@@ -91,7 +100,7 @@ public sealed class QueueOptions
         MaxMessages == other.MaxMessages && Overflow == other.Overflow && PublishTimeout == other.PublishTimeout &&
         TimeToLive == other.TimeToLive && DeduplicationWindow == other.DeduplicationWindow &&
         DeduplicationCapacity == other.DeduplicationCapacity && DeadLetters == other.DeadLetters &&
-        DeadLetterDrops == other.DeadLetterDrops &&
+        DeadLetterDrops == other.DeadLetterDrops && Durability == other.Durability &&
         Retention == other.Retention && MaxAge == other.MaxAge;
 
     /// <summary>Checks every option and throws one exception that lists every problem.</summary>
@@ -150,6 +159,11 @@ public sealed class QueueOptions
             (errors ??= []).Add("MaxAge is set on a queue with Interest retention; it applies only to Limits retention, where messages are kept whether or not they were acked.");
         }
 
+        if (Durability is { } durability && !Enum.IsDefined(durability))
+        {
+            (errors ??= []).Add($"Durability is {(int)durability}, which is not a Durability value; use InMemory, Committed or Fsync.");
+        }
+
         if (DeadLetterDrops && !DeadLetters)
         {
             (errors ??= []).Add("DeadLetterDrops is on but DeadLetters is off; dropped messages would have no dead-letter queue to go to. Turn DeadLetters on, or DeadLetterDrops off.");
@@ -161,5 +175,5 @@ public sealed class QueueOptions
     /// <inheritdoc/>
     public override string ToString() => string.Create(
         CultureInfo.InvariantCulture,
-        $"MaxMessages={MaxMessages}, Overflow={Overflow}, Retention={Retention}, MaxAge={MaxAge}, PublishTimeout={PublishTimeout}, TimeToLive={TimeToLive}, DeduplicationWindow={DeduplicationWindow}, DeadLetters={DeadLetters}, DeadLetterDrops={DeadLetterDrops}");
+        $"MaxMessages={MaxMessages}, Overflow={Overflow}, Retention={Retention}, MaxAge={MaxAge}, PublishTimeout={PublishTimeout}, TimeToLive={TimeToLive}, DeduplicationWindow={DeduplicationWindow}, DeadLetters={DeadLetters}, DeadLetterDrops={DeadLetterDrops}, Durability={Durability?.ToString() ?? "(broker default)"}");
 }

@@ -1,0 +1,458 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using MessageQueue.Persistence;
+using Microsoft.Data.Sqlite;
+
+namespace MessageQueue.Sqlite;
+
+/// <summary>
+/// An <see cref="IMessageStore"/> in one SQLite file: messages, settlements, durable subscriptions, dead
+/// letters and deduplication ids of durable queues survive a crash of the process.
+/// </summary>
+/// <remarks>
+/// <para>The file is opened in WAL mode and locked exclusively when the store is created: a second store
+/// (in this process or another) on the same file fails at once with <see cref="MessageStoreException"/>,
+/// and the file is not touched. The lock is released when the store is disposed (the broker disposes its
+/// store) or the process ends.</para>
+/// <para>Each <see cref="Write"/> is one transaction. A batch that asks for <see cref="StoreBatch.Flush"/>
+/// commits with <c>synchronous=FULL</c> (the commit is on the disk when it returns); any other with
+/// <c>synchronous=NORMAL</c> (the commit survives the process dying, not the machine losing power).</para>
+/// <para>Payloads are stored as the bytes the queue's serializer made; the file holds no type names.</para>
+/// </remarks>
+public sealed class SqliteMessageStore : IMessageStore
+{
+    private const string Format = "MessageQueue.Sqlite";
+    private const int SchemaVersion = 1;
+
+    private static readonly string[] Schema =
+    [
+        "CREATE TABLE IF NOT EXISTS mq_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+        "CREATE TABLE IF NOT EXISTS mq_queues(name TEXT PRIMARY KEY, last_sequence INTEGER NOT NULL) WITHOUT ROWID",
+        "CREATE TABLE IF NOT EXISTS mq_messages(queue TEXT NOT NULL, sequence INTEGER NOT NULL, id BLOB NOT NULL, event TEXT NOT NULL, payload BLOB NOT NULL, headers TEXT, timestamp INTEGER NOT NULL, expires_at INTEGER, PRIMARY KEY(queue, sequence)) WITHOUT ROWID",
+        "CREATE TABLE IF NOT EXISTS mq_scheduled(queue TEXT NOT NULL, id BLOB NOT NULL, ordinal INTEGER NOT NULL, event TEXT NOT NULL, payload BLOB NOT NULL, headers TEXT, timestamp INTEGER NOT NULL, expires_at INTEGER, due_at INTEGER NOT NULL, dedup_until INTEGER, PRIMARY KEY(queue, id)) WITHOUT ROWID",
+        "CREATE TABLE IF NOT EXISTS mq_subscriptions(queue TEXT NOT NULL, name TEXT NOT NULL, filters TEXT NOT NULL, start_after INTEGER NOT NULL, cursor INTEGER NOT NULL, PRIMARY KEY(queue, name)) WITHOUT ROWID",
+        "CREATE TABLE IF NOT EXISTS mq_acks(queue TEXT NOT NULL, sequence INTEGER NOT NULL, subscription TEXT NOT NULL, PRIMARY KEY(queue, sequence, subscription)) WITHOUT ROWID",
+        "CREATE TABLE IF NOT EXISTS mq_deliveries(queue TEXT NOT NULL, sequence INTEGER NOT NULL, subscription TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY(queue, sequence, subscription)) WITHOUT ROWID",
+        "CREATE TABLE IF NOT EXISTS mq_dedup(queue TEXT NOT NULL, id BLOB NOT NULL, sequence INTEGER NOT NULL, until INTEGER NOT NULL, PRIMARY KEY(queue, id)) WITHOUT ROWID",
+    ];
+
+    private readonly SqliteConnection _connection;
+    private readonly Commands _commands;
+    private readonly Dictionary<string, long> _lastSequences = new(StringComparer.Ordinal);
+    private bool _synchronousFull;
+    private long _scheduledOrdinal;
+
+    // Rows in mq_acks and mq_deliveries. While a table is empty (the usual case: one subscription, or acks in
+    // order), removing a message skips the statement that would clean it.
+    private long _ackRows;
+    private long _deliveryRows;
+    private bool _disposed;
+
+    /// <summary>Opens (or creates) the store file at <paramref name="path"/> and locks it.</summary>
+    /// <param name="path">The file's path.</param>
+    /// <exception cref="MessageStoreException">The file is in use by another store, is not a MessageQueue store, or cannot be opened for writing.</exception>
+    public SqliteMessageStore(string path)
+        : this(new SqliteStoreOptions { Path = path })
+    {
+    }
+
+    /// <summary>Opens (or creates) the store file and locks it.</summary>
+    /// <param name="options">The options.</param>
+    /// <exception cref="ArgumentException">The options are not valid.</exception>
+    /// <exception cref="MessageStoreException">The file is in use by another store, is not a MessageQueue store, or cannot be opened for writing.</exception>
+    public SqliteMessageStore(SqliteStoreOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate(nameof(options));
+        SqliteStoreOptions copy = options.Clone();
+        Path = System.IO.Path.GetFullPath(copy.Path);
+        _connection = Open(Path, copy.MaxFileSize);
+        try
+        {
+            _commands = new Commands(_connection);
+        }
+        catch
+        {
+            _connection.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Gets the full path of the store file.</summary>
+    public string Path { get; }
+
+    private static SqliteConnection Open(string path, long? maxFileSize)
+    {
+        // Pooling off: the lock must go with this store, not stay with a pooled connection.
+        var builder = new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = false,
+            DefaultTimeout = 1,
+        };
+        var connection = new SqliteConnection(builder.ConnectionString);
+        try
+        {
+            connection.Open();
+            Execute(connection, "PRAGMA locking_mode=EXCLUSIVE");
+
+            // Taking a write lock now makes a second store on this file fail here, not at its first write.
+            Execute(connection, "BEGIN IMMEDIATE");
+            Execute(connection, "COMMIT");
+            string mode = Convert.ToString(Scalar(connection, "PRAGMA journal_mode=WAL"), CultureInfo.InvariantCulture) ?? string.Empty;
+            if (!mode.Equals("wal", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new MessageStoreException($"Store file '{path}' could not be switched to WAL mode (it reports '{mode}'); check that its directory is writable and not on a network file system.");
+            }
+
+            Execute(connection, "PRAGMA synchronous=NORMAL");
+            if (maxFileSize is { } size)
+            {
+                long pageSize = Convert.ToInt64(Scalar(connection, "PRAGMA page_size"), CultureInfo.InvariantCulture);
+                Execute(connection, string.Create(CultureInfo.InvariantCulture, $"PRAGMA max_page_count={Math.Max(1, size / pageSize)}"));
+            }
+
+            EnsureSchema(connection, path);
+            return connection;
+        }
+        catch (SqliteException exception)
+        {
+            connection.Dispose();
+            throw Translate(exception, path, "open");
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    private static void EnsureSchema(SqliteConnection connection, string path)
+    {
+        long tables = Convert.ToInt64(Scalar(connection, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"), CultureInfo.InvariantCulture);
+        bool ours = Convert.ToInt64(Scalar(connection, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'mq_meta'"), CultureInfo.InvariantCulture) == 1;
+        if (tables > 0 && !ours)
+        {
+            throw new MessageStoreException($"'{path}' is a SQLite database but not a MessageQueue store (it has other tables and no mq_meta). Give the store a file of its own.");
+        }
+
+        if (ours)
+        {
+            string? format = Scalar(connection, "SELECT value FROM mq_meta WHERE key = 'format'") as string;
+            string? version = Scalar(connection, "SELECT value FROM mq_meta WHERE key = 'schema'") as string;
+            if (format != Format || version != SchemaVersion.ToString(CultureInfo.InvariantCulture))
+            {
+                throw new MessageStoreException($"'{path}' is a store of format '{format}' version '{version}'; this version of MessageQueue.Sqlite reads '{Format}' version {SchemaVersion}. Open it with the version that wrote it.");
+            }
+
+            return;
+        }
+
+        using SqliteTransaction transaction = connection.BeginTransaction();
+        foreach (string statement in Schema)
+        {
+            Execute(connection, statement, transaction);
+        }
+
+        Execute(connection, $"INSERT INTO mq_meta(key, value) VALUES ('format', '{Format}'), ('schema', '{SchemaVersion}')", transaction);
+        transaction.Commit();
+    }
+
+    private static MessageStoreException Translate(SqliteException exception, string path, string doing) => exception.SqliteErrorCode switch
+    {
+        5 or 6 => new MessageStoreException($"Store file '{path}' is in use by another broker (it is locked). Only one broker may use a store file at a time; stop the other one or give this one its own file.", exception),
+        8 => new MessageStoreException($"Store file '{path}' is read-only, so nothing can be stored in it. Make the file and its directory writable, or use another path.", exception),
+        13 => new MessageStoreException($"Store file '{path}' is full (the disk, or SqliteStoreOptions.MaxFileSize), so the last {doing} was not stored. Free space or raise the limit, then start the broker again.", exception),
+        11 or 26 => new MessageStoreException($"'{path}' is not a SQLite database, or it is corrupt, so it cannot be a MessageQueue store. Use another path, or restore the file from a backup.", exception),
+        14 => new MessageStoreException($"Store file '{path}' cannot be opened: check that its directory exists and is writable.", exception),
+        _ => new MessageStoreException($"Store file '{path}' failed to {doing}: {exception.Message}", exception),
+    };
+
+    // ---------------------------------------------------------------- load
+
+    /// <inheritdoc/>
+    public IReadOnlyList<StoredQueueState> Load()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        try
+        {
+            return LoadCore();
+        }
+        catch (SqliteException exception)
+        {
+            throw Translate(exception, Path, "load");
+        }
+    }
+
+    private sealed class LoadedQueue(string name)
+    {
+        public string Name { get; } = name;
+
+        public long LastSequence { get; set; }
+
+        public List<StoredMessage> Messages { get; } = [];
+
+        public List<StoredMessage> Scheduled { get; } = [];
+
+        public Dictionary<string, (StoredSubscription Subscription, long Cursor, HashSet<long> Acked, Dictionary<long, int> Deliveries)> Subscriptions { get; } = new(StringComparer.Ordinal);
+
+        public List<StoredId> Ids { get; } = [];
+    }
+
+    private List<StoredQueueState> LoadCore()
+    {
+        var queues = new Dictionary<string, LoadedQueue>(StringComparer.Ordinal);
+        LoadedQueue QueueNamed(string name)
+        {
+            if (!queues.TryGetValue(name, out LoadedQueue? queue))
+            {
+                queue = new LoadedQueue(name);
+                queues.Add(name, queue);
+            }
+
+            return queue;
+        }
+
+        ForEachRow("SELECT name, last_sequence FROM mq_queues", reader =>
+        {
+            QueueNamed(reader.GetString(0)).LastSequence = reader.GetInt64(1);
+            _lastSequences[reader.GetString(0)] = reader.GetInt64(1);
+        });
+        ForEachRow("SELECT queue, sequence, id, event, payload, headers, timestamp, expires_at FROM mq_messages ORDER BY queue, sequence", reader =>
+            QueueNamed(reader.GetString(0)).Messages.Add(new StoredMessage(
+                reader.GetString(0),
+                reader.GetInt64(1),
+                new Guid((byte[])reader.GetValue(2)),
+                reader.GetString(3),
+                (byte[])reader.GetValue(4),
+                ReadHeaders(reader, 5),
+                Time(reader.GetInt64(6)),
+                OptionalTime(reader, 7))));
+        ForEachRow("SELECT queue, id, event, payload, headers, timestamp, expires_at, due_at, dedup_until, ordinal FROM mq_scheduled ORDER BY queue, ordinal", reader =>
+        {
+            QueueNamed(reader.GetString(0)).Scheduled.Add(new StoredMessage(
+                reader.GetString(0),
+                0,
+                new Guid((byte[])reader.GetValue(1)),
+                reader.GetString(2),
+                (byte[])reader.GetValue(3),
+                ReadHeaders(reader, 4),
+                Time(reader.GetInt64(5)),
+                OptionalTime(reader, 6),
+                Time(reader.GetInt64(7)),
+                OptionalTime(reader, 8)));
+            _scheduledOrdinal = Math.Max(_scheduledOrdinal, reader.GetInt64(9));
+        });
+        ForEachRow("SELECT queue, name, filters, start_after, cursor FROM mq_subscriptions", reader =>
+        {
+            string[] filters = JsonSerializer.Deserialize(reader.GetString(2), SqliteJsonContext.Default.StringArray) ?? [];
+            var subscription = new StoredSubscription(reader.GetString(0), reader.GetString(1), filters, reader.GetInt64(3));
+            QueueNamed(subscription.Queue).Subscriptions[subscription.Name] = (subscription, reader.GetInt64(4), [], []);
+        });
+        _ackRows = 0;
+        ForEachRow("SELECT queue, sequence, subscription FROM mq_acks", reader =>
+        {
+            _ackRows++;
+            if (QueueNamed(reader.GetString(0)).Subscriptions.TryGetValue(reader.GetString(2), out var state))
+            {
+                state.Acked.Add(reader.GetInt64(1));
+            }
+        });
+        _deliveryRows = 0;
+        ForEachRow("SELECT queue, sequence, subscription, count FROM mq_deliveries", reader =>
+        {
+            _deliveryRows++;
+            if (QueueNamed(reader.GetString(0)).Subscriptions.TryGetValue(reader.GetString(2), out var state))
+            {
+                state.Deliveries[reader.GetInt64(1)] = reader.GetInt32(3);
+            }
+        });
+        ForEachRow("SELECT queue, id, sequence, until FROM mq_dedup", reader =>
+            QueueNamed(reader.GetString(0)).Ids.Add(new StoredId(new Guid((byte[])reader.GetValue(1)), reader.GetInt64(2), Time(reader.GetInt64(3)))));
+
+        var loaded = new List<StoredQueueState>(queues.Count);
+        foreach (LoadedQueue queue in queues.Values)
+        {
+            loaded.Add(new StoredQueueState(
+                queue.Name,
+                queue.LastSequence,
+                queue.Messages,
+                queue.Scheduled,
+                [.. queue.Subscriptions.Values.Select(s => new StoredSubscriptionState(s.Subscription, s.Cursor, s.Acked, s.Deliveries))],
+                queue.Ids));
+        }
+
+        return loaded;
+    }
+
+    private void ForEachRow(string sql, Action<SqliteDataReader> row)
+    {
+        using SqliteCommand command = _connection.CreateCommand();
+        command.CommandText = sql;
+        using SqliteDataReader reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            row(reader);
+        }
+    }
+
+    private static Dictionary<string, string> ReadHeaders(SqliteDataReader reader, int ordinal) =>
+        reader.IsDBNull(ordinal)
+            ? new Dictionary<string, string>(StringComparer.Ordinal)
+            : JsonSerializer.Deserialize(reader.GetString(ordinal), SqliteJsonContext.Default.DictionaryStringString) ?? new Dictionary<string, string>(StringComparer.Ordinal);
+
+    private static DateTimeOffset Time(long ticks) => new(ticks, TimeSpan.Zero);
+
+    private static DateTimeOffset? OptionalTime(SqliteDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : Time(reader.GetInt64(ordinal));
+
+    // ---------------------------------------------------------------- write
+
+    /// <inheritdoc/>
+    public void Write(StoreBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        long ackRows = _ackRows, deliveryRows = _deliveryRows, scheduledOrdinal = _scheduledOrdinal;
+        var sequences = new Dictionary<string, long>(StringComparer.Ordinal);
+        try
+        {
+            if (batch.Flush != _synchronousFull)
+            {
+                Execute(_connection, batch.Flush ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+                _synchronousFull = batch.Flush;
+            }
+
+            foreach (StoreOperation operation in batch.Operations)
+            {
+                if (string.IsNullOrEmpty(operation.Queue) || !Enum.IsDefined(operation.Kind))
+                {
+                    throw new MessageStoreException($"A store operation has no queue or an unknown kind ({operation.Kind}): it is default(StoreOperation), not one made by its static methods. Nothing of the batch was stored.");
+                }
+            }
+
+            using SqliteTransaction transaction = _connection.BeginTransaction();
+            _commands.Enlist(transaction);
+            foreach (StoreOperation operation in batch.Operations)
+            {
+                Apply(operation, sequences, ref ackRows, ref deliveryRows, ref scheduledOrdinal);
+            }
+
+            foreach ((string queue, long sequence) in sequences)
+            {
+                _commands.SetLastSequence(queue, sequence);
+            }
+
+            transaction.Commit();
+        }
+        catch (SqliteException exception)
+        {
+            throw Translate(exception, Path, "commit");
+        }
+
+        // Only after the commit: a failed batch leaves the counts as they were, like the file.
+        _ackRows = ackRows;
+        _deliveryRows = deliveryRows;
+        _scheduledOrdinal = scheduledOrdinal;
+        foreach ((string queue, long sequence) in sequences)
+        {
+            _lastSequences[queue] = sequence;
+        }
+    }
+
+    private void Apply(StoreOperation operation, Dictionary<string, long> sequences, ref long ackRows, ref long deliveryRows, ref long scheduledOrdinal)
+    {
+        switch (operation.Kind)
+        {
+            case StoreOperationKind.Append:
+                StoredMessage message = operation.Message!;
+                _commands.InsertMessage(message);
+                if (message.DeduplicateUntil is { } until)
+                {
+                    _commands.RememberId(message.Queue, message.Id, message.Sequence, until);
+                }
+
+                long last = sequences.TryGetValue(message.Queue, out long inBatch) ? inBatch : _lastSequences.GetValueOrDefault(message.Queue);
+                if (message.Sequence > last)
+                {
+                    sequences[message.Queue] = message.Sequence;
+                }
+
+                break;
+            case StoreOperationKind.Ack:
+                ackRows += _commands.InsertAck(operation.Queue, operation.Sequence, operation.Subscription!);
+                break;
+            case StoreOperationKind.Remove:
+                _commands.DeleteMessage(operation.Queue, operation.Sequence);
+                if (ackRows > 0)
+                {
+                    ackRows -= _commands.DeleteAcks(operation.Queue, operation.Sequence);
+                }
+
+                if (deliveryRows > 0)
+                {
+                    deliveryRows -= _commands.DeleteDeliveries(operation.Queue, operation.Sequence);
+                }
+
+                break;
+            case StoreOperationKind.SetDeliveries:
+                deliveryRows += _commands.SetDeliveries(operation.Queue, operation.Sequence, operation.Subscription!, operation.Deliveries);
+                break;
+            case StoreOperationKind.SetCursor:
+                _commands.SetCursor(operation.Queue, operation.Subscription!, operation.Sequence);
+                break;
+            case StoreOperationKind.SaveSubscription:
+                _commands.SaveSubscription(operation.DurableSubscription!);
+                break;
+            case StoreOperationKind.DeleteSubscription:
+                ackRows -= _commands.DeleteSubscription(operation.Queue, operation.Subscription!, out int deliveries);
+                deliveryRows -= deliveries;
+                break;
+            case StoreOperationKind.Schedule:
+                _commands.InsertScheduled(operation.Message!, ++scheduledOrdinal);
+                break;
+            case StoreOperationKind.Unschedule:
+                _commands.DeleteScheduled(operation.Queue, operation.MessageId);
+                break;
+            case StoreOperationKind.ForgetIds:
+                _commands.ForgetIds(operation.Queue, operation.Time);
+                break;
+            default:
+                throw new MessageStoreException($"Unknown store operation kind {(int)operation.Kind}; nothing of the batch was stored.");
+        }
+    }
+
+    private static void Execute(SqliteConnection connection, string sql, SqliteTransaction? transaction = null)
+    {
+        using SqliteCommand command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Transaction = transaction;
+        command.ExecuteNonQuery();
+    }
+
+    private static object? Scalar(SqliteConnection connection, string sql)
+    {
+        using SqliteCommand command = connection.CreateCommand();
+        command.CommandText = sql;
+        return command.ExecuteScalar();
+    }
+
+    internal static byte[] Bytes(ReadOnlyMemory<byte> memory) =>
+        MemoryMarshal.TryGetArray(memory, out ArraySegment<byte> segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length
+            ? segment.Array
+            : memory.ToArray();
+
+    /// <summary>Closes the file and releases its lock.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        _commands.Dispose();
+        _connection.Dispose();
+    }
+}

@@ -1,0 +1,26 @@
+namespace MessageQueue.Persistence;
+
+/// <summary>
+/// Where a broker keeps the messages, settlements and durable subscriptions of its durable queues, so that
+/// they come back after a restart. <c>MessageQueue.Sqlite</c> provides one that survives a crash;
+/// <see cref="InMemoryMessageStore"/> keeps the same contract in memory.
+/// </summary>
+/// <remarks>
+/// <para>The broker drives the store: it calls <see cref="Load"/> once, when it starts, and then
+/// <see cref="Write"/> from a single writer thread, one batch at a time (group commit: the operations of
+/// many publishers and consumers in one batch). A store never needs its own locking for these calls.</para>
+/// <para>Payloads are bytes, serialized by the queue's payload serializer; a store never needs or keeps a
+/// type name.</para>
+/// </remarks>
+public interface IMessageStore : IDisposable
+{
+    /// <summary>Opens the store if needed and reads back everything it holds, one entry per queue.</summary>
+    /// <returns>The stored queues, each with its messages, durable subscriptions and deduplication ids.</returns>
+    /// <exception cref="MessageStoreException">The store cannot be opened or read.</exception>
+    IReadOnlyList<StoredQueueState> Load();
+
+    /// <summary>Applies a batch of operations, in order, atomically: all of them or none.</summary>
+    /// <param name="batch">The operations.</param>
+    /// <exception cref="MessageStoreException">Nothing of the batch was stored.</exception>
+    void Write(StoreBatch batch);
+}

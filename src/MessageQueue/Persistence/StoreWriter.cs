@@ -1,0 +1,304 @@
+using System.Diagnostics;
+
+namespace MessageQueue.Persistence;
+
+/// <summary>Told by the <see cref="StoreWriter"/> what became of an operation it posted.</summary>
+internal interface IStoreCommitTarget
+{
+    /// <summary>The operation's batch was committed. Called on the writer thread, in posting order, under no lock.</summary>
+    void OnCommitted(object? state);
+
+    /// <summary>The operation will never be committed: the store failed. Called on the writer thread, under no lock.</summary>
+    void OnFailed(object? state);
+}
+
+/// <summary>
+/// Group commit. Publishers and consumers post store operations from any thread; one writer thread takes
+/// whatever has queued up since its last commit (up to a bound) and writes it as one batch, so that many
+/// callers share one transaction and one flush. A caller that must know its operation is stored waits for
+/// the commit of its ticket.
+/// </summary>
+/// <remarks>
+/// Tickets are handed out under <see cref="_gate"/> in the order operations are queued, and batches are
+/// taken from the front, so "ticket t is committed" means every operation posted before it is committed
+/// too. After a failed write the writer stops for good: every waiter, and every later post, gets the error.
+/// </remarks>
+internal sealed class StoreWriter : IDisposable
+{
+    private readonly IMessageStore _store;
+    private readonly int _maxBatch;
+    private readonly Action? _beforeBatch;
+    private readonly Lock _gate = new();
+    private readonly ManualResetEventSlim _wake = new(false);
+    private readonly Thread _thread;
+
+    // Under _gate.
+    private List<Pending> _pending = [];
+    private long _posted;
+    private long _committed;
+    private bool _idle;
+    private bool _stopping;
+    private MessageStoreException? _fault;
+
+    // Completed (never faulted) after each commit or failure; waiters then look at _committed and _fault.
+    private TaskCompletionSource _nextCommit = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private readonly record struct Pending(StoreOperation Operation, bool Flush, IStoreCommitTarget? Target, object? State);
+
+    /// <param name="store">The store to write to.</param>
+    /// <param name="maxBatch">The most operations in one commit.</param>
+    /// <param name="beforeBatch">Called on the writer thread before each batch is written, to post what is cheaper to collect than to post one by one (cursors).</param>
+    public StoreWriter(IMessageStore store, int maxBatch, Action? beforeBatch = null)
+    {
+        _store = store;
+        _maxBatch = maxBatch;
+        _beforeBatch = beforeBatch;
+        _thread = new Thread(Run) { IsBackground = true, Name = "MessageQueue store writer" };
+        _thread.Start();
+    }
+
+    /// <summary>Gets the error that stopped the writer, if it failed.</summary>
+    public MessageStoreException? Fault
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _fault;
+            }
+        }
+    }
+
+    /// <summary>Queues an operation for the next commit.</summary>
+    /// <returns>The operation's ticket, for <see cref="WaitForCommitAsync"/>.</returns>
+    /// <exception cref="MessageStoreException">The writer failed earlier; nothing more is stored.</exception>
+    public long Post(in StoreOperation operation, bool flush, IStoreCommitTarget? target = null, object? state = null)
+    {
+        lock (_gate)
+        {
+            if (_fault is not null)
+            {
+                throw Refused(_fault);
+            }
+
+            if (_stopping)
+            {
+                throw new ObjectDisposedException(nameof(Broker), "The broker is shutting down and writes nothing more to its store.");
+            }
+
+            _pending.Add(new Pending(operation, flush, target, state));
+            if (_idle)
+            {
+                _idle = false;
+                _wake.Set();
+            }
+
+            return ++_posted;
+        }
+    }
+
+    /// <summary>Queues an operation whose commit nobody waits for (a settlement). Dropped, unstored, once the writer has failed or stopped.</summary>
+    /// <returns>False when it was dropped.</returns>
+    public bool TryPost(in StoreOperation operation, bool flush)
+    {
+        lock (_gate)
+        {
+            if (_fault is not null || _stopping)
+            {
+                return false;
+            }
+
+            _pending.Add(new Pending(operation, flush, null, null));
+            if (_idle)
+            {
+                _idle = false;
+                _wake.Set();
+            }
+
+            ++_posted;
+            return true;
+        }
+    }
+
+    /// <summary>Completes when the operation with <paramref name="ticket"/>, and everything posted before it, is committed.</summary>
+    /// <exception cref="MessageStoreException">The store failed before committing it; it was not stored.</exception>
+    public ValueTask WaitForCommitAsync(long ticket)
+    {
+        lock (_gate)
+        {
+            if (_committed >= ticket)
+            {
+                return default;
+            }
+        }
+
+        return WaitSlowAsync(ticket);
+    }
+
+    /// <summary>Completes when everything posted so far is committed.</summary>
+    public ValueTask FlushAsync()
+    {
+        long ticket;
+        lock (_gate)
+        {
+            ticket = _posted;
+        }
+
+        return WaitForCommitAsync(ticket);
+    }
+
+    private async ValueTask WaitSlowAsync(long ticket)
+    {
+        while (true)
+        {
+            Task next;
+            lock (_gate)
+            {
+                if (_committed >= ticket)
+                {
+                    return;
+                }
+
+                if (_fault is not null)
+                {
+                    throw Refused(_fault);
+                }
+
+                next = _nextCommit.Task;
+            }
+
+            await next.ConfigureAwait(false);
+        }
+    }
+
+    private static MessageStoreException Refused(MessageStoreException fault) => new(
+        $"The message store failed earlier and the broker stores nothing more, so this was not stored: {fault.Message} Fix the cause (see the inner exception) and start the broker again.",
+        fault);
+
+    private void Run()
+    {
+        var batch = new List<Pending>();
+        while (true)
+        {
+            _beforeBatch?.Invoke();
+            long last;
+            lock (_gate)
+            {
+                if (_pending.Count == 0)
+                {
+                    if (_stopping)
+                    {
+                        return;
+                    }
+
+                    // Idle until a post sets the event; it is reset under the lock, so no post is missed.
+                    _idle = true;
+                    _wake.Reset();
+                    last = -1;
+                }
+                else if (_pending.Count <= _maxBatch)
+                {
+                    (batch, _pending) = (_pending, batch);
+                    last = _posted;
+                }
+                else
+                {
+                    batch.AddRange(_pending.GetRange(0, _maxBatch));
+                    _pending.RemoveRange(0, _maxBatch);
+                    last = _posted - _pending.Count;
+                }
+            }
+
+            if (last < 0)
+            {
+                _wake.Wait();
+                continue;
+            }
+
+            if (!WriteBatch(batch, last))
+            {
+                return;
+            }
+
+            batch.Clear();
+        }
+    }
+
+    private bool WriteBatch(List<Pending> batch, long last)
+    {
+        var operations = new StoreOperation[batch.Count];
+        bool flush = false;
+        for (int i = 0; i < batch.Count; i++)
+        {
+            operations[i] = batch[i].Operation;
+            flush |= batch[i].Flush;
+        }
+
+        try
+        {
+            _store.Write(new StoreBatch(operations, flush));
+        }
+#pragma warning disable CA1031 // Any failure of the store stops the writer and reaches every waiter.
+        catch (Exception exception)
+#pragma warning restore CA1031
+        {
+            Fail(exception, batch);
+            return false;
+        }
+
+        // In posting order: a queue's messages enter it in sequence order.
+        foreach (Pending pending in batch)
+        {
+            pending.Target?.OnCommitted(pending.State);
+        }
+
+        TaskCompletionSource committed;
+        lock (_gate)
+        {
+            Debug.Assert(last >= _committed, "tickets are committed in order");
+            _committed = last;
+            committed = _nextCommit;
+            _nextCommit = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        committed.SetResult();
+        return true;
+    }
+
+    private void Fail(Exception exception, List<Pending> batch)
+    {
+        var fault = exception as MessageStoreException ?? new MessageStoreException(
+            $"The message store failed to write a batch of {batch.Count} operation(s): {exception.Message}",
+            exception);
+        List<Pending> rest;
+        TaskCompletionSource wake;
+        lock (_gate)
+        {
+            _fault = fault;
+            rest = _pending;
+            _pending = [];
+            wake = _nextCommit;
+        }
+
+        foreach (Pending pending in batch.Concat(rest))
+        {
+            pending.Target?.OnFailed(pending.State);
+        }
+
+        wake.SetResult();
+    }
+
+    /// <summary>Writes what is queued, then stops the writer thread.</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _stopping = true;
+            _idle = false;
+            _wake.Set();
+        }
+
+        _thread.Join();
+        _wake.Dispose();
+    }
+}

@@ -1,0 +1,224 @@
+using FluentAssertions;
+using MessageQueue.Persistence;
+using Xunit;
+
+namespace MessageQueue.ContractTests;
+
+/// <summary>
+/// What every <see cref="IMessageStore"/> must do, written once: the in-memory store and the SQLite store each
+/// run it. "Reopen" means what a restart means for the store: a new SQLite store on the same file, or the
+/// same in-memory instance.
+/// </summary>
+[Trait("Guarantee", "7")]
+public abstract class MessageStoreContractTests : IDisposable
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 21, 9, 0, 0, TimeSpan.Zero);
+    private IMessageStore? _store;
+
+    protected IMessageStore Store => _store ??= CreateStore();
+
+    /// <summary>Creates an empty store for one test.</summary>
+    protected abstract IMessageStore CreateStore();
+
+    /// <summary>Closes the store and opens it again, as a restart would.</summary>
+    protected abstract IMessageStore Reopen(IMessageStore store);
+
+    public void Dispose()
+    {
+        _store?.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    private void Write(params StoreOperation[] operations) => Store.Write(new StoreBatch(operations, flush: false));
+
+    private StoredQueueState Reloaded(string queue)
+    {
+        _store = Reopen(Store);
+        return Store.Load().Should().ContainSingle(q => q.Name == queue).Subject;
+    }
+
+    private static StoredMessage Message(long sequence, string queue = "orders", string eventName = "order.created", DateTimeOffset? deduplicateUntil = null) => new(
+        queue,
+        sequence,
+        Guid.NewGuid(),
+        eventName,
+        new byte[] { 1, 2, (byte)sequence },
+        new Dictionary<string, string> { ["tenant"] = "acme" },
+        T0.AddSeconds(sequence),
+        ExpiresAt: T0.AddHours(1),
+        DeduplicateUntil: deduplicateUntil);
+
+    [Fact]
+    public void Load_EmptyStore_HasNoQueues() => Store.Load().Should().BeEmpty();
+
+    [Fact]
+    public void Append_ThenReopen_GivesBackEveryFieldInSequenceOrder()
+    {
+        StoredMessage second = Message(2), first = Message(1);
+        Write(StoreOperation.Append(second), StoreOperation.Append(first));
+
+        StoredQueueState queue = Reloaded("orders");
+
+        queue.LastSequence.Should().Be(2);
+        queue.Messages.Select(m => m.Sequence).Should().Equal(1, 2);
+        StoredMessage loaded = queue.Messages[0];
+        (loaded.Queue, loaded.Id, loaded.Event, loaded.Timestamp, loaded.ExpiresAt, loaded.DueAt).Should().Be((first.Queue, first.Id, first.Event, first.Timestamp, first.ExpiresAt, null));
+        loaded.Payload.ToArray().Should().Equal(first.Payload.ToArray());
+        loaded.Headers.Should().Equal(first.Headers);
+    }
+
+    [Fact]
+    public void Remove_ForgetsTheMessage_ButTheQueueKeepsItsLastSequence()
+    {
+        Write(StoreOperation.Append(Message(1)), StoreOperation.Append(Message(2)));
+        Write(StoreOperation.Remove("orders", 2), StoreOperation.Remove("orders", 1));
+
+        StoredQueueState queue = Reloaded("orders");
+
+        queue.Messages.Should().BeEmpty();
+        queue.LastSequence.Should().Be(2, "sequences are never reused, so ids derived from them stay unique");
+    }
+
+    [Fact]
+    public void SaveSubscription_AcksDeliveriesAndCursor_ComeBackPerSubscription()
+    {
+        Write(
+            StoreOperation.SaveSubscription(new StoredSubscription("orders", "billing", ["order.*"], 0)),
+            StoreOperation.SaveSubscription(new StoredSubscription("orders", "audit", ["#"], 0)),
+            StoreOperation.Append(Message(1)),
+            StoreOperation.Append(Message(2)),
+            StoreOperation.Ack("orders", "billing", 1),
+            StoreOperation.SetDeliveries("orders", "audit", 2, 3),
+            StoreOperation.SetDeliveries("orders", "audit", 2, 4),
+            StoreOperation.SetCursor("orders", "audit", 2),
+            StoreOperation.SetCursor("orders", "audit", 1));
+
+        StoredQueueState queue = Reloaded("orders");
+
+        StoredSubscriptionState billing = queue.Subscriptions.Single(s => s.Subscription.Name == "billing");
+        StoredSubscriptionState audit = queue.Subscriptions.Single(s => s.Subscription.Name == "audit");
+        billing.Subscription.Filters.Should().Equal("order.*");
+        billing.Acked.Should().BeEquivalentTo([1L]);
+        audit.Acked.Should().BeEmpty();
+        audit.Deliveries.Should().Equal(new Dictionary<long, int> { [2] = 4 });
+        audit.Cursor.Should().Be(2, "a cursor only moves forward");
+    }
+
+    [Fact]
+    public void Remove_ForgetsTheMessagesAcksAndDeliveries()
+    {
+        Write(
+            StoreOperation.SaveSubscription(new StoredSubscription("orders", "billing", ["#"], 0)),
+            StoreOperation.Append(Message(1)),
+            StoreOperation.Ack("orders", "billing", 1),
+            StoreOperation.SetDeliveries("orders", "billing", 1, 2));
+        Write(StoreOperation.Remove("orders", 1));
+
+        StoredSubscriptionState billing = Reloaded("orders").Subscriptions.Single();
+
+        (billing.Acked.Count, billing.Deliveries.Count).Should().Be((0, 0));
+    }
+
+    [Fact]
+    public void SaveSubscriptionAgain_ReplacesFiltersAndStart_KeepsItsCursor()
+    {
+        Write(
+            StoreOperation.SaveSubscription(new StoredSubscription("orders", "billing", ["a"], 0)),
+            StoreOperation.SetCursor("orders", "billing", 7));
+        Write(StoreOperation.SaveSubscription(new StoredSubscription("orders", "billing", ["b", "c.#"], 5)));
+
+        StoredSubscriptionState billing = Reloaded("orders").Subscriptions.Single();
+
+        (billing.Subscription.StartAfter, billing.Cursor).Should().Be((5, 7));
+        billing.Subscription.Filters.Should().Equal("b", "c.#");
+    }
+
+    [Fact]
+    public void DeleteSubscription_ForgetsItAndWhatItAcked()
+    {
+        Write(
+            StoreOperation.SaveSubscription(new StoredSubscription("orders", "billing", ["#"], 0)),
+            StoreOperation.Append(Message(1)),
+            StoreOperation.Ack("orders", "billing", 1),
+            StoreOperation.SetDeliveries("orders", "billing", 1, 2),
+            StoreOperation.DeleteSubscription("orders", "billing"),
+            StoreOperation.SaveSubscription(new StoredSubscription("orders", "billing", ["#"], 1)));
+
+        StoredSubscriptionState billing = Reloaded("orders").Subscriptions.Single();
+
+        (billing.Acked.Count, billing.Deliveries.Count, billing.Subscription.StartAfter).Should().Be((0, 0, 1), "the new subscription of the same name starts clean");
+    }
+
+    [Fact]
+    public void Schedule_ComesBackInOrder_AndUnscheduleForgetsIt()
+    {
+        StoredMessage Held(int n) => Message(0) with { Id = Guid.NewGuid(), DueAt = T0.AddMinutes(10 - n), Event = "held." + n };
+        StoredMessage a = Held(1), b = Held(2), c = Held(3);
+        Write(StoreOperation.Schedule(a), StoreOperation.Schedule(b), StoreOperation.Schedule(c));
+        Write(StoreOperation.Unschedule("orders", b.Id));
+
+        StoredQueueState queue = Reloaded("orders");
+
+        queue.Scheduled.Select(m => (m.Id, m.DueAt, m.Sequence)).Should().Equal((a.Id, a.DueAt, 0L), (c.Id, c.DueAt, 0L));
+        queue.Messages.Should().BeEmpty();
+    }
+
+    [Fact]
+    public void DeduplicationIds_AreRememberedUntilForgotten()
+    {
+        StoredMessage early = Message(1, deduplicateUntil: T0.AddMinutes(1)), late = Message(2, deduplicateUntil: T0.AddMinutes(5));
+        Write(StoreOperation.Append(early), StoreOperation.Append(late), StoreOperation.Append(Message(3)));
+        Write(StoreOperation.Remove("orders", 1), StoreOperation.ForgetIds("orders", T0.AddMinutes(1)));
+
+        StoredQueueState queue = Reloaded("orders");
+
+        queue.DeduplicationIds.Should().Equal(new StoredId(late.Id, 2, T0.AddMinutes(5)));
+    }
+
+    [Fact]
+    public void Queues_AreKeptApart()
+    {
+        Write(StoreOperation.Append(Message(1, "a")), StoreOperation.Append(Message(1, "b")), StoreOperation.Append(Message(2, "b")));
+        Write(StoreOperation.Remove("a", 1));
+
+        _store = Reopen(Store);
+        IReadOnlyList<StoredQueueState> queues = Store.Load();
+
+        queues.Single(q => q.Name == "a").Messages.Should().BeEmpty();
+        queues.Single(q => q.Name == "b").Messages.Select(m => m.Sequence).Should().Equal(1, 2);
+    }
+
+    [Fact]
+    public void Write_BatchWithAnInvalidOperation_StoresNothingOfIt()
+    {
+        Write(StoreOperation.Append(Message(1)));
+
+        FluentActions.Invoking(() => Write(StoreOperation.Remove("orders", 1), StoreOperation.Append(Message(2)), default))
+            .Should().Throw<MessageStoreException>().WithMessage("*default(StoreOperation)*Nothing of the batch was stored*");
+
+        Reloaded("orders").Messages.Select(m => m.Sequence).Should().Equal([1L], "the whole batch was refused, its valid operations too");
+    }
+
+    [Fact]
+    public void Write_ManyBatches_AllArrive()
+    {
+        for (int batch = 0; batch < 20; batch++)
+        {
+            Write([.. Enumerable.Range(1, 50).Select(i => StoreOperation.Append(Message((batch * 50) + i)))]);
+        }
+
+        Write([.. Enumerable.Range(1, 500).Select(i => StoreOperation.Remove("orders", i))]);
+
+        StoredQueueState queue = Reloaded("orders");
+        queue.Messages.Select(m => m.Sequence).Should().Equal(Enumerable.Range(501, 500).Select(i => (long)i));
+        queue.LastSequence.Should().Be(1000);
+    }
+
+    [Fact]
+    public void StoreOperation_Factories_RefuseMissingNames()
+    {
+        FluentActions.Invoking(() => StoreOperation.Remove("", 1)).Should().Throw<ArgumentException>();
+        FluentActions.Invoking(() => StoreOperation.Ack("orders", null!, 1)).Should().Throw<ArgumentNullException>();
+        FluentActions.Invoking(() => StoreOperation.Append(null!)).Should().Throw<ArgumentNullException>();
+    }
+}

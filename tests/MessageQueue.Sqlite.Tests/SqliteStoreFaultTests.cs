@@ -1,0 +1,138 @@
+using System.Text;
+using FluentAssertions;
+using MessageQueue.Persistence;
+using Microsoft.Data.Sqlite;
+using Xunit;
+
+namespace MessageQueue.Sqlite.Tests;
+
+/// <summary>A store file that is in use, not a store, corrupt or full: each gives a clear exception, and nothing is reported as stored that was not.</summary>
+[Trait("Guarantee", "7")]
+public sealed class SqliteStoreFaultTests : IDisposable
+{
+    private readonly TempStoreFile _file = new();
+
+    public void Dispose() => _file.Dispose();
+
+    private static StoredMessage Message(long sequence, int payloadBytes = 3) => new(
+        "orders", sequence, Guid.NewGuid(), "order.created", new byte[payloadBytes], new Dictionary<string, string>(), DateTimeOffset.UnixEpoch);
+
+    private static void Append(IMessageStore store, params long[] sequences) =>
+        store.Write(new StoreBatch([.. sequences.Select(s => StoreOperation.Append(Message(s)))], flush: true));
+
+    [Fact]
+    public void SecondStoreOnTheSameFile_FailsAtOnceNamingTheCause_AndTheFirstKeepsWorking()
+    {
+        using (var first = new SqliteMessageStore(_file.Path))
+        {
+            Append(first, 1);
+
+            FluentActions.Invoking(() => new SqliteMessageStore(_file.Path))
+                .Should().Throw<MessageStoreException>().WithMessage("*is in use by another broker*Only one broker may use a store file at a time*");
+
+            Append(first, 2);
+        }
+
+        using var reopened = new SqliteMessageStore(_file.Path);
+        reopened.Load().Single().Messages.Select(m => m.Sequence).Should().Equal(1, 2);
+    }
+
+    [Fact]
+    public void FileThatIsNotSqlite_IsRefusedAtOpen_AndLeftAsItWas()
+    {
+        byte[] text = Encoding.UTF8.GetBytes(new string('x', 4096));
+        File.WriteAllBytes(_file.Path, text);
+
+        FluentActions.Invoking(() => new SqliteMessageStore(_file.Path))
+            .Should().Throw<MessageStoreException>().WithMessage("*is not a SQLite database, or it is corrupt*");
+
+        File.ReadAllBytes(_file.Path).Should().Equal(text);
+    }
+
+    [Fact]
+    public void SqliteDatabaseOfAnotherApplication_IsRefusedAtOpen()
+    {
+        using (var connection = new SqliteConnection($"Data Source={_file.Path};Pooling=False"))
+        {
+            connection.Open();
+            using SqliteCommand command = connection.CreateCommand();
+            command.CommandText = "CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT)";
+            command.ExecuteNonQuery();
+        }
+
+        FluentActions.Invoking(() => new SqliteMessageStore(_file.Path))
+            .Should().Throw<MessageStoreException>().WithMessage("*is a SQLite database but not a MessageQueue store*");
+    }
+
+    [Fact]
+    public void CorruptStoreFile_IsRefusedAtOpenOrLoad_WithAClearException()
+    {
+        using (var store = new SqliteMessageStore(_file.Path))
+        {
+            Append(store, 1, 2, 3);
+        }
+
+        // Overwrite the header and the first pages: what a torn copy or a stray write leaves.
+        using (FileStream stream = File.OpenWrite(_file.Path))
+        {
+            stream.Write(Enumerable.Repeat((byte)0xA5, 8192).ToArray());
+        }
+
+        FluentActions.Invoking(() =>
+            {
+                using var store = new SqliteMessageStore(_file.Path);
+                store.Load();
+            })
+            .Should().Throw<MessageStoreException>().WithMessage("*not a SQLite database, or it is corrupt*");
+    }
+
+    [Fact]
+    public void FullStore_RefusesTheBatchThatDoesNotFit_KeepsEveryEarlierOne_AndStaysUsable()
+    {
+        var committed = new List<long>();
+        using (var store = new SqliteMessageStore(new SqliteStoreOptions { Path = _file.Path, MaxFileSize = 128 * 1024 }))
+        {
+            MessageStoreException? full = null;
+            for (long sequence = 1; sequence <= 200 && full is null; sequence += 2)
+            {
+                try
+                {
+                    store.Write(new StoreBatch([StoreOperation.Append(Message(sequence, 4000)), StoreOperation.Append(Message(sequence + 1, 4000))], flush: true));
+                    committed.AddRange([sequence, sequence + 1]);
+                }
+                catch (MessageStoreException exception)
+                {
+                    full = exception;
+                }
+            }
+
+            full.Should().NotBeNull("128 KiB cannot hold 200 messages of 4 KB").And.Subject.As<MessageStoreException>().Message.Should().Contain("is full");
+            committed.Should().NotBeEmpty();
+
+            // Room again after removals: the store did not break.
+            store.Write(new StoreBatch([.. committed.Take(4).Select(s => StoreOperation.Remove("orders", s))], flush: true));
+            committed.RemoveRange(0, 4);
+            store.Write(new StoreBatch([StoreOperation.Append(Message(1000))], flush: true));
+            committed.Add(1000);
+        }
+
+        using var reopened = new SqliteMessageStore(_file.Path);
+        reopened.Load().Single().Messages.Select(m => m.Sequence).Should().Equal(committed, "exactly the batches that were committed, none of the refused one");
+    }
+
+    [Fact]
+    public void MissingDirectory_IsRefusedAtOpen_NamingThePath()
+    {
+        string path = Path.Combine(_file.Directory, "no-such-dir", "broker.db");
+
+        FluentActions.Invoking(() => new SqliteMessageStore(path))
+            .Should().Throw<MessageStoreException>().WithMessage($"*{path}*");
+    }
+
+    [Fact]
+    public void Options_NotValid_AreRefusedWithEveryProblem()
+    {
+        FluentActions.Invoking(() => new SqliteMessageStore(new SqliteStoreOptions { Path = " ", MaxFileSize = 10 }))
+            .Should().Throw<ArgumentException>().WithMessage("*Path is empty*MaxFileSize is 10 bytes*");
+    }
+}
