@@ -1,3 +1,7 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Text.Json;
+using MessageQueue.Persistence;
+
 namespace MessageQueue;
 
 public sealed partial class Broker
@@ -41,7 +45,7 @@ public sealed partial class Broker
                 nameof(queue));
         }
 
-        Consumer<T> consumer = typed.Subscribe(client, filterList, options);
+        Consumer<T> consumer = typed.Subscribe(client, filterList, options, out long storeTicket);
         client.Track(consumer);
 
         // A shutdown that began after the checks above may have collected the consumers before this
@@ -54,7 +58,23 @@ public sealed partial class Broker
             throw CreateDisposedException();
         }
 
-        return new ValueTask<Subscription<T>>(consumer);
+        return storeTicket == 0 ? new ValueTask<Subscription<T>>(consumer) : SubscribeStoredAsync(consumer, storeTicket);
+    }
+
+    /// <summary>A new durable subscription of a durable queue returns once the store has it, so that it outlives a crash.</summary>
+    private async ValueTask<Subscription<T>> SubscribeStoredAsync<T>(Consumer<T> consumer, long storeTicket)
+    {
+        try
+        {
+            await _writer!.WaitForCommitAsync(storeTicket).ConfigureAwait(false);
+        }
+        catch (MessageStoreException exception)
+        {
+            consumer.Detach(exception);
+            throw;
+        }
+
+        return consumer;
     }
 
     /// <summary>
@@ -84,43 +104,87 @@ public sealed partial class Broker
         null);
 
     /// <summary>Returns the queue called <paramref name="name"/>, declaring it and its dead-letter queue if needed.</summary>
-    private BrokerQueue GetOrDeclare<T>(string name, QueueOptions options)
+    /// <remarks>
+    /// A durable queue is rebuilt from the store before anyone can see it. That reads payloads (the serializer
+    /// may run user converters) under <see cref="_declareGate"/>, which only declaring takes, never a publish,
+    /// a delivery or a settlement.
+    /// </remarks>
+    private BrokerQueue GetOrDeclare<T>(string name, QueueOptions options, PayloadSerializer<T>? serializer = null)
     {
+        lock (_declareGate)
+        {
+            return DeclareCore(name, options, serializer);
+        }
+    }
+
+    private BrokerQueue DeclareCore<T>(string name, QueueOptions options, PayloadSerializer<T>? serializer)
+    {
+        ThrowIfDisposed();
+        if (Queues.TryGetValue(name, out BrokerQueue? existing))
+        {
+            return existing;
+        }
+
+        if (_queueCount >= _options.MaxQueues)
+        {
+            throw new InvalidOperationException(
+                $"The broker already holds {_options.MaxQueues} queues (BrokerOptions.MaxQueues), so queue '{name}' was not declared. " +
+                "Reuse a queue and tell messages apart by event name, or raise MaxQueues.");
+        }
+
+        Durability durability = options.Durability ?? _options.DefaultDurability;
+        if (durability != Durability.InMemory && _writer is null)
+        {
+            throw new ArgumentException(
+                $"Queue '{name}' is declared with Durability.{durability}, but the broker has no store to keep it in. Set BrokerOptions.Store (for example a SqliteMessageStore), or declare the queue with Durability.InMemory.",
+                nameof(options));
+        }
+
+        BrokerQueue<T>? deadLetters = options.DeadLetters
+            ? new BrokerQueue<T>(
+                this,
+                name + Names.DeadLetterSuffix,
+                new QueueOptions { MaxMessages = options.MaxMessages, Overflow = OverflowPolicy.DropOldest, Retention = RetentionPolicy.Limits, PublishTimeout = options.PublishTimeout, DeadLetters = false },
+                isDeadLetterQueue: true)
+            : null;
+        var queue = new BrokerQueue<T>(this, name, options, isDeadLetterQueue: false) { DeadLetterQueue = deadLetters };
+        if (durability != Durability.InMemory)
+        {
+            serializer ??= DefaultSerializer<T>();
+            queue.UseStore(_writer!, durability, serializer);
+            deadLetters?.UseStore(_writer!, durability, serializer);
+            if (_stored?.GetValueOrDefault(name) is { } stored)
+            {
+                queue.Recover(stored);
+            }
+
+            if (deadLetters is not null && _stored?.GetValueOrDefault(deadLetters.Name) is { } storedDeadLetters)
+            {
+                deadLetters.Recover(storedDeadLetters);
+            }
+        }
+
+        // The queue and its dead-letter queue become visible together, in one swap.
         lock (_gate)
         {
             ThrowIfDisposed();
-            if (Queues.TryGetValue(name, out BrokerQueue? existing))
-            {
-                return existing;
-            }
-
-            if (_queueCount >= _options.MaxQueues)
-            {
-                throw new InvalidOperationException(
-                    $"The broker already holds {_options.MaxQueues} queues (BrokerOptions.MaxQueues), so queue '{name}' was not declared. " +
-                    "Reuse a queue and tell messages apart by event name, or raise MaxQueues.");
-            }
-
-            BrokerQueue<T>? deadLetters = options.DeadLetters
-                ? new BrokerQueue<T>(
-                    this,
-                    name + Names.DeadLetterSuffix,
-                    new QueueOptions { MaxMessages = options.MaxMessages, Overflow = OverflowPolicy.DropOldest, Retention = RetentionPolicy.Limits, PublishTimeout = options.PublishTimeout, DeadLetters = false },
-                    isDeadLetterQueue: true)
-                : null;
-            var queue = new BrokerQueue<T>(this, name, options, isDeadLetterQueue: false) { DeadLetterQueue = deadLetters };
-
-            // The queue and its dead-letter queue become visible together, in one swap.
             var queues = new Dictionary<string, BrokerQueue>(_queues, StringComparer.Ordinal);
             if (deadLetters is not null)
             {
                 queues[deadLetters.Name] = deadLetters;
+                _stored?.Remove(deadLetters.Name);
             }
 
             queues[name] = queue;
+            _stored?.Remove(name);
             Volatile.Write(ref _queues, queues);
             _queueCount++;
-            return queue;
         }
+
+        return queue;
     }
+
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "Queues declared without a JsonTypeInfo use reflection-based JSON by design; the README says to pass a JsonTypeInfo in trimmed or AOT applications.")]
+    [UnconditionalSuppressMessage("AOT", "IL3050", Justification = "As above.")]
+    private PayloadSerializer<T> DefaultSerializer<T>() => PayloadSerializer<T>.For(_options.JsonSerializerOptions ?? JsonSerializerOptions.Default);
 }

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using MessageQueue.Persistence;
 
 namespace MessageQueue;
@@ -52,6 +53,13 @@ public sealed class BrokerOptions
     /// </value>
     public int MaxStoreBatch { get; set; } = 4096;
 
+    /// <summary>Gets or sets the System.Text.Json options for the payloads of durable queues declared without a <c>JsonTypeInfo</c>.</summary>
+    /// <value>
+    /// The default is <see langword="null"/>: <see cref="JsonSerializerOptions.Default"/>. Reflection-based; in trimmed
+    /// or native AOT applications declare durable queues with <see cref="Broker.DeclareQueue{T}(string, System.Text.Json.Serialization.Metadata.JsonTypeInfo{T}, QueueOptions?)"/>.
+    /// </value>
+    public JsonSerializerOptions? JsonSerializerOptions { get; set; }
+
     /// <summary>Gets the durability a queue gets when its options do not say.</summary>
     internal Durability DefaultDurability => Durability ?? (Store is null ? MessageQueue.Durability.InMemory : MessageQueue.Durability.Committed);
 
@@ -64,6 +72,7 @@ public sealed class BrokerOptions
         Store = Store,
         Durability = Durability,
         MaxStoreBatch = MaxStoreBatch,
+        JsonSerializerOptions = JsonSerializerOptions,
     };
 
     internal void Validate(string paramName)

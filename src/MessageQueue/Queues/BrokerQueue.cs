@@ -40,4 +40,9 @@ internal abstract class BrokerQueue
     public abstract ValueTask<int> ReplayDeadLettersAsync(string? filter, int maxMessages, CancellationToken cancellationToken);
 
     public abstract QueueSnapshot GetSnapshot();
+
+    /// <summary>Durable queues, on the store's writer thread before each batch: posts the subscription cursors that moved.</summary>
+    internal virtual void PostCursors()
+    {
+    }
 }

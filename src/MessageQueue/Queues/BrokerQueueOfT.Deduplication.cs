@@ -68,7 +68,7 @@ internal sealed partial class BrokerQueue<T>
         bool published;
         try
         {
-            published = TryPublishNow(draft, out receipt);
+            published = TryPublishNow(draft, out receipt, out _);
         }
         catch
         {

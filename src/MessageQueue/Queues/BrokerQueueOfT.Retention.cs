@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using MessageQueue.Persistence;
 
 namespace MessageQueue;
 
@@ -17,28 +18,32 @@ internal sealed partial class BrokerQueue<T>
     private long _ageDue; // UTC ticks the age timer fires at; 0 when it is not armed
 
     /// <summary>A publish into a Limits queue: DropOldest evicts the oldest message to make room, Reject refuses.</summary>
-    private bool TryPublishToLog(in Draft draft, out PublishReceipt receipt)
+    private bool TryPublishToLog(in Draft draft, out PublishReceipt receipt, out long ticket)
     {
         if (draft.DueAt != 0)
         {
             Names.ValidateEvent(draft.Event, "eventName");
-            receipt = Schedule(draft);
+            receipt = Schedule(draft, out ticket);
             return true;
         }
 
-        return TryAppend(draft, out receipt, force: _overflow == OverflowPolicy.DropOldest);
+        return TryAppend(draft, out receipt, force: _overflow == OverflowPolicy.DropOldest, out ticket);
     }
 
     /// <summary>
     /// Appends to the log, routed to every matching subscription. When the log is full it evicts its oldest
     /// message if <paramref name="force"/>, and otherwise refuses.
     /// </summary>
-    private bool TryAppend(in Draft draft, out PublishReceipt receipt, bool force)
+    private bool TryAppend(in Draft draft, out PublishReceipt receipt, bool force, out long ticket)
     {
+        if (_writer is not null)
+        {
+            return StageToLog(draft, out receipt, force, out ticket);
+        }
+
+        ticket = 0;
         Debug.Assert(_log is not null);
-        List<MessageDroppedEventArgs>? dropped = null;
         long timestamp = _time.GetUtcNow().UtcTicks;
-        SubscriptionState<T>[] route;
         lock (_gate)
         {
             if (_log.Count >= _maxMessages && !force)
@@ -46,22 +51,46 @@ internal sealed partial class BrokerQueue<T>
                 receipt = default;
                 return false;
             }
+        }
 
+        Message<T> message = AppendToLog(draft, timestamp, existing: null);
+        receipt = new PublishReceipt(Name, message.Id, message.Sequence);
+        return true;
+    }
+
+    /// <summary>
+    /// Appends a new message (from <paramref name="draft"/>), or an <paramref name="existing"/> one the store
+    /// just committed, to the log, evicting the oldest past the bound, and routes it to every matching
+    /// subscription (for an existing one, those created before its sequence). Called without any lock.
+    /// </summary>
+    private Message<T> AppendToLog(in Draft draft, long timestamp, Message<T>? existing)
+    {
+        Debug.Assert(_log is not null);
+        List<MessageDroppedEventArgs>? dropped = null;
+        SubscriptionState<T>[] route;
+        Message<T> message;
+        lock (_gate)
+        {
             while (_log.Count >= _maxMessages)
             {
                 EvictLogHeadLocked(ref dropped);
             }
 
-            route = draft.Target is { IsDeleted: false } target ? [target] : ComputeRouteLocked(draft.Event).Subscriptions;
+            string eventName = existing?.Event ?? draft.Event;
+            route = draft.Target is { IsDeleted: false } target ? [target] : ComputeRouteLocked(eventName).Subscriptions;
+            if (existing is not null)
+            {
+                route = Array.FindAll(route, s => s.StartAfter < existing.Sequence);
+            }
+
             foreach (SubscriptionState<T> subscription in route)
             {
                 subscription.Gate.Enter();
             }
 
-            Message<T> message;
             try
             {
-                message = CreateMessage(draft, timestamp);
+                message = existing ?? CreateMessage(draft, timestamp);
                 _log.Enqueue(message);
                 if (route.Length > 0)
                 {
@@ -82,10 +111,8 @@ internal sealed partial class BrokerQueue<T>
 
             if (_maxAge != 0)
             {
-                ArmAgeLocked(timestamp);
+                ArmAgeLocked(message.TimestampTicks);
             }
-
-            receipt = new PublishReceipt(Name, message.Id, message.Sequence);
         }
 
         RaiseDropped(dropped);
@@ -94,7 +121,7 @@ internal sealed partial class BrokerQueue<T>
             FinishPendingWork(subscription);
         }
 
-        return true;
+        return message;
     }
 
     /// <summary>The oldest retained message goes, from the log and from every backlog that still waits on it.</summary>
@@ -112,6 +139,7 @@ internal sealed partial class BrokerQueue<T>
         }
 
         Interlocked.Increment(ref _dropped);
+        _writer?.TryPost(StoreOperation.Remove(Name, head.Sequence), _flush);
     }
 
     /// <summary>Makes sure the age timer fires when the oldest message gets too old. Called under _gate.</summary>
@@ -165,19 +193,27 @@ internal sealed partial class BrokerQueue<T>
     /// A subscription just created with a start position other than New: it gets the retained messages
     /// from that position on, in order. Called under _gate, before the subscription is visible to publishers.
     /// </summary>
-    private void StartFromLogLocked(SubscriptionState<T> subscription, StartPosition start)
+    /// <returns>The sequence the subscription starts after: one before the first retained message it got, or the last sequence if it got none.</returns>
+    private long StartFromLogLocked(SubscriptionState<T> subscription, StartPosition start)
     {
         Debug.Assert(_log is not null);
+        long startAfter = Volatile.Read(ref _sequence);
         lock (subscription.Gate)
         {
             foreach (Message<T> message in _log)
             {
-                if (start.Includes(message.Sequence, message.TimestampTicks) && subscription.Matches(message.Event))
+                if (start.Includes(message.Sequence, message.TimestampTicks))
                 {
-                    message.AddReference();
-                    subscription.EnqueueLocked(message);
+                    startAfter = Math.Min(startAfter, message.Sequence - 1);
+                    if (subscription.Matches(message.Event))
+                    {
+                        message.AddReference();
+                        subscription.EnqueueLocked(message);
+                    }
                 }
             }
         }
+
+        return startAfter;
     }
 }

@@ -13,7 +13,19 @@ internal sealed partial class BrokerQueue<T>
     /// Holds an admitted draft (it already counts against the bound) until it is due; it gets its
     /// sequence and its route when it enters the queue.
     /// </summary>
-    private PublishReceipt Schedule(in Draft draft)
+    private PublishReceipt Schedule(in Draft draft, out long ticket)
+    {
+        if (_writer is not null)
+        {
+            return StageScheduled(draft, out ticket);
+        }
+
+        ticket = 0;
+        return Hold(draft);
+    }
+
+    /// <summary>Puts an admitted draft in the schedule (in memory).</summary>
+    private PublishReceipt Hold(in Draft draft)
     {
         long now = _time.GetUtcNow().UtcTicks;
         lock (_gate)
@@ -86,7 +98,7 @@ internal sealed partial class BrokerQueue<T>
             if (_log is not null)
             {
                 // Limits retention: the log makes room by its own policy (a full Reject queue drops it, counted).
-                if (!TryAppend(draft, out _, force: _overflow != OverflowPolicy.Reject))
+                if (!TryAppend(draft, out _, force: _overflow != OverflowPolicy.Reject, out _))
                 {
                     Interlocked.Increment(ref _dropped);
                     _broker.RaiseMessageDropped([new MessageDroppedEventArgs(Name, null, draft.Id, 0, draft.Event, DropReason.QueueOverflow)]);
@@ -109,7 +121,7 @@ internal sealed partial class BrokerQueue<T>
             }
             else
             {
-                Deliver(route, draft);
+                Deliver(route, draft, out _);
             }
         }
     }

@@ -3,6 +3,7 @@ using System.Collections.Immutable;
 using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
+using MessageQueue.Persistence;
 
 namespace MessageQueue;
 
@@ -153,9 +154,9 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
 
     private ValueTask<PublishReceipt> PublishAsync(Draft draft, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        if (TryPublishNow(draft, out PublishReceipt receipt))
+        if (TryPublishNow(draft, out PublishReceipt receipt, out long ticket))
         {
-            return new ValueTask<PublishReceipt>(receipt);
+            return ticket == 0 ? new ValueTask<PublishReceipt>(receipt) : AfterCommitAsync(receipt, ticket);
         }
 
         if (_overflow == OverflowPolicy.Reject)
@@ -181,9 +182,16 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     public bool TryPublish(string eventName, T payload, in PublishOptions options, out PublishReceipt receipt)
     {
         Draft draft = Prepare(eventName, payload, options);
+        if (_writer is not null)
+        {
+            // A durable publish completes only after a commit, which never happens synchronously.
+            receipt = default;
+            return false;
+        }
+
         return _deduplication is not null && options.MessageId is not null
             ? TryPublishOnce(draft, out receipt)
-            : TryPublishNow(draft, out receipt);
+            : TryPublishNow(draft, out receipt, out _);
     }
 
     /// <summary>
@@ -251,13 +259,17 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     /// Publishes if that needs no waiting: the event routes nowhere, the queue has room (and nobody waits
     /// ahead), or the policy is DropOldest. False when the queue is full under Wait or Reject.
     /// </summary>
-    private bool TryPublishNow(in Draft draft, out PublishReceipt receipt)
+    /// <param name="draft">The message.</param>
+    /// <param name="receipt">Its receipt.</param>
+    /// <param name="ticket">For a durable queue, the store ticket to wait for before the publish completes; 0 otherwise.</param>
+    private bool TryPublishNow(in Draft draft, out PublishReceipt receipt, out long ticket)
     {
         Debug.Assert(!IsDeadLetterQueue, "the broker refuses publishes into dead-letter queues");
         ThrowIfClosed();
+        ticket = 0;
         if (_log is not null)
         {
-            return TryPublishToLog(draft, out receipt);
+            return TryPublishToLog(draft, out receipt, out ticket);
         }
 
         // A held message is routed when it enters the queue; now only its name is checked.
@@ -279,14 +291,14 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         // Waiting publishers go first, so a newcomer never overtakes them.
         if (Volatile.Read(ref _waiterCount) == 0 && _depth.TryAdmit())
         {
-            receipt = Admitted(route, draft);
+            receipt = Admitted(route, draft, out ticket);
             return true;
         }
 
         if (_overflow == OverflowPolicy.DropOldest)
         {
             MakeRoomByDropping();
-            receipt = Admitted(route, draft);
+            receipt = Admitted(route, draft, out ticket);
             return true;
         }
 
@@ -295,7 +307,8 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     }
 
     /// <summary>The draft holds one unit of depth: deliver it now, or hold it until it is due.</summary>
-    private PublishReceipt Admitted(Route? route, in Draft draft) => route is null ? Schedule(draft) : Deliver(route, draft);
+    private PublishReceipt Admitted(Route? route, in Draft draft, out long ticket) =>
+        route is null ? Schedule(draft, out ticket) : Deliver(route, draft, out ticket);
 
     public override ValueTask<PublishReceipt> PublishConvertedAsync<TIn>(string eventName, TIn payload, in PublishOptions options, CancellationToken cancellationToken) =>
         PublishAsync(eventName, (T)(object)payload!, options, cancellationToken);
@@ -319,8 +332,16 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     /// Builds the message and hands it to every subscription on the route. The caller holds one unit of
     /// depth for it. The hot path: one allocation (the envelope) and one lock per subscription.
     /// </summary>
-    private PublishReceipt Deliver(Route route, in Draft draft)
+    private PublishReceipt Deliver(Route route, in Draft draft, out long ticket)
     {
+        if (_writer is not null)
+        {
+            // Durable: stored first, handed to subscriptions after the commit (OnCommitted).
+            return Stage(draft, out ticket);
+        }
+
+        ticket = 0;
+
         // Read the clock before taking any lock: a TimeProvider is user code. Concurrent publishes may
         // therefore carry timestamps a little out of sequence order; sequences are the order.
         long timestamp = _time.GetUtcNow().UtcTicks;
@@ -470,19 +491,30 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
             throw _broker.CreateDisposedException();
         }
 
+        long ticket;
+        PublishReceipt receipt;
         if (draft.DueAt != 0)
         {
-            return Schedule(draft);
+            receipt = Schedule(draft, out ticket);
         }
-
-        Route route = GetRoute(draft.Event);
-        if (route.Subscriptions.Length == 0)
+        else
         {
-            FreeDepth();
-            return PublishUnrouted(draft);
+            Route route = draft.Target is { IsDeleted: false } target ? new Route(draft.Event, [target], Volatile.Read(ref _routeVersion)) : GetRoute(draft.Event);
+            if (route.Subscriptions.Length == 0)
+            {
+                FreeDepth();
+                return PublishUnrouted(draft);
+            }
+
+            receipt = Deliver(route, draft, out ticket);
         }
 
-        return Deliver(route, draft);
+        if (ticket != 0)
+        {
+            await _writer!.WaitForCommitAsync(ticket).ConfigureAwait(false);
+        }
+
+        return receipt;
     }
 
     private PublishWaiter EnqueueWaiter()
@@ -561,11 +593,19 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     }
 
     /// <summary>A subscription lets go of a message (settled, dropped or abandoned). Called with no lock held, or with only the queue's _gate.</summary>
-    internal void Release(Message<T> message)
+    /// <param name="message">The message.</param>
+    /// <param name="subscription">The durable subscription that settled it, to tell the store; null when none did (an ephemeral or deleted subscription let go).</param>
+    internal void Release(Message<T> message, string? subscription = null)
     {
-        if (message.Release() && _log is null)
+        bool last = message.Release();
+        if (last && _log is null)
         {
             FreeDepth();
+        }
+
+        if (_writer is not null)
+        {
+            StoreReleased(message, subscription, last);
         }
     }
 
@@ -819,7 +859,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
 
         // A dead-letter queue evicts its oldest dead letter when full: this never waits or fails, and it is
         // accepted while the broker shuts down, so that a draining consumer can still reject.
-        DeadLetterQueue.TryAppend(new Draft(message.Event, message.Payload, headers.ToFrozenDictionary(StringComparer.Ordinal), message.Id), out _, force: true);
+        DeadLetterQueue.TryAppend(new Draft(message.Event, message.Payload, headers.ToFrozenDictionary(StringComparer.Ordinal), message.Id), out _, force: true, out _);
     }
 
     // ---------------------------------------------------------------- replay
@@ -969,14 +1009,20 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
                 }
             }
 
+            _writer?.TryPost(StoreOperation.Remove(Name, message.Sequence), _flush);
             _replayed++;
         }
     }
 
     // ---------------------------------------------------------------- subscriptions
 
-    public Consumer<T> Subscribe(BrokerClient client, string[] filters, SubscriptionOptions options)
+    /// <param name="client">The owning client.</param>
+    /// <param name="filters">The filters.</param>
+    /// <param name="options">The options.</param>
+    /// <param name="storeTicket">For a new durable subscription of a durable queue, the store ticket to wait for; 0 otherwise.</param>
+    public Consumer<T> Subscribe(BrokerClient client, string[] filters, SubscriptionOptions options, out long storeTicket)
     {
+        storeTicket = 0;
         long now = _time.GetTimestamp();
         List<Consumer<T>.Unsettled>? deadLetters = null;
         List<Consumer<T>>? takenOver;
@@ -1000,6 +1046,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
                 {
                     subscription = CreateSubscriptionLocked(name, filters, options);
                     _durable.Add(name, subscription);
+                    storeTicket = StoreSubscription(subscription);
                 }
             }
             else
@@ -1038,10 +1085,13 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
                 paramName);
         }
 
-        var subscription = new SubscriptionState<T>(this, ++_lastSubscriptionId, name, filters, options.MaxBacklog, options.BacklogOverflow);
+        var subscription = new SubscriptionState<T>(this, ++_lastSubscriptionId, name, filters, options.MaxBacklog, options.BacklogOverflow)
+        {
+            StartAfter = Volatile.Read(ref _sequence),
+        };
         if (!start.IsNew)
         {
-            StartFromLogLocked(subscription, start);
+            subscription.StartAfter = StartFromLogLocked(subscription, start);
         }
 
         AddSubscriptionLocked(subscription);
@@ -1061,6 +1111,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         if (subscription.Name is { } name)
         {
             _durable.Remove(name);
+            _writer?.TryPost(StoreOperation.DeleteSubscription(Name, name), _flush);
         }
 
         Volatile.Write(ref _routeVersion, _routeVersion + 1);

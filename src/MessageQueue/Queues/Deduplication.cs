@@ -87,6 +87,27 @@ internal sealed class Deduplication
         pending.TrySetResult(receipt);
     }
 
+    /// <summary>Recovery: remembers an id read back from the store for what is left of its window. Call in the order the ids were remembered.</summary>
+    public void Restore(Guid id, PublishReceipt receipt, TimeSpan remaining)
+    {
+        long now = _time.GetTimestamp();
+        long left = (long)(remaining.Ticks * ((double)_time.TimestampFrequency / TimeSpan.TicksPerSecond));
+        long rememberedAt = now - Math.Max(0, _window - left);
+        lock (_gate)
+        {
+            if (left <= 0 || !_entries.TryAdd(id, new Entry { Receipt = receipt, RememberedAt = rememberedAt }))
+            {
+                return;
+            }
+
+            _order.Enqueue((id, rememberedAt));
+            while (_order.Count > _capacity)
+            {
+                Forget(_order.Dequeue());
+            }
+        }
+    }
+
     /// <summary>The claimed publish failed: forget the id, and let a publish waiting on it try itself.</summary>
     public void Abandon(Guid id)
     {

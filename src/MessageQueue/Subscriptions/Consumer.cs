@@ -262,6 +262,11 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
                     GrowLocked();
                 }
 
+                if (pushed.Attempt == 1 && _state.Queue.IsDurable)
+                {
+                    _state.NoteFirstDelivery(pushed.Message.Sequence);
+                }
+
                 int index = _free[--_freeCount];
                 ref Slot slot = ref _slots[index];
                 slot.Message = pushed.Message;
@@ -465,7 +470,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
     /// <summary>A message left this subscription: free its share of the queue, then refill from the backlog.</summary>
     private void AfterLeaving(Message<T> message)
     {
-        _state.Queue.Release(message);
+        _state.Queue.Release(message, _state.Name);
         _state.OnCreditFreed();
     }
 

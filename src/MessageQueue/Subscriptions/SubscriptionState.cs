@@ -69,6 +69,54 @@ internal sealed class SubscriptionState<T>
     /// <summary>Increases with creation order; publishers lock subscriptions in this order.</summary>
     public long Id { get; }
 
+    /// <summary>
+    /// Durable queues: the subscription holds the messages whose sequence is greater than this, the queue's
+    /// last sequence when it was created. A message staged for the store before then but committed after is
+    /// not handed to it, exactly as a restart would not (<see cref="Persistence.StoredSubscription.StartAfter"/>).
+    /// </summary>
+    public long StartAfter { get; set; }
+
+    // Durable queues: the highest sequence read for the first time, and the highest the store was told
+    // (written by the store's writer thread only). Reads raise the first without a lock.
+    private long _deliveredCursor;
+    private long _storedCursor;
+
+    /// <summary>A consumer read message <paramref name="sequence"/> for the first time (durable queues).</summary>
+    public void NoteFirstDelivery(long sequence)
+    {
+        long seen;
+        while ((seen = Volatile.Read(ref _deliveredCursor)) < sequence && Interlocked.CompareExchange(ref _deliveredCursor, sequence, seen) != seen)
+        {
+        }
+    }
+
+    /// <summary>On the store's writer thread: the cursor to store, if it moved since it was last stored.</summary>
+    public bool TryTakeCursor(out long cursor)
+    {
+        cursor = Volatile.Read(ref _deliveredCursor);
+        if (cursor <= _storedCursor)
+        {
+            return false;
+        }
+
+        _storedCursor = cursor;
+        return true;
+    }
+
+    /// <summary>Recovery: a stored message that had been delivered before, waiting to be delivered again. Called with <see cref="Gate"/> held.</summary>
+    public void RestoreReturnedLocked(Message<T> message, int deliveries)
+    {
+        _returned.Enqueue(new Returned(message, deliveries, null), message.Sequence);
+        Interlocked.Increment(ref _waiting);
+    }
+
+    /// <summary>Recovery: the cursor read back from the store.</summary>
+    public void RestoreCursor(long cursor)
+    {
+        _deliveredCursor = cursor;
+        _storedCursor = cursor;
+    }
+
     /// <summary>The durable name, or null for an ephemeral subscription.</summary>
     public string? Name { get; }
 
@@ -244,6 +292,11 @@ internal sealed class SubscriptionState<T>
     {
         _returned.Enqueue(new Returned(message, deliveries, history), message.Sequence);
         Interlocked.Increment(ref _waiting);
+        if (Name is not null && deliveries > 0)
+        {
+            // Durable queues: a restart redelivers it with its attempt count kept.
+            _queue.StoreDeliveries(Name, message.Sequence, deliveries);
+        }
     }
 
     // ---------------------------------------------------------------- overflow

@@ -1,0 +1,296 @@
+using FluentAssertions;
+using MessageQueue.ContractTests;
+using MessageQueue.ContractTests.Support;
+using Xunit;
+
+namespace MessageQueue.Sqlite.Tests;
+
+/// <summary>
+/// Guarantee 7 across restarts of a broker on one SQLite file: what was published and not settled comes back,
+/// with its attempts, its dead letters, its held messages and its deduplication window.
+/// </summary>
+[Trait("Guarantee", "7")]
+public sealed class DurableBrokerTests : IDisposable
+{
+    private readonly TempStoreFile _file = new();
+    private readonly ManualTimeProvider _clock = new(new DateTimeOffset(2026, 11, 21, 9, 0, 0, TimeSpan.Zero));
+
+    public void Dispose() => _file.Dispose();
+
+    private Broker Start(Durability durability = Durability.Committed) => new(new BrokerOptions
+    {
+        Store = new SqliteMessageStore(_file.Path),
+        Durability = durability,
+        TimeProvider = _clock,
+        ShutdownTimeout = TimeSpan.Zero,
+    });
+
+    private static SubscriptionOptions Worker => new() { Name = "worker", RedeliveryDelays = [TimeSpan.Zero] };
+
+    private static async Task<List<Delivery<TestEvent>>> ReadAsync(Subscription<TestEvent> subscription, int count)
+    {
+        var deliveries = new List<Delivery<TestEvent>>();
+        for (int i = 0; i < count; i++)
+        {
+            deliveries.Add(await subscription.ReadAsync().OrHang($"delivery {i}"));
+        }
+
+        return deliveries;
+    }
+
+    [Theory]
+    [InlineData(Durability.Committed)]
+    [InlineData(Durability.Fsync)]
+    public async Task Published_NotYetRead_ComeBackAfterRestartInOrder_AndAckedOnesDoNot(Durability durability)
+    {
+        var receipts = new List<PublishReceipt>();
+        await using (Broker broker = Start(durability))
+        {
+            await (await broker.SubscribeAsync<TestEvent>("orders", "#", Worker)).DisposeAsync();
+            for (int i = 1; i <= 5; i++)
+            {
+                receipts.Add(await broker.PublishAsync("orders", "order.created", new TestEvent(i)));
+            }
+        }
+
+        await using (Broker broker = Start(durability))
+        {
+            await using Subscription<TestEvent> worker = await broker.SubscribeAsync<TestEvent>("orders", "#", Worker);
+            List<Delivery<TestEvent>> deliveries = await ReadAsync(worker, 5);
+            deliveries.Select(d => (d.Payload.Number, d.Message.Id, d.Message.Sequence, d.Attempt))
+                .Should().Equal(receipts.Select((r, i) => (i + 1, r.MessageId, r.Sequence, 1)));
+            foreach (Delivery<TestEvent> delivery in deliveries.Take(3))
+            {
+                await delivery.AckAsync();
+            }
+        }
+
+        await using (Broker broker = Start(durability))
+        {
+            await using Subscription<TestEvent> worker = await broker.SubscribeAsync<TestEvent>("orders", "#", Worker);
+            List<Delivery<TestEvent>> again = await ReadAsync(worker, 2);
+            again.Select(d => (d.Payload.Number, d.Attempt)).Should().Equal([(4, 2), (5, 2)], "read once before the restart, never acked");
+            worker.TryRead(out _).Should().BeFalse("the three acked messages are gone for good");
+            (await broker.PublishAsync("orders", "order.created", new TestEvent(6))).Sequence.Should().Be(6, "sequences continue, never reused");
+        }
+    }
+
+    [Fact]
+    public async Task AttemptCounts_AreKeptAcrossARestart()
+    {
+        await using (Broker broker = Start())
+        {
+            Subscription<TestEvent> worker = await broker.SubscribeAsync<TestEvent>("orders", "#", Worker);
+            await broker.PublishAsync("orders", "e", new TestEvent(1));
+            await (await worker.ReadAsync()).NackAsync();
+            (await worker.ReadAsync().OrHang("the redelivery")).Attempt.Should().Be(2);
+        }
+
+        await using (Broker broker = Start())
+        {
+            await using Subscription<TestEvent> worker = await broker.SubscribeAsync<TestEvent>("orders", "#", Worker);
+            Delivery<TestEvent> delivery = await worker.ReadAsync().OrHang("after the restart");
+            delivery.Attempt.Should().Be(3);
+            await delivery.AckAsync();
+        }
+    }
+
+    [Fact]
+    public async Task FanOut_OneSubscriptionAcked_OnlyTheOtherGetsItAfterRestart()
+    {
+        await using (Broker broker = Start())
+        {
+            Subscription<TestEvent> billing = await broker.SubscribeAsync<TestEvent>("orders", "#", new SubscriptionOptions { Name = "billing" });
+            await (await broker.SubscribeAsync<TestEvent>("orders", "order.*", new SubscriptionOptions { Name = "audit" })).DisposeAsync();
+            await broker.PublishAsync("orders", "order.created", new TestEvent(1));
+            await (await billing.ReadAsync()).AckAsync();
+        }
+
+        await using (Broker broker = Start())
+        {
+            await using Subscription<TestEvent> billing = await broker.SubscribeAsync<TestEvent>("orders", "#", new SubscriptionOptions { Name = "billing" });
+            await using Subscription<TestEvent> audit = await broker.SubscribeAsync<TestEvent>("orders", "order.*", new SubscriptionOptions { Name = "audit" });
+            (await audit.ReadAsync().OrHang("audit's copy")).Payload.Number.Should().Be(1);
+            billing.TryRead(out _).Should().BeFalse("billing acked it before the restart");
+        }
+    }
+
+    [Fact]
+    public async Task DeadLetters_SurviveARestart_WithTheirReasonAndHistory_AndCanBeReplayed()
+    {
+        await using (Broker broker = Start())
+        {
+            Subscription<TestEvent> worker = await broker.SubscribeAsync<TestEvent>("orders", "#", Worker);
+            await broker.PublishAsync("orders", "order.created", new TestEvent(7));
+            await (await worker.ReadAsync()).RejectAsync("bad address");
+        }
+
+        await using (Broker broker = Start())
+        {
+            broker.DeclareQueue<TestEvent>("orders");
+            await using (Subscription<TestEvent> dlq = await broker.SubscribeAsync<TestEvent>("orders.$dlq", "#", new SubscriptionOptions { StartAt = StartPosition.All }))
+            {
+                Delivery<TestEvent> deadLetter = await dlq.ReadAsync().OrHang("the dead letter");
+                deadLetter.Message.Headers.Should().Contain(MessageHeaders.DeadLetterReason, DeadLetterReasons.Rejected)
+                    .And.Contain(MessageHeaders.DeadLetterDetail, "bad address")
+                    .And.Contain(MessageHeaders.SourceSubscription, "worker");
+                await deadLetter.AckAsync();
+            }
+
+            await using Subscription<TestEvent> worker = await broker.SubscribeAsync<TestEvent>("orders", "#", Worker);
+            (await broker.ReplayDeadLettersAsync("orders")).Should().Be(1);
+            Delivery<TestEvent> replayed = await worker.ReadAsync().OrHang("the replay");
+            replayed.Payload.Number.Should().Be(7);
+            await replayed.AckAsync();
+        }
+
+        await using (Broker broker = Start())
+        {
+            broker.DeclareQueue<TestEvent>("orders");
+            BrokerSnapshot snapshot = broker.GetSnapshot();
+            (snapshot.Queue("orders").Depth, snapshot.Queue("orders.$dlq").Depth).Should().Be((0, 0), "the replayed dead letter left the dead-letter queue, in the store too");
+        }
+    }
+
+    [Fact]
+    public async Task DelayedMessage_HeldAcrossARestart_IsDeliveredWhenDue()
+    {
+        await using (Broker broker = Start())
+        {
+            await (await broker.SubscribeAsync<TestEvent>("orders", "#", Worker)).DisposeAsync();
+            PublishReceipt held = await broker.PublishAsync("orders", "reminder", new TestEvent(1), new PublishOptions { DeliverAfter = TimeSpan.FromMinutes(10) });
+            held.Sequence.Should().Be(0);
+        }
+
+        await using (Broker broker = Start())
+        {
+            await using Subscription<TestEvent> worker = await broker.SubscribeAsync<TestEvent>("orders", "#", Worker);
+            worker.TryRead(out _).Should().BeFalse("not due yet");
+            _clock.Advance(TimeSpan.FromMinutes(10));
+            Delivery<TestEvent> due = await worker.ReadAsync().OrHang("the held message");
+            due.Event.Should().Be("reminder");
+            await due.AckAsync();
+        }
+
+        await using (Broker broker = Start())
+        {
+            await using Subscription<TestEvent> worker = await broker.SubscribeAsync<TestEvent>("orders", "#", Worker);
+            _clock.Advance(TimeSpan.FromHours(1));
+            worker.TryRead(out _).Should().BeFalse("it was delivered and acked; it is held no more");
+        }
+    }
+
+    [Fact]
+    public async Task DeduplicationWindow_SurvivesARestart()
+    {
+        var options = new QueueOptions { DeduplicationWindow = TimeSpan.FromMinutes(5) };
+        var id = Guid.NewGuid();
+        PublishReceipt first;
+        await using (Broker broker = Start())
+        {
+            broker.DeclareQueue<TestEvent>("orders", options);
+            await (await broker.SubscribeAsync<TestEvent>("orders", "#", Worker)).DisposeAsync();
+            first = await broker.PublishAsync("orders", "e", new TestEvent(1), new PublishOptions { MessageId = id });
+        }
+
+        await using (Broker broker = Start())
+        {
+            broker.DeclareQueue<TestEvent>("orders", options);
+            (await broker.PublishAsync("orders", "e", new TestEvent(1), new PublishOptions { MessageId = id })).Should().Be(first);
+            _clock.Advance(TimeSpan.FromMinutes(5));
+            (await broker.PublishAsync("orders", "e", new TestEvent(1), new PublishOptions { MessageId = id })).Sequence.Should().Be(2, "the window passed");
+            broker.GetSnapshot().Queue("orders").Depth.Should().Be(2);
+        }
+    }
+
+    [Fact]
+    public async Task TryPublish_OnADurableQueue_ReturnsFalse_BecauseOnlyACommitCompletesIt()
+    {
+        await using Broker broker = Start();
+        await using Subscription<TestEvent> worker = await broker.SubscribeAsync<TestEvent>("orders", "#", Worker);
+
+        broker.TryPublish("orders", "e", new TestEvent(1), out _).Should().BeFalse();
+
+        (await broker.PublishAsync("orders", "e", new TestEvent(2))).Sequence.Should().Be(1, "the refused TryPublish took no sequence");
+    }
+
+    [Fact]
+    public async Task StoredPayload_ReadBackAsAnotherType_FailsTheDeclareClearly_AndTheBrokerKeepsWorking()
+    {
+        await using (Broker broker = Start())
+        {
+            await (await broker.SubscribeAsync<TestEvent>("orders", "#", Worker)).DisposeAsync();
+            await broker.PublishAsync("orders", "e", new TestEvent(1, "x"));
+        }
+
+        await using (Broker broker = Start())
+        {
+            FluentActions.Invoking(() => broker.DeclareQueue<int>("orders"))
+                .Should().Throw<MessageStoreException>().WithMessage("*cannot be read as Int32*Declare the queue with the payload type*");
+            await using Subscription<TestEvent> worker = await broker.SubscribeAsync<TestEvent>("orders", "#", Worker);
+            (await worker.ReadAsync().OrHang("the message, read as its own type")).Payload.Should().Be(new TestEvent(1, "x"));
+        }
+    }
+
+    [Fact]
+    public async Task DurableQueue_WithoutAStore_IsRefusedWithWhatToDo()
+    {
+        await using var broker = new Broker();
+
+        FluentActions.Invoking(() => broker.DeclareQueue<TestEvent>("orders", new QueueOptions { Durability = Durability.Fsync }))
+            .Should().Throw<ArgumentException>().WithMessage("*has no store*Set BrokerOptions.Store*");
+    }
+
+    [Fact]
+    public async Task SecondBrokerOnTheSameFile_FailsAtOnce()
+    {
+        await using Broker first = Start();
+
+        FluentActions.Invoking(() => Start()).Should().Throw<MessageStoreException>().WithMessage("*in use by another broker*");
+        (await first.PublishAsync("orders", "e", new TestEvent(1))).Sequence.Should().Be(1);
+    }
+
+    [Fact]
+    public async Task StoreFull_PublishesFailClearly_NothingUnstoredIsDelivered_AndNobodyHangs()
+    {
+        var broker = new Broker(new BrokerOptions
+        {
+            Store = new SqliteMessageStore(new SqliteStoreOptions { Path = _file.Path, MaxFileSize = 96 * 1024 }),
+            Durability = Durability.Fsync,
+            ShutdownTimeout = TimeSpan.Zero,
+        });
+        await using (broker)
+        {
+            broker.DeclareQueue<string>("memo", new QueueOptions { Durability = Durability.InMemory });
+            await using Subscription<string> worker = await broker.SubscribeAsync<string>("orders", "#", new SubscriptionOptions { Name = "worker", MaxInFlight = 10_000 });
+            string big = new('x', 3000);
+            var stored = new List<PublishReceipt>();
+            MessageStoreException? failure = null;
+            for (int i = 0; i < 200 && failure is null; i++)
+            {
+                try
+                {
+                    stored.Add(await broker.PublishAsync("orders", "e", big + i));
+                }
+                catch (MessageStoreException exception)
+                {
+                    failure = exception;
+                }
+            }
+
+            failure.Should().NotBeNull("96 KiB cannot hold 200 messages of 3 KB");
+            failure!.Message.Should().Contain("is full");
+            await FluentActions.Awaiting(async () => await broker.PublishAsync("orders", "e", "after"))
+                .Should().ThrowAsync<MessageStoreException>().WithMessage("*failed earlier*");
+
+            var delivered = new List<Guid>();
+            while (worker.TryRead(out Delivery<string> delivery))
+            {
+                delivered.Add(delivery.Message.Id);
+            }
+
+            delivered.Should().Equal(stored.Select(r => r.MessageId), "exactly the publishes that were reported stored were delivered");
+            (await broker.PublishAsync("memo", "e", "in memory")).Sequence.Should().Be(1, "queues in memory keep working");
+        }
+    }
+}
