@@ -1,0 +1,169 @@
+using System.Diagnostics;
+using System.Globalization;
+using FluentAssertions;
+using MessageQueue.ContractTests.Support;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace MessageQueue.Sqlite.Tests;
+
+/// <summary>
+/// Guarantee 7 against real crashes: a helper process publishes and consumes against a store file and is
+/// killed with SIGKILL at a random point, again and again. After every cycle the store must open cleanly;
+/// every publish that completed must still be there; and nothing whose ack was committed may come back.
+/// </summary>
+[Trait("Guarantee", "7")]
+public sealed class CrashCycleTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly TempStoreFile _file = new();
+
+    public void Dispose() => _file.Dispose();
+
+    private static string HelperPath => Path.Combine(AppContext.BaseDirectory, "MessageQueue.Sqlite.CrashHelper.dll");
+
+    private sealed class Helper : IAsyncDisposable
+    {
+        private readonly Process _process;
+
+        public Helper(string store, int seed, long first, string mode)
+        {
+            var start = new ProcessStartInfo("dotnet")
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            foreach (string argument in new[] { HelperPath, store, seed.ToString(CultureInfo.InvariantCulture), first.ToString(CultureInfo.InvariantCulture), mode })
+            {
+                start.ArgumentList.Add(argument);
+            }
+
+            _process = Process.Start(start) ?? throw new InvalidOperationException("The crash helper did not start.");
+        }
+
+        /// <summary>The next line, or null when the process ended.</summary>
+        public async Task<string?> ReadLineAsync() => await _process.StandardOutput.ReadLineAsync().OrHang("a line from the crash helper");
+
+        public async Task<string> ErrorsAsync() => await _process.StandardError.ReadToEndAsync();
+
+        /// <summary>SIGKILL: no handler runs, nothing is flushed.</summary>
+        public async Task KillAsync()
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync().OrHang("the killed helper to exit");
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (!_process.HasExited)
+            {
+                await KillAsync();
+            }
+
+            _process.Dispose();
+        }
+    }
+
+    private static long FirstNumber(int cycle) => (cycle * 10_000_000L) + 1;
+
+    [Fact]
+    public async Task KilledAtRandomMoments_EveryCompletedPublishSurvives_AndNoCommittedAckComesBack()
+    {
+        int seed = Environment.GetEnvironmentVariable("MQ_CRASH_SEED") is { } text ? int.Parse(text, CultureInfo.InvariantCulture) : Environment.TickCount;
+        int cycles = Environment.GetEnvironmentVariable("MQ_CRASH_CYCLES") is { } count ? int.Parse(count, CultureInfo.InvariantCulture) : 20;
+        output.WriteLine($"crash seed {seed}, {cycles} cycles (replay with MQ_CRASH_SEED={seed})");
+        var random = new Random(seed);
+
+        var published = new HashSet<long>();       // publishes that completed
+        var acked = new HashSet<long>();           // acks reported, committed or not
+        var committedAcks = new HashSet<long>();   // acks followed by an F: committed for sure
+        var unconfirmedAcks = new List<long>();
+        int deliveries = 0, redeliveries = 0;
+
+        void Process(string line, int cycle, bool lastMayBeCut = false)
+        {
+            if (!line.EndsWith(" .", StringComparison.Ordinal))
+            {
+                lastMayBeCut.Should().BeTrue($"only the line the kill cut off may be incomplete: '{line}' (seed {seed})");
+                return;
+            }
+
+            string[] parts = line[..^2].Split(' ');
+
+            switch (parts[0])
+            {
+                case "P":
+                    published.Add(long.Parse(parts[1], CultureInfo.InvariantCulture));
+                    break;
+                case "D":
+                    long delivered = long.Parse(parts[1], CultureInfo.InvariantCulture);
+                    committedAcks.Should().NotContain(delivered, $"message {delivered} was acked and the ack committed before a crash, so it must not come back (cycle {cycle}, seed {seed})");
+                    deliveries++;
+                    redeliveries += parts.Length > 2 && parts[2] != "1" ? 1 : 0;
+                    break;
+                case "A":
+                    long ack = long.Parse(parts[1], CultureInfo.InvariantCulture);
+                    acked.Add(ack);
+                    unconfirmedAcks.Add(ack);
+                    break;
+                case "F":
+                    committedAcks.UnionWith(unconfirmedAcks);
+                    unconfirmedAcks.Clear();
+                    break;
+            }
+        }
+
+        for (int cycle = 0; cycle < cycles; cycle++)
+        {
+            int killAfter = random.Next(30, 600);
+            // Each run numbers its messages from its own range: the pipe holds lines the test has not read
+            // when the kill comes, so the test cannot know the last number a run used.
+            await using var helper = new Helper(_file.Path, random.Next(), FirstNumber(cycle), "run");
+            string? line = await helper.ReadLineAsync();
+            line.Should().Be("ready .", $"the store must open cleanly after crash {cycle} (seed {seed}); stderr: {(line is null ? await helper.ErrorsAsync() : "")}");
+            for (int read = 0; read < killAfter; read++)
+            {
+                line = await helper.ReadLineAsync();
+                if (line is null)
+                {
+                    throw new InvalidOperationException($"The helper ended by itself in cycle {cycle} (seed {seed}): {await helper.ErrorsAsync()}");
+                }
+
+                Process(line, cycle);
+            }
+
+            await helper.KillAsync();
+
+            // What it wrote before it died is still in the pipe: every line up to the kill counts. A last
+            // line cut off by the kill is ignored.
+            while (await helper.ReadLineAsync() is { } rest)
+            {
+                Process(rest, cycle, lastMayBeCut: true);
+            }
+
+            unconfirmedAcks.Clear();
+        }
+
+        // The last start: deliver and ack whatever is left.
+        await using (var drain = new Helper(_file.Path, seed, FirstNumber(cycles), "drain"))
+        {
+            (await drain.ReadLineAsync()).Should().Be("ready .", $"the store must open cleanly after the last crash (seed {seed})");
+            var drained = new HashSet<long>();
+            while (await drain.ReadLineAsync() is { } line && !line.StartsWith("done", StringComparison.Ordinal))
+            {
+                string[] parts = line[..^2].Split(' ');
+                long number = long.Parse(parts[1], CultureInfo.InvariantCulture);
+                committedAcks.Should().NotContain(number, $"message {number}'s ack was committed (seed {seed})");
+                drained.Add(number);
+            }
+
+            var missing = published.Where(n => !acked.Contains(n) && !drained.Contains(n)).ToList();
+            missing.Should().BeEmpty($"every publish that completed is acked or still there after {cycles} crashes (seed {seed})");
+            output.WriteLine($"published {published.Count}, acked {acked.Count} ({committedAcks.Count} known committed), drained {drained.Count}, deliveries {deliveries}, redeliveries {redeliveries}");
+        }
+
+        published.Count.Should().BeGreaterThan(cycles * 5, "the cycles must publish enough to mean something");
+        committedAcks.Should().NotBeEmpty("the cycles must commit acks to check that they hold");
+        redeliveries.Should().BePositive("crashes with unacked deliveries must lead to redeliveries");
+    }
+}
