@@ -1,5 +1,6 @@
 using System.CommandLine;
 using MessageQueue.Cli.Demo;
+using MessageQueue.Cli.Inspect;
 using Spectre.Console;
 
 namespace MessageQueue.Cli;
@@ -13,6 +14,7 @@ internal static class MqCommandLine
         ArgumentNullException.ThrowIfNull(console);
         var root = new RootCommand("mq: demos and tools for MessageQueue, the in-process publish/subscribe broker.");
         root.Subcommands.Add(DemoCommand.Create(console));
+        root.Subcommands.Add(InspectCommand.Create(console));
         return root;
     }
 

@@ -84,6 +84,7 @@ public sealed class SqliteMessageStore : IMessageStore
 
     private static SqliteConnection Open(string path, long? maxFileSize)
     {
+        ProbeWritable(path);
         // Pooling off: the lock must go with this store, not stay with a pooled connection.
         var builder = new SqliteConnectionStringBuilder
         {
@@ -129,6 +130,27 @@ public sealed class SqliteMessageStore : IMessageStore
         }
     }
 
+    /// <summary>
+    /// SQLite opens a file it cannot write read-only without saying so, and fails later with an I/O error;
+    /// opening it for writing first turns that into a clear exception.
+    /// </summary>
+    private static void ProbeWritable(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return;
+        }
+
+        try
+        {
+            using var probe = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+        }
+        catch (UnauthorizedAccessException exception)
+        {
+            throw new MessageStoreException($"Store file '{path}' is read-only, so nothing can be stored in it. Make the file and its directory writable, or use another path.", exception);
+        }
+    }
+
     private static void EnsureSchema(SqliteConnection connection, string path)
     {
         long tables = Convert.ToInt64(Scalar(connection, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"), CultureInfo.InvariantCulture);
@@ -167,6 +189,7 @@ public sealed class SqliteMessageStore : IMessageStore
         13 => new MessageStoreException($"Store file '{path}' is full (the disk, or SqliteStoreOptions.MaxFileSize), so the last {doing} was not stored. Free space or raise the limit, then start the broker again.", exception),
         11 or 26 => new MessageStoreException($"'{path}' is not a SQLite database, or it is corrupt, so it cannot be a MessageQueue store. Use another path, or restore the file from a backup.", exception),
         14 => new MessageStoreException($"Store file '{path}' cannot be opened: check that its directory exists and is writable.", exception),
+        10 => new MessageStoreException($"Store file '{path}' could not be read or written (an I/O error): check that the file and its directory are writable (SQLite keeps its WAL files next to it) and that the disk is healthy.", exception),
         _ => new MessageStoreException($"Store file '{path}' failed to {doing}: {exception.Message}", exception),
     };
 

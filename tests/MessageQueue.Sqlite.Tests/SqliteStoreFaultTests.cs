@@ -121,6 +121,40 @@ public sealed class SqliteStoreFaultTests : IDisposable
     }
 
     [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task ReadOnlyFile_IsRefusedAtOpen_AsReadOnly()
+    {
+        using (var store = new SqliteMessageStore(_file.Path))
+        {
+            Append(store, 1);
+        }
+
+        File.SetUnixFileMode(_file.Path, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        if (!Environment.IsPrivilegedProcess)
+        {
+            FluentActions.Invoking(() => new SqliteMessageStore(_file.Path))
+                .Should().Throw<MessageStoreException>().WithMessage("*is read-only*");
+            return;
+        }
+
+        // Root may write any file, so the open is tried by a process running as 'nobody', as a service
+        // account would: the crash helper, which opens the store first thing.
+        File.SetUnixFileMode(_file.Directory, (UnixFileMode)0b111_101_101);
+        var start = new System.Diagnostics.ProcessStartInfo("setpriv") { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (string argument in new[] { "--reuid=65534", "--regid=65534", "--clear-groups", "dotnet", Path.Combine(AppContext.BaseDirectory, "MessageQueue.Sqlite.CrashHelper.dll"), _file.Path, "1", "1", "drain" })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = System.Diagnostics.Process.Start(start)!;
+        string errors = await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+
+        process.ExitCode.Should().NotBe(0);
+        errors.Should().Contain("MessageStoreException").And.Contain("is read-only, so nothing can be stored in it");
+    }
+
+    [Fact]
     public void MissingDirectory_IsRefusedAtOpen_NamingThePath()
     {
         string path = Path.Combine(_file.Directory, "no-such-dir", "broker.db");

@@ -7,6 +7,9 @@ namespace MessageQueue.Cli.Demo;
 /// <summary><c>mq demo</c>: runs <see cref="DemoScenario"/> and exits with 0 when its accounting balances, 1 otherwise.</summary>
 internal static class DemoCommand
 {
+    /// <summary>The store file <c>mq demo</c> uses when none is given, in the current directory.</summary>
+    public const string DefaultStore = "mq-demo.db";
+
     public static Command Create(IAnsiConsole console)
     {
         ArgumentNullException.ThrowIfNull(console);
@@ -39,15 +42,33 @@ internal static class DemoCommand
             DefaultValueFactory = _ => defaults.Seed,
         };
 
+        var store = new Option<FileInfo>("--store")
+        {
+            Description = "The SQLite store file the queue is kept in; created if missing. Run the demo twice on one file to see the auditor catch up across a restart.",
+            DefaultValueFactory = _ => new FileInfo(DefaultStore),
+        };
+
+        var inMemory = new Option<bool>("--in-memory")
+        {
+            Description = "Keep everything in memory, without a store file.",
+        };
+
         var command = new Command(
             "demo",
-            "Runs the teaching queue server scenario in memory: a durable subscriber disconnects holding an unacked " +
-            "message, misses a batch and catches up. Exits with 0 when every message reached every subscriber that matched it.");
+            "Runs the teaching queue server scenario on a SQLite store: a durable subscriber disconnects holding an unacked " +
+            "message, misses a batch and catches up, within the run and across runs. Exits with 0 when every message reached every subscriber that matched it.");
         command.Options.Add(count);
         command.Options.Add(seed);
+        command.Options.Add(store);
+        command.Options.Add(inMemory);
         command.SetAction(async (ParseResult parseResult, CancellationToken cancellationToken) =>
         {
-            var options = new DemoOptions { Count = parseResult.GetValue(count), Seed = parseResult.GetValue(seed) };
+            var options = new DemoOptions
+            {
+                Count = parseResult.GetValue(count),
+                Seed = parseResult.GetValue(seed),
+                StorePath = parseResult.GetValue(inMemory) ? null : parseResult.GetValue(store)!.FullName,
+            };
             DemoResult result = await new DemoScenario(console).RunAsync(options, cancellationToken).ConfigureAwait(false);
             return result.ExitCode;
         });

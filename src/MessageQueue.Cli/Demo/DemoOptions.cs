@@ -19,6 +19,12 @@ internal sealed record DemoOptions
     /// </summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Gets the SQLite store file the queue is kept in, or null to keep everything in memory. With a store the
+    /// run ends by leaving a batch for the auditor, and the next run starts by catching up on it. The default is null.
+    /// </summary>
+    public string? StorePath { get; init; }
+
     public void Validate()
     {
         if (Count is < MinCount or > MaxCount)

@@ -9,6 +9,9 @@ internal static class DemoReport
     /// <summary>The verdict's opening when the run balances; tests look for it.</summary>
     public const string BalancedLine = "Result: every message reached every subscriber that matched it; queue empty.";
 
+    /// <summary>The verdict of a balanced run on a store, which leaves a batch for the next run.</summary>
+    public const string BalancedWithStoreLine = "Result: every message reached every subscriber that matched it; the store keeps only the batch for the next run.";
+
     /// <summary>The verdict's opening when it does not.</summary>
     public const string UnbalancedLine = "Result: NOT every message reached every subscriber that matched it";
 
@@ -54,12 +57,18 @@ internal static class DemoReport
             $"* durable. Received and acked count distinct message ids. The auditor's one redelivery is the message it held unacked when it disconnected.");
         console.MarkupLineInterpolated(
             CultureInfo.InvariantCulture,
-            $"Queue '{DemoScenario.QueueName}' (broker snapshot): {result.QueuePublished} published, {result.QueueUnrouted} unrouted, final depth {result.FinalDepth}.");
+            $"Queue '{DemoScenario.QueueName}' (broker snapshot): {result.QueuePublished} published in this run, {result.QueueUnrouted} unrouted, final depth {result.FinalDepth}.");
+        if (result.StorePath is { } store)
+        {
+            console.MarkupLineInterpolated(
+                CultureInfo.InvariantCulture,
+                $"Store {store}: caught up on {result.CarriedOver.Count} of {result.KeptAtStart} kept by the last run; {result.BacklogAtEnd} kept for the next (batch 3).");
+        }
 
         IReadOnlyList<string> problems = result.Problems;
         if (problems.Count == 0)
         {
-            console.MarkupLineInterpolated(CultureInfo.InvariantCulture, $"[green]{BalancedLine}[/]");
+            console.MarkupLineInterpolated(CultureInfo.InvariantCulture, $"[green]{(result.StorePath is null ? BalancedLine : BalancedWithStoreLine)}[/]");
         }
         else
         {

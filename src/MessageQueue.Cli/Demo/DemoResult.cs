@@ -40,6 +40,21 @@ internal sealed record DemoResult
     /// <summary>Gets the queue's depth from the broker's snapshot at the end, with every consumer still attached.</summary>
     public int FinalDepth { get; init; }
 
+    /// <summary>Gets the store file, or null for a run in memory.</summary>
+    public string? StorePath { get; init; }
+
+    /// <summary>Gets how many messages the store held for the auditor when the run started (left by an earlier run).</summary>
+    public int KeptAtStart { get; init; }
+
+    /// <summary>Gets what the auditor read first: the messages an earlier run left for it in the store.</summary>
+    public IReadOnlyList<DeliveryRecord> CarriedOver { get; init; } = [];
+
+    /// <summary>Gets the sequences of the batch published at the end for the next run, with the auditor offline.</summary>
+    public IReadOnlyList<long> KeptForNextRun { get; init; } = [];
+
+    /// <summary>Gets the durable subscription's backlog after the last batch, as the next run will find it.</summary>
+    public int BacklogAtEnd { get; init; }
+
     /// <summary>Gets why the scenario stopped early, or null when it ran to the end.</summary>
     public string? Failure { get; init; }
 
@@ -99,6 +114,22 @@ internal sealed record DemoResult
             if (FinalDepth != 0)
             {
                 problems.Add(Invariant($"the queue's final depth is {FinalDepth}, not 0"));
+            }
+
+            if (CarriedOver.Count != KeptAtStart)
+            {
+                problems.Add(Invariant($"the store held {KeptAtStart} messages for the auditor at the start, and it caught up on {CarriedOver.Count}"));
+            }
+
+            long firstOfThisRun = Published.Count > 0 ? Published[0].Sequence : long.MaxValue;
+            if (CarriedOver.Any(delivery => delivery.Sequence >= firstOfThisRun))
+            {
+                problems.Add("the auditor's catch-up from the store included a message of this run");
+            }
+
+            if (BacklogAtEnd != KeptForNextRun.Count)
+            {
+                problems.Add(Invariant($"the durable subscription kept {BacklogAtEnd} messages for the next run, not the {KeptForNextRun.Count} left for it"));
             }
 
             return problems;

@@ -1,12 +1,15 @@
 using System.Globalization;
+using MessageQueue.Sqlite;
 using Spectre.Console;
 
 namespace MessageQueue.Cli.Demo;
 
 /// <summary>
-/// The teaching queue server scenario, in memory: a <c>database</c> queue, three subscribers with their
-/// own filters, and a durable auditor that disconnects holding an unacked message, misses a batch,
-/// reconnects and catches up. It narrates on an <see cref="IAnsiConsole"/> and returns the accounting.
+/// The teaching queue server scenario: a <c>database</c> queue, three subscribers with their own filters,
+/// and a durable auditor that disconnects holding an unacked message, misses a batch, reconnects and
+/// catches up. With a store file the queue is durable, and the auditor also catches up across runs: each
+/// run starts with what the last one left for it and ends by leaving a batch for the next. It narrates on
+/// an <see cref="IAnsiConsole"/> and returns the accounting.
 /// </summary>
 /// <remarks>
 /// Nothing here waits for time to pass: every step waits for a read, an ack count or a broker
@@ -42,7 +45,12 @@ internal sealed class DemoScenario
 
         // Every client is disposed before the broker, so there is nothing left to drain at shutdown;
         // a zero timeout keeps a failed run from waiting there.
-        var broker = new Broker(new BrokerOptions { TimeProvider = _time, ShutdownTimeout = TimeSpan.Zero });
+        var broker = new Broker(new BrokerOptions
+        {
+            TimeProvider = _time,
+            ShutdownTimeout = TimeSpan.Zero,
+            Store = options.StorePath is { } path ? new SqliteMessageStore(path) : null,
+        });
         await using (broker.ConfigureAwait(false))
         {
             return await RunAsync(broker, options, cancellationToken).ConfigureAwait(false);
@@ -53,8 +61,8 @@ internal sealed class DemoScenario
     {
         int count = options.Count;
 
-        // Room for both batches plus the auditor's unacked message, so that publishing never waits.
-        broker.DeclareQueue<DbChange>(QueueName, new QueueOptions { MaxMessages = Math.Max(64, 4 * count) });
+        // Room for every batch plus the auditor's unacked message, so that publishing never waits.
+        broker.DeclareQueue<DbChange>(QueueName, new QueueOptions { MaxMessages = Math.Max(64, 6 * count) });
 
         var indexer = new SubscriberLog("indexer", ["add", "update"]);
         var janitor = new SubscriberLog("janitor", ["delete"]);
@@ -78,13 +86,24 @@ internal sealed class DemoScenario
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, limit.Token);
         CancellationToken token = linked.Token;
 
-        WriteIntro(indexer, janitor, auditor);
+        WriteIntro(options.StorePath, indexer, janitor, auditor);
+
+        // With a store the queue's counts go on from earlier runs; this run's are counted from here.
+        long publishedBefore = broker.GetSnapshot().Queue(QueueName).Published;
+        var carriedOver = new List<DeliveryRecord>();
+        int keptAtStart = 0;
 
         BrokerSnapshot final;
         try
         {
             try
             {
+                if (options.StorePath is not null)
+                {
+                    step = "the auditor catching up on the last run";
+                    keptAtStart = await CatchUpOnLastRunAsync(broker, auditor, auditOptions, carriedOver, token).ConfigureAwait(false);
+                }
+
                 BrokerClient publisher = Connect(broker, clients, "publisher");
 
                 // Everyone subscribes before the first publish: an ephemeral subscription only sees
@@ -209,9 +228,30 @@ internal sealed class DemoScenario
             await Task.WhenAll(readers).ConfigureAwait(false);
         }
 
+        // With a store: one more batch while the auditor is offline, kept for the next run.
+        List<PublishedMessage> forNextRun = [];
+        int backlogAtEnd = 0;
+        if (options.StorePath is not null && failure is null)
+        {
+            BrokerClient publisher = broker.Connect("publisher");
+            await using (publisher.ConfigureAwait(false))
+            {
+                forNextRun = await PublishBatchAsync(publisher, 3, count, random, cancellationToken).ConfigureAwait(false);
+            }
+
+            backlogAtEnd = broker.GetSnapshot().Queue(QueueName).Subscription(AuditSubscription).Backlog;
+            WriteBatch("Published batch 3 with the auditor offline", forNextRun);
+            Line($"  They stay in {options.StorePath} for the durable subscription '{AuditSubscription}' ({backlogAtEnd} kept). Run [bold]mq demo[/] again: the auditor catches up on them after the restart.");
+        }
+
         QueueSnapshot queue = final.Queue(QueueName);
         var result = new DemoResult
         {
+            StorePath = options.StorePath,
+            KeptAtStart = keptAtStart,
+            CarriedOver = carriedOver,
+            KeptForNextRun = [.. forNextRun.Select(message => message.Sequence)],
+            BacklogAtEnd = backlogAtEnd,
             Options = options,
             Published = published,
             Accounts =
@@ -228,7 +268,7 @@ internal sealed class DemoScenario
                 .Select(message => message.Sequence)],
             BacklogWhileAway = backlogWhileAway,
             CatchUp = catchUp,
-            QueuePublished = queue.Published,
+            QueuePublished = queue.Published - publishedBefore,
             QueueUnrouted = queue.Unrouted,
             FinalDepth = queue.Depth,
             Failure = failure,
@@ -236,6 +276,39 @@ internal sealed class DemoScenario
 
         DemoReport.Write(_console, result);
         return result;
+    }
+
+    /// <summary>
+    /// With a store: the auditor reconnects first and reads what the last run left for it (the broker rebuilt its
+    /// durable subscription from the file), acks it, and disconnects again, before this run's story begins.
+    /// </summary>
+    /// <returns>How many messages the store held for it.</returns>
+    private async Task<int> CatchUpOnLastRunAsync(Broker broker, SubscriberLog auditor, SubscriptionOptions auditOptions, List<DeliveryRecord> carriedOver, CancellationToken cancellationToken)
+    {
+        BrokerClient client = broker.Connect(auditor.Name);
+        await using (client.ConfigureAwait(false))
+        {
+            Subscription<DbChange> audit = await client.SubscribeAsync<DbChange>(QueueName, auditor.Filters, auditOptions, cancellationToken).ConfigureAwait(false);
+            SubscriptionSnapshot kept = broker.GetSnapshot().Queue(QueueName).Subscription(AuditSubscription);
+            int waiting = kept.Backlog + kept.InFlight;
+            for (int i = 0; i < waiting; i++)
+            {
+                Delivery<DbChange> delivery = await audit.ReadAsync(cancellationToken).ConfigureAwait(false);
+                carriedOver.Add(DeliveryRecord.From(delivery));
+                await delivery.AckAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            if (waiting == 0)
+            {
+                Line($"The store held nothing for '{AuditSubscription}': a first run on this file (or the last one left nothing).");
+            }
+            else
+            {
+                Line($"[bold]auditor[/] reconnected after the restart and caught up on {Messages(waiting)} the last run left in the store: {ListSequences(carriedOver)}.");
+            }
+
+            return waiting;
+        }
     }
 
     private static BrokerClient Connect(Broker broker, List<BrokerClient> clients, string name)
@@ -293,9 +366,11 @@ internal sealed class DemoScenario
 
     // ---------------------------------------------------------------- narration
 
-    private void WriteIntro(params SubscriberLog[] subscribers)
+    private void WriteIntro(string? storePath, params SubscriberLog[] subscribers)
     {
-        Line($"[bold]mq demo[/]: the teaching queue server, in memory.");
+        Line(storePath is null
+            ? (FormattableString)$"[bold]mq demo[/]: the teaching queue server, in memory."
+            : $"[bold]mq demo[/]: the teaching queue server, on the SQLite store {storePath}.");
         Line(
             $"One queue, '{QueueName}', carries add/update/delete events. Three clients subscribe with their own filters. The auditor's subscription is durable: when it disconnects, the broker keeps its messages, and when it comes back it catches up, so nothing is lost.");
         foreach (SubscriberLog subscriber in subscribers)

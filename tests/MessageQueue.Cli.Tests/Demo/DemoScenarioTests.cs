@@ -106,7 +106,7 @@ public sealed class DemoScenarioTests
         output.Should().Contain("Accounting");
         output.Should().MatchRegex(@"Subscriber\s+Filters\s+Matched\s+Received\s+Acked\s+Redelivered\s+Missing");
         output.Should().MatchRegex(@"auditor \*\s+#\s+12\s+12\s+12\s+1\s+0");
-        output.Should().Contain("12 published, 0 unrouted, final depth 0.");
+        output.Should().Contain("12 published in this run, 0 unrouted, final depth 0.");
         output.Should().Contain(DemoReport.BalancedLine);
         output.Should().NotContain(DemoReport.UnbalancedLine);
     }
