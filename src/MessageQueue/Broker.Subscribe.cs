@@ -109,7 +109,7 @@ public sealed partial class Broker
     /// may run user converters) under <see cref="_declareGate"/>, which only declaring takes, never a publish,
     /// a delivery or a settlement.
     /// </remarks>
-    private BrokerQueue GetOrDeclare<T>(string name, QueueOptions options, PayloadSerializer<T>? serializer = null)
+    private BrokerQueue GetOrDeclare<T>(string name, QueueOptions options, IPayloadSerializer<T>? serializer = null)
     {
         lock (_declareGate)
         {
@@ -117,7 +117,7 @@ public sealed partial class Broker
         }
     }
 
-    private BrokerQueue DeclareCore<T>(string name, QueueOptions options, PayloadSerializer<T>? serializer)
+    private BrokerQueue DeclareCore<T>(string name, QueueOptions options, IPayloadSerializer<T>? serializer)
     {
         ThrowIfDisposed();
         if (Queues.TryGetValue(name, out BrokerQueue? existing))

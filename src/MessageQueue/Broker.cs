@@ -130,7 +130,21 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
         DeclareQueue(name, options, PayloadSerializer<T>.For(typeInfo));
     }
 
-    private void DeclareQueue<T>(string name, QueueOptions? options, PayloadSerializer<T>? serializer)
+    /// <summary>Declares a queue of <typeparamref name="T"/> whose payloads a durable queue stores with <paramref name="serializer"/>.</summary>
+    /// <typeparam name="T">The payload type.</typeparam>
+    /// <param name="name">The queue name.</param>
+    /// <param name="serializer">Turns payloads into bytes and back; it must read bytes only as <typeparamref name="T"/>.</param>
+    /// <param name="options">The queue's options; null for the defaults.</param>
+    /// <exception cref="ArgumentException">The name or the options are not valid.</exception>
+    /// <exception cref="InvalidOperationException">The queue exists with another payload type or other options.</exception>
+    /// <exception cref="MessageStoreException">The queue is durable and a stored payload cannot be read.</exception>
+    public void DeclareQueue<T>(string name, IPayloadSerializer<T> serializer, QueueOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(serializer);
+        DeclareQueue(name, options, serializer);
+    }
+
+    private void DeclareQueue<T>(string name, QueueOptions? options, IPayloadSerializer<T>? serializer)
     {
         ThrowIfDisposed();
         Names.ValidateQueueName(name, nameof(name), allowDeadLetter: false);

@@ -293,4 +293,70 @@ public sealed class DurableBrokerTests : IDisposable
             (await broker.PublishAsync("memo", "e", "in memory")).Sequence.Should().Be(1, "queues in memory keep working");
         }
     }
+
+    /// <summary>A serializer of the user's own: four little-endian bytes per number.</summary>
+    private sealed class BinaryNumbers : MessageQueue.Persistence.IPayloadSerializer<int>
+    {
+        public int Deserialized { get; private set; }
+
+        public byte[] Serialize(int payload) => BitConverter.GetBytes(payload);
+
+        public int Deserialize(ReadOnlySpan<byte> data)
+        {
+            Deserialized++;
+            return BitConverter.ToInt32(data);
+        }
+    }
+
+    [Fact]
+    public async Task CustomSerializer_WritesAndReadsThePayloads()
+    {
+        await using (Broker broker = Start())
+        {
+            broker.DeclareQueue("numbers", new BinaryNumbers());
+            await (await broker.SubscribeAsync<int>("numbers", "#", new SubscriptionOptions { Name = "sum" })).DisposeAsync();
+            await broker.PublishAsync("numbers", "n", 41);
+            await broker.PublishAsync("numbers", "n", 1);
+        }
+
+        var serializer = new BinaryNumbers();
+        await using (Broker broker = Start())
+        {
+            broker.DeclareQueue("numbers", serializer);
+            await using Subscription<int> sum = await broker.SubscribeAsync<int>("numbers", "#", new SubscriptionOptions { Name = "sum" });
+            List<int> numbers = [(await sum.ReadAsync().OrHang("the first")).Payload, (await sum.ReadAsync().OrHang("the second")).Payload];
+            numbers.Should().Equal(41, 1);
+            serializer.Deserialized.Should().Be(2, "the queue was rebuilt with the serializer it was declared with");
+        }
+    }
+
+    [Fact]
+    public async Task StoreFailsUnderConcurrentPublishers_EveryWaitingPublisherGetsTheError_NobodyHangs_AndOnlyStoredOnesAreDelivered()
+    {
+        await using var broker = new Broker(new BrokerOptions
+        {
+            Store = new SqliteMessageStore(new SqliteStoreOptions { Path = _file.Path, MaxFileSize = 96 * 1024 }),
+            ShutdownTimeout = TimeSpan.Zero,
+        });
+        await using Subscription<string> worker = await broker.SubscribeAsync<string>("orders", "#", new SubscriptionOptions { Name = "worker", MaxInFlight = 10_000 });
+        string big = new('x', 3000);
+
+        Task<PublishReceipt>[] publishes = [.. Enumerable.Range(0, 100).Select(i => Task.Run(() => broker.PublishAsync("orders", "e", big + i).AsTask()))];
+        await Task.WhenAll(publishes.Select(p => p.ContinueWith(_ => { }, TaskScheduler.Default))).OrHang("every publish to finish, one way or the other");
+
+        var stored = publishes.Where(p => p.IsCompletedSuccessfully).Select(p => p.Result.MessageId).ToHashSet();
+        var failed = publishes.Where(p => p.IsFaulted).ToList();
+        failed.Should().NotBeEmpty("100 messages of 3 KB do not fit in 96 KiB");
+        failed.Should().OnlyContain(p => p.Exception!.InnerException is MessageStoreException, "each failed publish says the store failed");
+        (stored.Count + failed.Count).Should().Be(100, "no publish is left hanging or cancelled");
+
+        var delivered = new HashSet<Guid>();
+        while (worker.TryRead(out Delivery<string> delivery))
+        {
+            delivered.Add(delivery.Message.Id);
+        }
+
+        delivered.Should().BeEquivalentTo(stored, "what was reported stored is delivered, and nothing else");
+        broker.GetSnapshot().Queue("orders").Depth.Should().Be(stored.Count, "the failed publishes gave their room back");
+    }
 }

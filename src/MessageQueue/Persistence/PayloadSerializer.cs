@@ -4,10 +4,10 @@ using System.Text.Json.Serialization.Metadata;
 namespace MessageQueue.Persistence;
 
 /// <summary>
-/// Turns a durable queue's payloads into bytes for the store and back, with System.Text.Json. A payload is
-/// only ever read back as the queue's declared type: the store holds no type names to read.
+/// The default <see cref="IPayloadSerializer{T}"/>: System.Text.Json. A payload is only ever read back as the
+/// queue's declared type: the store holds no type names to read.
 /// </summary>
-internal sealed class PayloadSerializer<T>
+internal sealed class PayloadSerializer<T> : IPayloadSerializer<T>
 {
     private readonly JsonTypeInfo<T> _typeInfo;
 

@@ -24,7 +24,7 @@ internal sealed partial class BrokerQueue<T> : IStoreCommitTarget
     private readonly Lock _storeGate = new();
     private StoreWriter? _writer;
     private bool _flush;
-    private PayloadSerializer<T>? _serializer;
+    private IPayloadSerializer<T>? _serializer;
     private long _deduplicationWindow; // ticks; for the store's copy of deduplication ids
 
     // Limits retention: messages posted to the store but not yet in the log (under _gate), so the bound counts them.
@@ -35,7 +35,7 @@ internal sealed partial class BrokerQueue<T> : IStoreCommitTarget
     public bool IsDurable => _writer is not null;
 
     /// <summary>Makes the queue durable. Called once, before the queue is visible to anyone.</summary>
-    public void UseStore(StoreWriter writer, Durability durability, PayloadSerializer<T> serializer)
+    public void UseStore(StoreWriter writer, Durability durability, IPayloadSerializer<T> serializer)
     {
         Debug.Assert(durability != Durability.InMemory);
         _writer = writer;

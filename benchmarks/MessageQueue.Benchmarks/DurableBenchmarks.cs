@@ -1,0 +1,111 @@
+using System.Threading.Channels;
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Engines;
+using MessageQueue.Sqlite;
+
+namespace MessageQueue.Benchmarks;
+
+/// <summary>
+/// Durable publish → deliver → ack on a SQLite store, at each durability level, with group commit and
+/// with one commit per store operation. Publishers keep <see cref="Window"/> publishes in flight (many
+/// callers, or one caller that does not await each publish), which is what lets commits carry many
+/// messages. The raw bounded channel moving the same messages is the baseline.
+/// </summary>
+[MemoryDiagnoser]
+[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 2, iterationCount: 10)]
+[HideColumns("Error", "StdDev", "RatioSD", "Gen0", "Gen1", "Gen2")]
+[MedianColumn]
+public class DurableBenchmarks
+{
+    public const int MessageCount = 20_000;
+    public const int OneByOneCount = 500;
+    public const int Window = 512;
+
+    private static readonly Payload Item = new(42);
+    private string _directory = null!;
+    private Broker _broker = null!;
+    private Subscription<Payload> _worker = null!;
+
+    [Params(Durability.InMemory, Durability.Committed, Durability.Fsync)]
+    public Durability Level { get; set; }
+
+    private async Task StartAsync(int maxStoreBatch)
+    {
+        _directory = Directory.CreateTempSubdirectory("mq-bench-").FullName;
+        _broker = new Broker(new BrokerOptions
+        {
+            Store = new SqliteMessageStore(Path.Combine(_directory, "bench.db")),
+            MaxStoreBatch = maxStoreBatch,
+        });
+        _broker.DeclareQueue<Payload>("q", new QueueOptions { MaxMessages = 4 * Window, Durability = Level });
+        _worker = await _broker.SubscribeAsync<Payload>("q", "#", new SubscriptionOptions { Name = "worker", MaxInFlight = 2 * Window });
+    }
+
+    [GlobalSetup(Targets = [nameof(RawChannel), nameof(GroupCommit)])]
+    public Task SetupGroupCommit() => StartAsync(maxStoreBatch: 4096);
+
+    [GlobalSetup(Target = nameof(OneCommitPerOperation))]
+    public Task SetupOneByOne() => StartAsync(maxStoreBatch: 1);
+
+    [GlobalCleanup]
+    public async Task Cleanup()
+    {
+        await _broker.DisposeAsync();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    [Benchmark(Baseline = true, OperationsPerInvoke = MessageCount, Description = "raw Channel<T> 1→1")]
+    public async Task RawChannel()
+    {
+        Channel<Payload> channel = Channel.CreateBounded<Payload>(new BoundedChannelOptions(1024) { SingleReader = true, SingleWriter = true });
+        Task consumer = Task.Run(async () =>
+        {
+            for (int i = 0; i < MessageCount; i++)
+            {
+                await channel.Reader.ReadAsync();
+            }
+        });
+        for (int i = 0; i < MessageCount; i++)
+        {
+            await channel.Writer.WriteAsync(Item);
+        }
+
+        await consumer;
+    }
+
+    [Benchmark(OperationsPerInvoke = MessageCount, Description = "durable publish, deliver, ack: group commit")]
+    public Task GroupCommit() => MoveAsync(MessageCount);
+
+    [Benchmark(OperationsPerInvoke = OneByOneCount, Description = "durable publish, deliver, ack: one commit per operation")]
+    public Task OneCommitPerOperation() => MoveAsync(OneByOneCount);
+
+    private async Task MoveAsync(int count)
+    {
+        Task consumer = Task.Run(async () =>
+        {
+            for (int i = 0; i < count; i++)
+            {
+                Delivery<Payload> delivery = await _worker.ReadAsync();
+                await delivery.AckAsync();
+            }
+        });
+
+        var inFlight = new Queue<Task<PublishReceipt>>(Window);
+        for (int i = 0; i < count; i++)
+        {
+            if (inFlight.Count == Window)
+            {
+                await inFlight.Dequeue();
+            }
+
+            inFlight.Enqueue(_broker.PublishAsync("q", "e", Item).AsTask());
+        }
+
+        while (inFlight.Count > 0)
+        {
+            await inFlight.Dequeue();
+        }
+
+        await consumer;
+    }
+}
