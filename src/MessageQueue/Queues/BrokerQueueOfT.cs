@@ -784,7 +784,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
                 Message<T> message = held.Message;
                 (dropped ??= []).Add(new MessageDroppedEventArgs(Name, subscription.Name ?? string.Empty, message.Id, message.Sequence, message.Event, reason));
                 deadLetters?.Add(new OverflowDeadLetter(held, subscription.Name));
-                Release(message);
+                Release(message, subscription.Name);
             }
         }
 
@@ -1168,7 +1168,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         foreach (Consumer<T>.Unsettled deadLetter in deadLetters ?? [])
         {
             DeadLetter(deadLetter.Message, deadLetter.Deliveries, DeadLetterReasons.MaxDeliveries, null, subscription, deadLetter.History);
-            Release(deadLetter.Message);
+            Release(deadLetter.Message, subscription);
         }
     }
 
@@ -1208,7 +1208,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
                 DeadLetter(message, held.Deliveries, DeadLetterReasons.Overflow, null, subscription.Name, held.History);
             }
 
-            Release(message);
+            Release(message, subscription.Name);
         }
 
         foreach (Consumer<T> consumer in closed ?? [])
