@@ -49,10 +49,14 @@ internal sealed class Commands : IDisposable
             "INSERT OR REPLACE INTO mq_messages(queue, sequence, id, event, payload, headers, timestamp, expires_at) VALUES ($q, $s, $id, $e, $p, $h, $t, $x)",
             Text("$q"), Int("$s"), Blob("$id"), Text("$e"), Blob("$p"), Text("$h"), Int("$t"), Int("$x"));
         _deleteMessage = Make("DELETE FROM mq_messages WHERE queue = $q AND sequence = $s", Text("$q"), Int("$s"));
-        _insertAck = Make("INSERT OR IGNORE INTO mq_acks(queue, sequence, subscription) VALUES ($q, $s, $n)", Text("$q"), Int("$s"), Text("$n"));
+        // An ack or a delivery count for a message or subscription already gone (evicted, removed, deleted) is not kept:
+        // nothing would ever clean it up.
+        _insertAck = Make(
+            "INSERT OR IGNORE INTO mq_acks(queue, sequence, subscription) SELECT $q, $s, $n WHERE EXISTS (SELECT 1 FROM mq_messages WHERE queue = $q AND sequence = $s) AND EXISTS (SELECT 1 FROM mq_subscriptions WHERE queue = $q AND name = $n)",
+            Text("$q"), Int("$s"), Text("$n"));
         _deleteAcks = Make("DELETE FROM mq_acks WHERE queue = $q AND sequence = $s", Text("$q"), Int("$s"));
         _setDeliveries = Make(
-            "INSERT INTO mq_deliveries(queue, sequence, subscription, count) VALUES ($q, $s, $n, $c) ON CONFLICT(queue, sequence, subscription) DO UPDATE SET count = excluded.count",
+            "INSERT INTO mq_deliveries(queue, sequence, subscription, count) SELECT $q, $s, $n, $c WHERE EXISTS (SELECT 1 FROM mq_messages WHERE queue = $q AND sequence = $s) AND EXISTS (SELECT 1 FROM mq_subscriptions WHERE queue = $q AND name = $n) ON CONFLICT(queue, sequence, subscription) DO UPDATE SET count = excluded.count",
             Text("$q"), Int("$s"), Text("$n"), Int("$c"));
         _deleteDeliveries = Make("DELETE FROM mq_deliveries WHERE queue = $q AND sequence = $s", Text("$q"), Int("$s"));
         _setCursor = Make("UPDATE mq_subscriptions SET cursor = max(cursor, $s) WHERE queue = $q AND name = $n", Text("$q"), Text("$n"), Int("$s"));
@@ -115,12 +119,8 @@ internal sealed class Commands : IDisposable
 
     public int DeleteAcks(string queue, long sequence) => Run(_deleteAcks, queue, sequence);
 
-    /// <returns>1: an update counts as an added row. Overcounting only costs a cleanup statement later, never leaves a stale row.</returns>
-    public int SetDeliveries(string queue, long sequence, string subscription, int count)
-    {
-        Run(_setDeliveries, queue, sequence, subscription, count);
-        return 1;
-    }
+    /// <returns>1 when a row was added or updated (an update counts as added: overcounting only costs a cleanup statement later), 0 when the message or subscription is gone.</returns>
+    public int SetDeliveries(string queue, long sequence, string subscription, int count) => Run(_setDeliveries, queue, sequence, subscription, count);
 
     public int DeleteDeliveries(string queue, long sequence) => Run(_deleteDeliveries, queue, sequence);
 

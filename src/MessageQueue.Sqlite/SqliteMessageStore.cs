@@ -396,6 +396,11 @@ public sealed class SqliteMessageStore : IMessageStore
                     _commands.RememberId(message.Queue, message.Id, message.Sequence, until);
                 }
 
+                if (message.DueAt is not null)
+                {
+                    _commands.DeleteScheduled(message.Queue, message.Id);
+                }
+
                 long last = sequences.TryGetValue(message.Queue, out long inBatch) ? inBatch : _lastSequences.GetValueOrDefault(message.Queue);
                 if (message.Sequence > last)
                 {

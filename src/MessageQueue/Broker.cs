@@ -361,6 +361,13 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
             return;
         }
 
+        if (StoreWriter.OnWriterThread)
+        {
+            // Handlers are user code: one that waited for a durable publish would wait for this very thread.
+            ThreadPool.QueueUserWorkItem(static state => state.Broker.RaiseMessageDropped(state.Dropped), (Broker: this, Dropped: dropped), preferLocal: false);
+            return;
+        }
+
         foreach (MessageDroppedEventArgs args in dropped)
         {
             foreach (EventHandler<MessageDroppedEventArgs> single in handler.GetInvocationList().Cast<EventHandler<MessageDroppedEventArgs>>())

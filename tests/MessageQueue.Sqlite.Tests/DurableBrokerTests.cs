@@ -359,4 +359,119 @@ public sealed class DurableBrokerTests : IDisposable
         delivered.Should().BeEquivalentTo(stored, "what was reported stored is delivered, and nothing else");
         broker.GetSnapshot().Queue("orders").Depth.Should().Be(stored.Count, "the failed publishes gave their room back");
     }
+
+    [Fact]
+    public async Task Sequences_NeverGoBackAfterARestart_EvenWhenEarlierPublishesRoutedNowhere()
+    {
+        await using (Broker broker = Start())
+        {
+            broker.DeclareQueue<TestEvent>("orders");
+            for (int i = 0; i < 5; i++)
+            {
+                await broker.PublishAsync("orders", "e", new TestEvent(i)); // no subscription yet: not stored
+            }
+
+            await (await broker.SubscribeAsync<TestEvent>("orders", "#", Worker)).DisposeAsync(); // starts after 5
+        }
+
+        await using (Broker broker = Start())
+        {
+            await using Subscription<TestEvent> worker = await broker.SubscribeAsync<TestEvent>("orders", "#", Worker);
+            PublishReceipt receipt = await broker.PublishAsync("orders", "e", new TestEvent(6));
+
+            receipt.Sequence.Should().Be(6);
+            (await worker.ReadAsync().OrHang("the message published after the restart")).Message.Id.Should().Be(receipt.MessageId);
+        }
+    }
+
+    [Fact]
+    public async Task HeldMessage_ThatRoutesNowhereWhenDue_IsForgottenByTheStore()
+    {
+        await using (Broker broker = Start())
+        {
+            broker.DeclareQueue<TestEvent>("orders");
+            await broker.PublishAsync("orders", "later", new TestEvent(1), new PublishOptions { DeliverAfter = TimeSpan.FromMinutes(1) });
+            _clock.Advance(TimeSpan.FromMinutes(1));
+            await broker.FlushAsync();
+            broker.GetSnapshot().Queue("orders").Unrouted.Should().Be(1);
+        }
+
+        using var store = new SqliteMessageStore(_file.Path);
+        store.Load().Where(q => q.Name == "orders").SelectMany(q => q.Scheduled).Should().BeEmpty("it entered the queue, routed nowhere, and is gone for good");
+    }
+
+    [Fact]
+    public async Task HeldMessageWithAMessageId_StaysDeduplicatedAcrossARestart()
+    {
+        var options = new QueueOptions { DeduplicationWindow = TimeSpan.FromHours(1) };
+        var id = Guid.NewGuid();
+        await using (Broker broker = Start())
+        {
+            broker.DeclareQueue<TestEvent>("orders", options);
+            await (await broker.SubscribeAsync<TestEvent>("orders", "#", Worker)).DisposeAsync();
+            await broker.PublishAsync("orders", "later", new TestEvent(1), new PublishOptions { MessageId = id, DeliverAfter = TimeSpan.FromMinutes(5) });
+        }
+
+        await using (Broker broker = Start())
+        {
+            broker.DeclareQueue<TestEvent>("orders", options);
+            PublishReceipt retry = await broker.PublishAsync("orders", "later", new TestEvent(1), new PublishOptions { MessageId = id, DeliverAfter = TimeSpan.FromMinutes(5) });
+            retry.Should().Be(new PublishReceipt("orders", id, 0), "the held message's id is remembered across the restart");
+            await using Subscription<TestEvent> worker = await broker.SubscribeAsync<TestEvent>("orders", "#", Worker);
+            _clock.Advance(TimeSpan.FromMinutes(5));
+            (await worker.ReadAsync().OrHang("the held message")).Message.Id.Should().Be(id);
+            worker.TryRead(out _).Should().BeFalse("the retry enqueued nothing");
+        }
+    }
+
+    [Fact]
+    public async Task AfterTheStoreFailed_RejectingAndNackingStillWork_DeadLettersAreDroppedAndCounted()
+    {
+        var dropped = new List<MessageDroppedEventArgs>();
+        var broker = new Broker(new BrokerOptions
+        {
+            Store = new SqliteMessageStore(new SqliteStoreOptions { Path = _file.Path, MaxFileSize = 96 * 1024 }),
+            ShutdownTimeout = TimeSpan.Zero,
+        });
+        await using (broker)
+        {
+            var raised = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            broker.MessageDropped += (_, e) =>
+            {
+                lock (dropped)
+                {
+                    dropped.Add(e);
+                }
+
+                raised.TrySetResult();
+            };
+            await using Subscription<string> worker = await broker.SubscribeAsync<string>("orders", "#", new SubscriptionOptions { Name = "worker", MaxInFlight = 1000 });
+            string big = new('x', 3000);
+            for (int i = 0; i < 200; i++)
+            {
+                try
+                {
+                    await broker.PublishAsync("orders", "e", big + i);
+                }
+                catch (MessageStoreException)
+                {
+                    break;
+                }
+            }
+
+            worker.TryRead(out Delivery<string> first).Should().BeTrue();
+            worker.TryRead(out Delivery<string> second).Should().BeTrue();
+
+            (await first.RejectAsync("bad")).Should().BeTrue("settling works in memory even though the store failed");
+            (await second.NackAsync(TimeSpan.Zero)).Should().BeTrue();
+            await raised.Task.OrHang("the dropped dead letter to be raised");
+
+            lock (dropped)
+            {
+                dropped.Should().ContainSingle(d => d.Reason == DropReason.DeadLetterDiscarded && d.MessageId == first.Message.Id);
+            }
+
+            broker.GetSnapshot().Queue("orders").Dropped.Should().Be(1);
+        }
+    }
 }

@@ -105,8 +105,13 @@ public sealed class InMemoryMessageStore : IMessageStore
                     queue.Ids[message.Id] = new StoredId(message.Id, message.Sequence, until);
                 }
 
+                if (message.DueAt is not null && queue.Scheduled.Remove(message.Id))
+                {
+                    queue.ScheduledOrder.Remove(message.Id);
+                }
+
                 break;
-            case StoreOperationKind.Ack:
+            case StoreOperationKind.Ack when queue.Messages.ContainsKey(operation.Sequence):
                 Subscription(queue, operation)?.Acked.Add(operation.Sequence);
                 break;
             case StoreOperationKind.Remove:
@@ -118,7 +123,7 @@ public sealed class InMemoryMessageStore : IMessageStore
                 }
 
                 break;
-            case StoreOperationKind.SetDeliveries:
+            case StoreOperationKind.SetDeliveries when queue.Messages.ContainsKey(operation.Sequence):
                 if (Subscription(queue, operation) is { } returned)
                 {
                     returned.Deliveries[operation.Sequence] = operation.Deliveries;

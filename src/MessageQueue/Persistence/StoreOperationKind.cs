@@ -3,7 +3,11 @@ namespace MessageQueue.Persistence;
 /// <summary>What a <see cref="StoreOperation"/> does.</summary>
 public enum StoreOperationKind
 {
-    /// <summary>Keep <see cref="StoreOperation.Message"/>, and remember its queue's sequence; with a deduplication time, remember its id until then.</summary>
+    /// <summary>
+    /// Keep <see cref="StoreOperation.Message"/>, and remember its queue's sequence; with a deduplication time,
+    /// remember its id until then. With a <see cref="StoredMessage.DueAt"/>, it is a held message entering its
+    /// queue: forget the held copy with its id (<see cref="Schedule"/>) in the same step.
+    /// </summary>
     Append = 0,
 
     /// <summary>The durable subscription <see cref="StoreOperation.Subscription"/> settled message <see cref="StoreOperation.Sequence"/>; other subscriptions may still hold it.</summary>

@@ -45,6 +45,18 @@ internal sealed class StoreWriter : IDisposable
 
     private readonly record struct Pending(StoreOperation Operation, bool Flush, IStoreCommitTarget? Target, object? State);
 
+    [ThreadStatic]
+    private static bool t_onWriterThread;
+
+    // Callbacks that threw (a broker bug): counted, and the writer goes on, because every later commit depends on it.
+    private long _callbackFailures;
+
+    /// <summary>Gets whether the calling thread is a store writer, which must never wait for a commit (its own).</summary>
+    public static bool OnWriterThread => t_onWriterThread;
+
+    /// <summary>Gets how many commit callbacks threw.</summary>
+    public long CallbackFailures => Interlocked.Read(ref _callbackFailures);
+
     /// <param name="store">The store to write to.</param>
     /// <param name="maxBatch">The most operations in one commit.</param>
     /// <param name="beforeBatch">Called on the writer thread before each batch is written, to post what is cheaper to collect than to post one by one (cursors).</param>
@@ -177,6 +189,7 @@ internal sealed class StoreWriter : IDisposable
 
     private void Run()
     {
+        t_onWriterThread = true;
         var batch = new List<Pending>();
         while (true)
         {
@@ -249,7 +262,10 @@ internal sealed class StoreWriter : IDisposable
         // In posting order: a queue's messages enter it in sequence order.
         foreach (Pending pending in batch)
         {
-            pending.Target?.OnCommitted(pending.State);
+            if (pending.Target is { } target)
+            {
+                Guarded(target, pending.State, committed: true);
+            }
         }
 
         TaskCompletionSource committed;
@@ -282,10 +298,35 @@ internal sealed class StoreWriter : IDisposable
 
         foreach (Pending pending in batch.Concat(rest))
         {
-            pending.Target?.OnFailed(pending.State);
+            if (pending.Target is { } target)
+            {
+                Guarded(target, pending.State, committed: false);
+            }
         }
 
         wake.SetResult();
+    }
+
+    private void Guarded(IStoreCommitTarget target, object? state, bool committed)
+    {
+        try
+        {
+            if (committed)
+            {
+                target.OnCommitted(state);
+            }
+            else
+            {
+                target.OnFailed(state);
+            }
+        }
+#pragma warning disable CA1031 // An exception here would end the writer thread, and with it the process.
+        catch (Exception exception)
+#pragma warning restore CA1031
+        {
+            Interlocked.Increment(ref _callbackFailures);
+            Debug.Fail($"A store commit callback threw: {exception}");
+        }
     }
 
     /// <summary>Writes what is queued, then stops the writer thread.</summary>

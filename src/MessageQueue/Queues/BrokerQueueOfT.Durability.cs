@@ -47,8 +47,8 @@ internal sealed partial class BrokerQueue<T> : IStoreCommitTarget
     /// <summary>A message on its way into the store, with the one subscription it goes to (a replayed dead letter).</summary>
     private sealed record Targeted(Message<T> Message, SubscriptionState<T> Target);
 
-    /// <summary>A message on its way into a Limits log.</summary>
-    private sealed record LogEntry(Message<T> Message);
+    /// <summary>A message on its way into a Limits log, with the one subscription it goes to (a replayed dead letter), if any.</summary>
+    private sealed record LogEntry(Message<T> Message, SubscriptionState<T>? Target);
 
     /// <summary>A message on its way into the schedule (delayed delivery).</summary>
     private sealed record Held(Draft Draft);
@@ -93,7 +93,7 @@ internal sealed partial class BrokerQueue<T> : IStoreCommitTarget
 
         try
         {
-            Message<T> message = Post(draft, out ticket, static (_, message, _) => new LogEntry(message));
+            Message<T> message = Post(draft, out ticket, static (_, message, target) => new LogEntry(message, target));
             receipt = new PublishReceipt(Name, message.Id, message.Sequence);
             return true;
         }
@@ -124,7 +124,8 @@ internal sealed partial class BrokerQueue<T> : IStoreCommitTarget
                 draft.Headers,
                 new DateTimeOffset(timestamp, TimeSpan.Zero),
                 draft.ExpiresAt == 0 ? null : new DateTimeOffset(draft.ExpiresAt, TimeSpan.Zero),
-                new DateTimeOffset(draft.DueAt, TimeSpan.Zero));
+                new DateTimeOffset(draft.DueAt, TimeSpan.Zero),
+                DeduplicateUntil(draft, timestamp));
             ticket = _writer!.Post(StoreOperation.Schedule(stored), _flush, this, new Held(draft));
             return new PublishReceipt(Name, draft.Id, 0);
         }
@@ -158,17 +159,16 @@ internal sealed partial class BrokerQueue<T> : IStoreCommitTarget
                 message.Headers,
                 message.Timestamp,
                 message.ExpiresAt,
-                DeduplicateUntil: _deduplication is not null && draft.Id != Guid.Empty && !releasedHeld ? new DateTimeOffset(timestamp + _deduplicationWindow, TimeSpan.Zero) : null);
-            if (releasedHeld)
-            {
-                // A held message enters the queue: in the same commit as its append, so it is never both or neither.
-                _writer!.TryPost(StoreOperation.Unschedule(Name, draft.Id), _flush);
-            }
-
+                DueAt: releasedHeld ? new DateTimeOffset(draft.DueAt, TimeSpan.Zero) : null, // a held message enters the queue: the store forgets the held copy in the same operation
+                DeduplicateUntil: releasedHeld ? null : DeduplicateUntil(draft, timestamp));
             ticket = _writer!.Post(StoreOperation.Append(stored), _flush, this, state(this, message, draft.Target));
             return message;
         }
     }
+
+    /// <summary>Until when the store remembers a published id for deduplication; null when the queue does not deduplicate.</summary>
+    private DateTimeOffset? DeduplicateUntil(in Draft draft, long timestamp) =>
+        _deduplication is not null && draft.Id != Guid.Empty ? new DateTimeOffset(timestamp + _deduplicationWindow, TimeSpan.Zero) : null;
 
     // ---------------------------------------------------------------- after the commit
 
@@ -189,7 +189,16 @@ internal sealed partial class BrokerQueue<T> : IStoreCommitTarget
                     _staged--;
                 }
 
-                AppendToLog(default, 0, entry.Message);
+                AppendToLog(new Draft { Target = entry.Target }, 0, entry.Message);
+                break;
+            case Held held when _closed:
+                // Closed between the post and the commit: it stays stored for the next start.
+                if (_log is null)
+                {
+                    FreeDepth();
+                }
+
+                Interlocked.Increment(ref _abandoned);
                 break;
             case Held held:
                 Hold(held.Draft);
@@ -332,7 +341,15 @@ internal sealed partial class BrokerQueue<T> : IStoreCommitTarget
     public void Recover(StoredQueueState stored)
     {
         Debug.Assert(_writer is not null);
+
+        // Sequences never go back: publishes that routed nowhere took sequences the store never saw, and a
+        // subscription created after them starts after them.
         _sequence = Math.Max(_sequence, stored.LastSequence);
+        foreach (StoredSubscriptionState durable in stored.Subscriptions)
+        {
+            _sequence = Math.Max(_sequence, durable.Subscription.StartAfter);
+        }
+
         var subscriptions = new List<(SubscriptionState<T> State, StoredSubscriptionState Stored)>();
         lock (_gate)
         {
@@ -415,7 +432,10 @@ internal sealed partial class BrokerQueue<T> : IStoreCommitTarget
         if (_deduplication is not null)
         {
             DateTimeOffset now = _time.GetUtcNow();
-            foreach (StoredId id in stored.DeduplicationIds.OrderBy(i => i.Until))
+            IEnumerable<StoredId> held = stored.Scheduled
+                .Where(m => m.DeduplicateUntil is not null)
+                .Select(m => new StoredId(m.Id, 0, m.DeduplicateUntil!.Value));
+            foreach (StoredId id in stored.DeduplicationIds.Concat(held).OrderBy(i => i.Until))
             {
                 _deduplication.Restore(id.MessageId, new PublishReceipt(Name, id.MessageId, id.Sequence), id.Until - now);
             }

@@ -1,3 +1,5 @@
+using MessageQueue.Persistence;
+
 namespace MessageQueue;
 
 /// <summary>Delayed delivery: messages published with DeliverAfter or NotBefore wait here until they are due.</summary>
@@ -95,34 +97,56 @@ internal sealed partial class BrokerQueue<T>
 
         foreach (Draft draft in due)
         {
-            if (_log is not null)
+            try
             {
-                // Limits retention: the log makes room by its own policy (a full Reject queue drops it, counted).
-                if (!TryAppend(draft, out _, force: _overflow != OverflowPolicy.Reject, out _))
+                ReleaseHeld(draft);
+            }
+            catch (MessageStoreException)
+            {
+                // The store failed earlier (publishers were told): the held message stays stored for the
+                // next start. A timer callback must not throw.
+                if (_log is null)
                 {
-                    Interlocked.Increment(ref _dropped);
-                    _broker.RaiseMessageDropped([new MessageDroppedEventArgs(Name, null, draft.Id, 0, draft.Event, DropReason.QueueOverflow)]);
-                    if (_deadLetterDrops)
-                    {
-                        DeadLetter(new Message<T>(draft.Id, Name, draft.Event, draft.Payload, 0, _time.GetUtcNow().UtcTicks, draft.Headers, draft.ExpiresAt), 0, DeadLetterReasons.Overflow, null, null, null);
-                    }
+                    FreeDepth();
                 }
 
-                continue;
+                Interlocked.Increment(ref _abandoned);
+            }
+        }
+    }
+
+    /// <summary>A held message is due: it enters the queue, or is dropped (counted) when it cannot.</summary>
+    private void ReleaseHeld(in Draft draft)
+    {
+        if (_log is not null)
+        {
+            // Limits retention: the log makes room by its own policy (a full Reject queue drops it, counted).
+            if (!TryAppend(draft, out _, force: _overflow != OverflowPolicy.Reject, out _))
+            {
+                _writer?.TryPost(StoreOperation.Unschedule(Name, draft.Id), _flush);
+                Interlocked.Increment(ref _dropped);
+                _broker.RaiseMessageDropped([new MessageDroppedEventArgs(Name, null, draft.Id, 0, draft.Event, DropReason.QueueOverflow)]);
+                if (_deadLetterDrops)
+                {
+                    DeadLetter(new Message<T>(draft.Id, Name, draft.Event, draft.Payload, 0, _time.GetUtcNow().UtcTicks, draft.Headers, draft.ExpiresAt), 0, DeadLetterReasons.Overflow, null, null, null);
+                }
             }
 
-            // Each holds a unit of depth from its publish. Routed now: subscriptions made while it
-            // waited receive it. An expired one is routed too, and expires where it would be read.
-            Route route = GetRoute(draft.Event);
-            if (route.Subscriptions.Length == 0)
-            {
-                FreeDepth();
-                PublishUnrouted(draft);
-            }
-            else
-            {
-                Deliver(route, draft, out _);
-            }
+            return;
+        }
+
+        // Each holds a unit of depth from its publish. Routed now: subscriptions made while it
+        // waited receive it. An expired one is routed too, and expires where it would be read.
+        Route route = GetRoute(draft.Event);
+        if (route.Subscriptions.Length == 0)
+        {
+            _writer?.TryPost(StoreOperation.Unschedule(Name, draft.Id), _flush);
+            FreeDepth();
+            PublishUnrouted(draft);
+        }
+        else
+        {
+            Deliver(route, draft, out _);
         }
     }
 

@@ -859,7 +859,18 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
 
         // A dead-letter queue evicts its oldest dead letter when full: this never waits or fails, and it is
         // accepted while the broker shuts down, so that a draining consumer can still reject.
-        DeadLetterQueue.TryAppend(new Draft(message.Event, message.Payload, headers.ToFrozenDictionary(StringComparer.Ordinal), message.Id), out _, force: true, out _);
+        try
+        {
+            DeadLetterQueue.TryAppend(new Draft(message.Event, message.Payload, headers.ToFrozenDictionary(StringComparer.Ordinal), message.Id), out _, force: true, out _);
+        }
+        catch (MessageStoreException)
+        {
+            // A durable dead-letter queue whose store failed earlier: dead-lettering runs in acks, nacks and
+            // timers, which must not throw; the dead letter is dropped, counted and raised instead.
+            Interlocked.Decrement(ref _deadLettered);
+            Interlocked.Increment(ref _dropped);
+            _broker.RaiseMessageDropped([new MessageDroppedEventArgs(Name, subscription ?? string.Empty, message.Id, message.Sequence, message.Event, DropReason.DeadLetterDiscarded)]);
+        }
     }
 
     // ---------------------------------------------------------------- replay
@@ -1085,16 +1096,16 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
                 paramName);
         }
 
-        var subscription = new SubscriptionState<T>(this, ++_lastSubscriptionId, name, filters, options.MaxBacklog, options.BacklogOverflow)
+        var subscription = new SubscriptionState<T>(this, ++_lastSubscriptionId, name, filters, options.MaxBacklog, options.BacklogOverflow);
+
+        // Under _storeGate, so no durable publish takes a sequence between reading it here and the
+        // subscription joining the routes: every later sequence reaches it, now and after a restart.
+        lock (_storeGate)
         {
-            StartAfter = Volatile.Read(ref _sequence),
-        };
-        if (!start.IsNew)
-        {
-            subscription.StartAfter = StartFromLogLocked(subscription, start);
+            subscription.StartAfter = start.IsNew ? Volatile.Read(ref _sequence) : StartFromLogLocked(subscription, start);
+            AddSubscriptionLocked(subscription);
         }
 
-        AddSubscriptionLocked(subscription);
         return subscription;
     }
 
