@@ -235,37 +235,15 @@ internal sealed partial class BrokerQueue<T> : IStoreCommitTarget
     private void HandOverCommitted(Message<T> message, SubscriptionState<T>? target)
     {
         SubscriptionState<T>[] subscriptions = target is { IsDeleted: false } ? [target] : GetRoute(message.Event).Subscriptions;
-        int receivers = 0;
-        foreach (SubscriptionState<T> subscription in subscriptions)
-        {
-            subscription.Gate.Enter();
-        }
-
+        int receivers;
+        EnterAll(subscriptions);
         try
         {
-            foreach (SubscriptionState<T> subscription in subscriptions)
-            {
-                receivers += Receives(subscription, message) ? 1 : 0;
-            }
-
-            if (receivers > 0)
-            {
-                message.InitializeReferences(receivers);
-                foreach (SubscriptionState<T> subscription in subscriptions)
-                {
-                    if (Receives(subscription, message))
-                    {
-                        subscription.EnqueueLocked(message);
-                    }
-                }
-            }
+            receivers = HandOverLocked(subscriptions, message, committed: true);
         }
         finally
         {
-            for (int i = subscriptions.Length - 1; i >= 0; i--)
-            {
-                subscriptions[i].Gate.Exit();
-            }
+            ExitAll(subscriptions);
         }
 
         if (receivers == 0)
@@ -284,9 +262,6 @@ internal sealed partial class BrokerQueue<T> : IStoreCommitTarget
             }
         }
     }
-
-    private static bool Receives(SubscriptionState<T> subscription, Message<T> message) =>
-        !subscription.IsDeleted && subscription.StartAfter < message.Sequence;
 
     // ---------------------------------------------------------------- settlements
 

@@ -83,11 +83,7 @@ internal sealed partial class BrokerQueue<T>
                 route = Array.FindAll(route, s => s.StartAfter < existing.Sequence);
             }
 
-            foreach (SubscriptionState<T> subscription in route)
-            {
-                subscription.Gate.Enter();
-            }
-
+            EnterAll(route);
             try
             {
                 message = existing ?? CreateMessage(draft, timestamp);
@@ -103,10 +99,7 @@ internal sealed partial class BrokerQueue<T>
             }
             finally
             {
-                for (int i = route.Length - 1; i >= 0; i--)
-                {
-                    route[i].Gate.Exit();
-                }
+                ExitAll(route);
             }
 
             if (_maxAge != 0)

@@ -364,38 +364,15 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         }
         else
         {
-            foreach (SubscriptionState<T> subscription in subscriptions)
-            {
-                subscription.Gate.Enter();
-            }
-
+            EnterAll(subscriptions);
             try
             {
                 message = CreateMessage(draft, timestamp);
-                receivers = 0;
-                foreach (SubscriptionState<T> subscription in subscriptions)
-                {
-                    receivers += subscription.IsDeleted ? 0 : 1;
-                }
-
-                if (receivers > 0)
-                {
-                    message.InitializeReferences(receivers);
-                    foreach (SubscriptionState<T> subscription in subscriptions)
-                    {
-                        if (!subscription.IsDeleted)
-                        {
-                            subscription.EnqueueLocked(message);
-                        }
-                    }
-                }
+                receivers = HandOverLocked(subscriptions, message, committed: false);
             }
             finally
             {
-                for (int i = subscriptions.Length - 1; i >= 0; i--)
-                {
-                    subscriptions[i].Gate.Exit();
-                }
+                ExitAll(subscriptions);
             }
         }
 
@@ -416,6 +393,54 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         }
 
         return new PublishReceipt(Name, message.Id, message.Sequence);
+    }
+
+    /// <summary>
+    /// Hands a message to every subscription that takes it: not ended, and for a committed durable message,
+    /// created before its sequence was taken. Called with all of them locked.
+    /// </summary>
+    /// <returns>How many took it.</returns>
+    private static int HandOverLocked(SubscriptionState<T>[] subscriptions, Message<T> message, bool committed)
+    {
+        int receivers = 0;
+        foreach (SubscriptionState<T> subscription in subscriptions)
+        {
+            receivers += Takes(subscription, message, committed) ? 1 : 0;
+        }
+
+        if (receivers > 0)
+        {
+            message.InitializeReferences(receivers);
+            foreach (SubscriptionState<T> subscription in subscriptions)
+            {
+                if (Takes(subscription, message, committed))
+                {
+                    subscription.EnqueueLocked(message);
+                }
+            }
+        }
+
+        return receivers;
+    }
+
+    private static bool Takes(SubscriptionState<T> subscription, Message<T> message, bool committed) =>
+        !subscription.IsDeleted && (!committed || subscription.StartAfter < message.Sequence);
+
+    /// <summary>Locks subscriptions in their order (by id), as every publisher does, so publishers never deadlock.</summary>
+    private static void EnterAll(SubscriptionState<T>[] subscriptions)
+    {
+        foreach (SubscriptionState<T> subscription in subscriptions)
+        {
+            subscription.Gate.Enter();
+        }
+    }
+
+    private static void ExitAll(SubscriptionState<T>[] subscriptions)
+    {
+        for (int i = subscriptions.Length - 1; i >= 0; i--)
+        {
+            subscriptions[i].Gate.Exit();
+        }
     }
 
     /// <summary>Takes the next sequence and builds the envelope. Called with the route's subscriptions locked, so that sequence order is delivery order.</summary>
