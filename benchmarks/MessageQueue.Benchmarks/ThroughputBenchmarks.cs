@@ -20,6 +20,11 @@ public class ThroughputBenchmarks
     public const int MessageCount = 100_000;
     private const int Capacity = 1024;
     private const int FanOut = 4;
+    private const int Competing = 4;
+    private const int Routes = 100;
+
+    // Made once: a publisher reuses its event name strings, as real code does.
+    private static readonly string[] EventNames = [.. Enumerable.Range(0, Routes).Select(r => $"region.{r}.created")];
 
     private static readonly Payload Item = new(42);
     private Broker _broker = null!;
@@ -71,6 +76,85 @@ public class ThroughputBenchmarks
 
     [Benchmark(OperationsPerInvoke = MessageCount, Description = "broker fan-out 1→4 publish, deliver, ack")]
     public Task BrokerFanOut() => BrokerAsync(subscriptions: FanOut);
+
+    [Benchmark(OperationsPerInvoke = MessageCount, Description = "broker 4 competing consumers, deliver, ack")]
+    public async Task BrokerCompeting()
+    {
+        string queue = "q" + _run++;
+        _broker.DeclareQueue<Payload>(queue, new QueueOptions { MaxMessages = Capacity });
+        int settled = 0;
+        using var done = new CancellationTokenSource();
+        var consumers = new Task[Competing];
+        var handles = new Subscription<Payload>[Competing];
+        for (int c = 0; c < Competing; c++)
+        {
+            Subscription<Payload> subscription = handles[c] = await _broker.SubscribeAsync<Payload>(queue, "e", new SubscriptionOptions { Name = "workers", MaxInFlight = Capacity / Competing });
+            consumers[c] = Task.Run(async () =>
+            {
+                try
+                {
+                    while (true)
+                    {
+                        Delivery<Payload> delivery = await subscription.ReadAsync(done.Token);
+                        await delivery.AckAsync();
+                        if (Interlocked.Increment(ref settled) == MessageCount)
+                        {
+                            await done.CancelAsync();
+                        }
+                    }
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            });
+        }
+
+        for (int i = 0; i < MessageCount; i++)
+        {
+            await _broker.PublishAsync(queue, "e", Item);
+        }
+
+        await Task.WhenAll(consumers);
+        foreach (Subscription<Payload> subscription in handles)
+        {
+            await subscription.DisposeAsync();
+        }
+
+        await _broker.DeleteSubscriptionAsync(queue, "workers");
+    }
+
+    [Benchmark(OperationsPerInvoke = MessageCount, Description = "broker wildcard routing, 100 subscriptions, each message to one")]
+    public async Task BrokerWildcard100()
+    {
+        string queue = "q" + _run++;
+        _broker.DeclareQueue<Payload>(queue, new QueueOptions { MaxMessages = Capacity });
+        var consumers = new Task[Routes];
+        var handles = new Subscription<Payload>[Routes];
+        for (int r = 0; r < Routes; r++)
+        {
+            // "region.7.*" and the like: a wildcard per subscription; event "region.7.created" reaches only it.
+            Subscription<Payload> subscription = handles[r] = await _broker.SubscribeAsync<Payload>(queue, $"region.{r}.*", new SubscriptionOptions { MaxInFlight = Capacity });
+            consumers[r] = Task.Run(async () =>
+            {
+                for (int seen = 0; seen < MessageCount / Routes; seen++)
+                {
+                    Delivery<Payload> delivery = await subscription.ReadAsync();
+                    await delivery.AckAsync();
+                }
+            });
+        }
+
+        for (int i = 0; i < MessageCount; i++)
+        {
+            await _broker.PublishAsync(queue, EventNames[i % Routes], Item);
+        }
+
+        await Task.WhenAll(consumers);
+        foreach (Subscription<Payload> subscription in handles)
+        {
+            await subscription.DisposeAsync();
+        }
+    }
 
     private async Task BrokerAsync(int subscriptions)
     {
