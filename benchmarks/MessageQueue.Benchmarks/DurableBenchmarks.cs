@@ -1,4 +1,3 @@
-using System.Threading.Channels;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Engines;
 using MessageQueue.Sqlite;
@@ -55,23 +54,7 @@ public class DurableBenchmarks
     }
 
     [Benchmark(Baseline = true, OperationsPerInvoke = MessageCount, Description = "raw Channel<T> 1→1")]
-    public async Task RawChannel()
-    {
-        Channel<Payload> channel = Channel.CreateBounded<Payload>(new BoundedChannelOptions(1024) { SingleReader = true, SingleWriter = true });
-        Task consumer = Task.Run(async () =>
-        {
-            for (int i = 0; i < MessageCount; i++)
-            {
-                await channel.Reader.ReadAsync();
-            }
-        });
-        for (int i = 0; i < MessageCount; i++)
-        {
-            await channel.Writer.WriteAsync(Item);
-        }
-
-        await consumer;
-    }
+    public Task RawChannel() => MessageQueue.Benchmarks.RawChannel.MoveAsync(Item, MessageCount);
 
     [Benchmark(OperationsPerInvoke = MessageCount, Description = "durable publish, deliver, ack: group commit")]
     public Task GroupCommit() => MoveAsync(MessageCount);
