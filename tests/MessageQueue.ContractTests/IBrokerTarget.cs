@@ -25,3 +25,13 @@ public interface IClientTarget : IAsyncDisposable
 
     ISubscriber Subscriber { get; }
 }
+
+/// <summary>A <see cref="BrokerClient"/> as a contract client, for targets built on a <see cref="Broker"/>.</summary>
+public sealed class BrokerClientTarget(BrokerClient client) : IClientTarget
+{
+    public IPublisher Publisher => client;
+
+    public ISubscriber Subscriber => client;
+
+    public ValueTask DisposeAsync() => client.DisposeAsync();
+}

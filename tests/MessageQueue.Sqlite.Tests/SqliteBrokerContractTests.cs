@@ -24,21 +24,12 @@ public sealed class SqliteBrokerContractTests : BrokerContractTests
             return ValueTask.CompletedTask;
         }
 
-        public ValueTask<IClientTarget> ConnectAsync(string name) => new(new Client(_broker.Connect(name)));
+        public ValueTask<IClientTarget> ConnectAsync(string name) => new(new BrokerClientTarget(_broker.Connect(name)));
 
         public async ValueTask DisposeAsync()
         {
             await _broker.DisposeAsync();
             _file.Dispose();
-        }
-
-        private sealed class Client(BrokerClient client) : IClientTarget
-        {
-            public IPublisher Publisher => client;
-
-            public ISubscriber Subscriber => client;
-
-            public ValueTask DisposeAsync() => client.DisposeAsync();
         }
     }
 }

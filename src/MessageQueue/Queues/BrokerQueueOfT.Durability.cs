@@ -66,7 +66,7 @@ internal sealed partial class BrokerQueue<T> : IStoreCommitTarget
     {
         try
         {
-            Message<T> message = Post(draft, out ticket, static (queue, message, target) => target is null ? message : new Targeted(message, target));
+            Message<T> message = Post(draft, toLog: false, out ticket);
             return new PublishReceipt(Name, message.Id, message.Sequence);
         }
         catch
@@ -93,7 +93,7 @@ internal sealed partial class BrokerQueue<T> : IStoreCommitTarget
 
         try
         {
-            Message<T> message = Post(draft, out ticket, static (_, message, target) => new LogEntry(message, target));
+            Message<T> message = Post(draft, toLog: true, out ticket);
             receipt = new PublishReceipt(Name, message.Id, message.Sequence);
             return true;
         }
@@ -141,7 +141,7 @@ internal sealed partial class BrokerQueue<T> : IStoreCommitTarget
     }
 
     /// <summary>Serializes the payload, then takes the next sequence and posts the message, together, so the store gets the queue's messages in order.</summary>
-    private Message<T> Post(in Draft draft, out long ticket, Func<BrokerQueue<T>, Message<T>, SubscriptionState<T>?, object> state)
+    private Message<T> Post(in Draft draft, bool toLog, out long ticket)
     {
         // Outside any lock: the serializer may run user code (converters).
         byte[] payload = _serializer!.Serialize(draft.Payload);
@@ -161,7 +161,9 @@ internal sealed partial class BrokerQueue<T> : IStoreCommitTarget
                 message.ExpiresAt,
                 DueAt: releasedHeld ? new DateTimeOffset(draft.DueAt, TimeSpan.Zero) : null, // a held message enters the queue: the store forgets the held copy in the same operation
                 DeduplicateUntil: releasedHeld ? null : DeduplicateUntil(draft, timestamp));
-            ticket = _writer!.Post(StoreOperation.Append(stored), _flush, this, state(this, message, draft.Target));
+            // What OnCommitted does with it: into the log, to one replay target, or routed (the message itself, no wrapper).
+            object state = toLog ? new LogEntry(message, draft.Target) : draft.Target is { } target ? new Targeted(message, target) : message;
+            ticket = _writer!.Post(StoreOperation.Append(stored), _flush, this, state);
             return message;
         }
     }

@@ -43,6 +43,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
     private readonly int _maxInFlight;
     private readonly int _maxDeliveries;
     private readonly bool _autoAck;
+    private readonly bool _tracksCursor; // a durable subscription of a durable queue: first reads move its stored cursor
     private readonly long _ackTimeout; // in TimeProvider timestamp units; 0 for none
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -74,6 +75,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
         _maxInFlight = options.MaxInFlight;
         _maxDeliveries = options.MaxDeliveries;
         _autoAck = options.AutoAck;
+        _tracksCursor = state.Queue.IsDurable && state.Name is not null;
         _ackTimeout = options.AckTimeout == Timeout.InfiniteTimeSpan ? 0 : ToTimestampUnits(options.AckTimeout);
         _channel = Channel.CreateBounded<Pushed>(new BoundedChannelOptions(options.MaxInFlight)
         {
@@ -262,7 +264,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
                     GrowLocked();
                 }
 
-                if (pushed.Attempt == 1 && _state.Queue.IsDurable)
+                if (_tracksCursor && pushed.Attempt == 1)
                 {
                     _state.NoteFirstDelivery(pushed.Message.Sequence);
                 }

@@ -21,17 +21,8 @@ public sealed class InMemoryBrokerContractTests : BrokerContractTests
             return ValueTask.CompletedTask;
         }
 
-        public ValueTask<IClientTarget> ConnectAsync(string name) => new(new Client(_broker.Connect(name)));
+        public ValueTask<IClientTarget> ConnectAsync(string name) => new(new BrokerClientTarget(_broker.Connect(name)));
 
         public ValueTask DisposeAsync() => _broker.DisposeAsync();
-
-        private sealed class Client(BrokerClient client) : IClientTarget
-        {
-            public IPublisher Publisher => client;
-
-            public ISubscriber Subscriber => client;
-
-            public ValueTask DisposeAsync() => client.DisposeAsync();
-        }
     }
 }
