@@ -321,10 +321,10 @@ internal sealed partial class BrokerQueue<T> : IStoreCommitTarget
 
         // Sequences never go back: publishes that routed nowhere took sequences the store never saw, and a
         // subscription created after them starts after them.
-        _sequence = Math.Max(_sequence, stored.LastSequence);
+        _sequence.Value = Math.Max(_sequence.Value, stored.LastSequence);
         foreach (StoredSubscriptionState durable in stored.Subscriptions)
         {
-            _sequence = Math.Max(_sequence, durable.Subscription.StartAfter);
+            _sequence.Value = Math.Max(_sequence.Value, durable.Subscription.StartAfter);
         }
 
         var subscriptions = new List<(SubscriptionState<T> State, StoredSubscriptionState Stored)>();

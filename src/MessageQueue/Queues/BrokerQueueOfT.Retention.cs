@@ -190,7 +190,7 @@ internal sealed partial class BrokerQueue<T>
     private long StartFromLogLocked(SubscriptionState<T> subscription, StartPosition start)
     {
         Debug.Assert(_log is not null);
-        long startAfter = Volatile.Read(ref _sequence);
+        long startAfter = Volatile.Read(ref _sequence.Value);
         lock (subscription.Gate)
         {
             foreach (Message<T> message in _log)

@@ -77,7 +77,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     private int _routeVersion;
     private long _lastSubscriptionId;
 
-    private long _sequence;
+    private PaddedCounter _sequence; // written by every publish: kept off the lines consumers read
     private volatile bool _closed;
     private long _unrouted;
     private long _dropped;
@@ -323,7 +323,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     /// </summary>
     private PublishReceipt PublishUnrouted(in Draft draft)
     {
-        long sequence = Interlocked.Increment(ref _sequence);
+        long sequence = Interlocked.Increment(ref _sequence.Value);
         Interlocked.Increment(ref _unrouted);
         return new PublishReceipt(Name, draft.Id == Guid.Empty ? MakeId(sequence) : draft.Id, sequence);
     }
@@ -446,7 +446,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     /// <summary>Takes the next sequence and builds the envelope. Called with the route's subscriptions locked, so that sequence order is delivery order.</summary>
     private Message<T> CreateMessage(in Draft draft, long timestamp)
     {
-        long sequence = Interlocked.Increment(ref _sequence);
+        long sequence = Interlocked.Increment(ref _sequence.Value);
         return new Message<T>(draft.Id == Guid.Empty ? MakeId(sequence) : draft.Id, Name, draft.Event, draft.Payload, sequence, timestamp, draft.Headers, draft.ExpiresAt);
     }
 
@@ -1127,7 +1127,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         // subscription joining the routes: every later sequence reaches it, now and after a restart.
         lock (_storeGate)
         {
-            subscription.StartAfter = start.IsNew ? Volatile.Read(ref _sequence) : StartFromLogLocked(subscription, start);
+            subscription.StartAfter = start.IsNew ? Volatile.Read(ref _sequence.Value) : StartFromLogLocked(subscription, start);
             AddSubscriptionLocked(subscription);
         }
 
@@ -1312,7 +1312,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
 
             int waiting = Volatile.Read(ref _waiterCount);
 
-            long sequence = Interlocked.Read(ref _sequence);
+            long sequence = Interlocked.Read(ref _sequence.Value);
             return new QueueSnapshot
             {
                 Name = Name,

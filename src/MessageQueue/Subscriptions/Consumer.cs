@@ -1,23 +1,23 @@
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
+using System.Numerics;
 using System.Threading.Channels;
 
 namespace MessageQueue;
 
 /// <summary>
-/// One attached reader of a subscription: a bounded channel of deliveries plus the table of
+/// One attached reader of a subscription: a ring of deliveries handed to it plus the table of
 /// deliveries it has read and not settled (the pending-ack table). This is the <see cref="Subscription{T}"/>
 /// users read from.
 /// </summary>
 /// <remarks>
-/// <para><b>Two sides.</b> The publisher side (<see cref="_pushed"/>, <see cref="_settledSeen"/>,
-/// <see cref="_stopped"/>) changes only under the subscription's lock, when a message is handed over.
-/// The consumer side (the pending table under <see cref="_tableGate"/>, and <see cref="_settled"/> on a
-/// cache line of its own) changes only when deliveries are read and settled. In steady state neither
+/// <para><b>Two sides.</b> The publisher side (<see cref="_publisher"/>) changes only under the subscription's lock, when a message is handed over.
+/// The consumer side (<see cref="_reader"/> and the pending table under <see cref="_tableGate"/>, and
+/// <see cref="_settled"/> on a cache line of its own) changes only when deliveries are read and settled. In steady state neither
 /// side writes what the other reads, so a publisher and a consumer on two cores do not fight over
 /// cache lines. A delivery enters the pending table when it is read, not when it is pushed; a
-/// delivery that sits unread in the channel is still in flight and still counts against MaxInFlight.</para>
+/// delivery that sits unread in the ring is still in flight and still counts against MaxInFlight.</para>
 /// <para><b>Pending table.</b> A slot array with a free list. A delivery's token is the slot index plus
 /// the slot's generation, which changes every time the slot is freed or its delivery is nacked; a token
 /// whose generation no longer matches is a delivery that was already settled or taken back, and settling
@@ -26,10 +26,15 @@ namespace MessageQueue;
 /// <para><b>Time.</b> A slot can carry a due time: the ack deadline of a read delivery, or the end of a
 /// nacked delivery's backoff (the message keeps its slot, and so its place, while it waits). One timer
 /// per consumer, created on first need, fires at the earliest due time; it is armed under the table's lock.</para>
-/// <para><b>Channel.</b> Its capacity is MaxInFlight, and a message is written to it only while
-/// pushed − settled &lt; MaxInFlight, so a write never has to wait.</para>
+/// <para><b>Ring.</b> Deliveries travel from the publisher to the reader through a single-producer,
+/// single-consumer ring: the publisher writes a slot and then the pushed count; a reader, under the
+/// table's lock, takes slots up to that count. There is no lock shared by the two sides. A delivery is
+/// pushed only while pushed − settled &lt; MaxInFlight, and every settled delivery was read first, so
+/// a ring of MaxInFlight slots (rounded up to a power of two) never overflows; it starts small and
+/// doubles, under both locks, as deliveries in flight need it. Readers with nothing to read park in
+/// <see cref="ReadWaiters"/>.</para>
 /// </remarks>
-internal sealed class Consumer<T> : Subscription<T>, IConsumer
+internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
 {
     private const int InitialSlots = 16;
     private const long NoToken = -1;
@@ -38,29 +43,37 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
     private readonly BrokerClient _client;
     private readonly TimeProvider _time;
     private readonly SubscriptionOptions _options;
-    private readonly Channel<Pushed> _channel;
-    private readonly ChannelReader<Pushed> _reader;
+    private const int InitialRing = 16;
+    private const int MaxRing = 1 << 30;
+
+    // Before parking, a reader looks again this many times, with this much spinning in between: about a
+    // microsecond in all. Not on a single core, where spinning only delays the publisher it waits for.
+    private const int SpinIterations = 10;
+    private static readonly int SpinChecks = Environment.ProcessorCount > 1 ? 16 : 0;
+
+    private readonly ReadWaiters _waiters = new();
     private readonly int _maxInFlight;
+    private readonly int _maxRing;
     private readonly int _maxDeliveries;
     private readonly bool _autoAck;
     private readonly bool _tracksCursor; // a durable subscription of a durable queue: first reads move its stored cursor
     private readonly long _ackTimeout; // in TimeProvider timestamp units; 0 for none
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    // Publisher side: written under the subscription's lock only.
-    private long _pushed;
-    private long _settledSeen;
-    private bool _stopped;
+    // Publisher side: written under the subscription's lock only. _publisher.Pushed is also the ring's write
+    // position, published with a volatile write after the slot. Padded away from the reader's side.
+    private PublisherLine _publisher;
+    private Pushed[] _ring; // replaced only under both locks
+    private volatile bool _completed; // no more deliveries: readers finish once the ring is empty
 
     // Consumer side. _settled counts deliveries that left this consumer for any reason (settled, or
     // taken back); Interlocked, so that its increment is the full fence the credit protocol needs.
     private PaddedCounter _settled;
     private readonly Lock _tableGate = new();
+    private ReaderLine _reader;
     private Slot[] _slots;
     private int[] _free;
-    private int _freeCount;
     private bool _closed;
-    private ConsumerCounters _counters;
     private long _autoAcked; // auto-acked reads, counted without the lock
     private TaskCompletionSource? _drained;
     private ITimer? _timer;
@@ -72,18 +85,14 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
         _client = client;
         _time = time;
         _options = options;
-        _maxInFlight = options.MaxInFlight;
+        _maxInFlight = Math.Min(options.MaxInFlight, MaxRing);
+        _publisher.MaxInFlight = _maxInFlight;
+        _maxRing = (int)BitOperations.RoundUpToPowerOf2((uint)_maxInFlight);
+        _ring = new Pushed[Math.Min(_maxRing, InitialRing)];
         _maxDeliveries = options.MaxDeliveries;
         _autoAck = options.AutoAck;
         _tracksCursor = state.Queue.IsDurable && state.Name is not null;
         _ackTimeout = options.AckTimeout == Timeout.InfiniteTimeSpan ? 0 : ToTimestampUnits(options.AckTimeout);
-        _channel = Channel.CreateBounded<Pushed>(new BoundedChannelOptions(options.MaxInFlight)
-        {
-            FullMode = BoundedChannelFullMode.Wait,
-            SingleWriter = true, // writes are serialized by the subscription's lock
-            SingleReader = false,
-        });
-        _reader = _channel.Reader;
         int initial = Math.Min(options.MaxInFlight, InitialSlots);
         _slots = new Slot[initial];
         _free = new int[initial];
@@ -92,10 +101,10 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
             _free[i] = initial - 1 - i;
         }
 
-        _freeCount = initial;
+        _reader.FreeCount = initial;
     }
 
-    /// <summary>What travels through the channel: a message, its attempt number and, after a failure, its history.</summary>
+    /// <summary>What travels through the ring: a message, its attempt number and, after a failure, its history.</summary>
     private readonly record struct Pushed(Message<T> Message, int Attempt, DeliveryHistory? History);
 
     private struct Slot
@@ -135,7 +144,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
         {
             lock (_tableGate)
             {
-                ConsumerCounters counters = _counters;
+                ConsumerCounters counters = _reader.Counters;
                 counters.Acked += Interlocked.Read(ref _autoAcked);
                 return counters;
             }
@@ -143,36 +152,107 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
     }
 
     /// <summary>Deliveries pushed and not yet settled. Called under the subscription's lock.</summary>
-    public int InFlightLocked => (int)(_pushed - Volatile.Read(ref _settled.Value));
+    public int InFlightLocked => (int)(_publisher.Pushed - Volatile.Read(ref _settled.Value));
 
     // ---------------------------------------------------------------- publisher side
 
     /// <summary>True while this consumer may be given another delivery. Called under the subscription's lock.</summary>
     public bool HasCreditLocked()
     {
-        if (_stopped)
+        if (_publisher.Stopped)
         {
             return false;
         }
 
-        if (_pushed - _settledSeen < _maxInFlight)
+        if (_publisher.Pushed - _publisher.SettledSeen < _publisher.MaxInFlight)
         {
             return true;
         }
 
         // Our copy of the settled count says full; read the real one. This is the only place the
         // publisher side reads a consumer-side cache line.
-        _settledSeen = Volatile.Read(ref _settled.Value);
-        return _pushed - _settledSeen < _maxInFlight;
+        _publisher.SettledSeen = Volatile.Read(ref _settled.Value);
+        return _publisher.Pushed - _publisher.SettledSeen < _publisher.MaxInFlight;
     }
 
     /// <summary>Gives this consumer a delivery. Called under the subscription's lock, only after <see cref="HasCreditLocked"/>.</summary>
     public void PushLocked(Message<T> message, int attempt, DeliveryHistory? history)
     {
-        Debug.Assert(!_stopped && _pushed - Volatile.Read(ref _settled.Value) < _maxInFlight);
-        _pushed++;
-        bool written = _channel.Writer.TryWrite(new Pushed(message, attempt, history));
-        Debug.Assert(written, "the channel never holds more than MaxInFlight deliveries");
+        Debug.Assert(!_publisher.Stopped && _publisher.Pushed - Volatile.Read(ref _settled.Value) < _maxInFlight);
+        long pushed = _publisher.Pushed;
+        Pushed[] ring = _ring;
+        if (pushed - _publisher.SettledSeen >= ring.Length)
+        {
+            // Unread deliveries are at most pushed − settled: full only if that reaches the ring's size.
+            _publisher.SettledSeen = Volatile.Read(ref _settled.Value);
+            if (pushed - _publisher.SettledSeen >= ring.Length)
+            {
+                ring = GrowRing();
+            }
+        }
+
+        ring[(int)pushed & (ring.Length - 1)] = new Pushed(message, attempt, history);
+        Volatile.Write(ref _publisher.Pushed, pushed + 1);
+
+        // The fence orders the write above before the read of the flag; a parking reader does the opposite.
+        Interlocked.MemoryBarrier();
+        if (_waiters.IsArmed)
+        {
+            _waiters.Wake(canRead: true);
+        }
+    }
+
+    /// <summary>Doubles the ring, keeping unread deliveries at their positions. Under the subscription's lock; takes the table's.</summary>
+    private Pushed[] GrowRing()
+    {
+        lock (_tableGate)
+        {
+            Pushed[] old = _ring;
+            Debug.Assert(old.Length < _maxRing, "MaxInFlight bounds the deliveries in the ring");
+            var grown = new Pushed[old.Length * 2];
+            for (long position = _reader.Read; position < _publisher.Pushed; position++)
+            {
+                grown[(int)position & (grown.Length - 1)] = old[(int)position & (old.Length - 1)];
+            }
+
+            _ring = grown;
+            return grown;
+        }
+    }
+
+    /// <summary>Takes the next unread delivery out of the ring. Under the table's lock.</summary>
+    private bool TryTakeFromRingLocked(out Pushed pushed)
+    {
+        long read = _reader.Read;
+        if (read == _reader.PushedSeen)
+        {
+            _reader.PushedSeen = Volatile.Read(ref _publisher.Pushed);
+            if (read == _reader.PushedSeen)
+            {
+                pushed = default;
+                return false;
+            }
+        }
+
+        Pushed[] ring = _ring;
+        ref Pushed slot = ref ring[(int)read & (ring.Length - 1)];
+        pushed = slot;
+        slot = default; // let the message go when it is settled
+        _reader.Read = read + 1;
+        return true;
+    }
+
+    /// <summary>Something to read, or the end: what a parked reader waits for.</summary>
+    bool IReadySource.IsReady(out bool canRead)
+    {
+        if (Volatile.Read(ref _publisher.Pushed) != Volatile.Read(ref _reader.Read) && !_closed)
+        {
+            canRead = true;
+            return true;
+        }
+
+        canRead = false;
+        return _completed;
     }
 
     // ---------------------------------------------------------------- reading
@@ -190,15 +270,14 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
     }
 
     /// <summary>
-    /// Waits until the channel has something, then takes it with <see cref="TryRead"/>. It does not use
-    /// the channel's ReadAsync: that hands an item to a parked reader before the reader's continuation
-    /// runs, and for that moment the delivery would be in neither the channel nor the pending table,
-    /// where a detach could not find it. Pooled, so that waiting allocates nothing in steady state.
+    /// Waits until the ring has something, then takes it with <see cref="TryRead"/>, so that a delivery is
+    /// always either in the ring or in the pending table, where a detach finds it. Pooled, so that
+    /// waiting allocates nothing in steady state.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<Delivery<T>> ReadSlowAsync(CancellationToken cancellationToken)
     {
-        while (await _reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        while (await WaitToReadAsync(cancellationToken).ConfigureAwait(false))
         {
             if (TryRead(out Delivery<T> delivery))
             {
@@ -210,9 +289,9 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
     }
 
     /// <summary>
-    /// Takes the next delivery out of the channel and enters it in the pending table, as one step under
+    /// Takes the next delivery out of the ring and enters it in the pending table, as one step under
     /// the table's lock, so that a detach (which takes the same lock) finds every delivery either still
-    /// in the channel or in the table. With auto-ack the delivery is settled at once instead (at-most-once).
+    /// in the ring or in the table. With auto-ack the delivery is settled at once instead (at-most-once).
     /// A message whose time to live ran out is never handed over: it is dead-lettered, and the next one is read.
     /// </summary>
     public override bool TryRead(out Delivery<T> delivery)
@@ -241,7 +320,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
         return false;
     }
 
-    /// <summary>Reads one item from the channel and, unless auto-ack, gives it a slot. Under the table's lock.</summary>
+    /// <summary>Reads one item from the ring and, unless auto-ack, gives it a slot. Under the table's lock.</summary>
     private bool TryTakeNext(out Pushed pushed, out long token)
     {
         // The clock is read only for an ack deadline, and before the lock. (Without a deadline, a failed
@@ -251,7 +330,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
         token = NoToken;
         lock (_tableGate)
         {
-            if (_closed || !_reader.TryRead(out pushed))
+            if (_closed || !TryTakeFromRingLocked(out pushed))
             {
                 pushed = default;
                 return false;
@@ -259,7 +338,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
 
             if (!_autoAck)
             {
-                if (_freeCount == 0)
+                if (_reader.FreeCount == 0)
                 {
                     GrowLocked();
                 }
@@ -269,7 +348,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
                     _state.NoteFirstDelivery(pushed.Message.Sequence);
                 }
 
-                int index = _free[--_freeCount];
+                int index = _free[--_reader.FreeCount];
                 ref Slot slot = ref _slots[index];
                 slot.Message = pushed.Message;
                 slot.Attempt = pushed.Attempt;
@@ -293,7 +372,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
     {
         lock (_tableGate)
         {
-            _counters.Expired++;
+            _reader.Counters.Expired++;
             if (_autoAck)
             {
                 SettledOne();
@@ -308,8 +387,34 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
         AfterLeaving(pushed.Message);
     }
 
-    public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default) =>
-        _reader.WaitToReadAsync(cancellationToken);
+    public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<bool>(cancellationToken);
+        }
+
+        IReadySource source = this;
+        if (source.IsReady(out bool canRead))
+        {
+            return new ValueTask<bool>(canRead);
+        }
+
+        // Before parking, look again for a short, bounded moment: a busy publisher on another core
+        // usually hands over the next delivery within it, and parking costs a thread-pool wake-up
+        // (this is what takes a handler's hot latency under 2 µs; see benchmarks/README.md).
+        for (int i = 0; i < SpinChecks; i++)
+        {
+            Thread.SpinWait(SpinIterations);
+            if (source.IsReady(out canRead))
+            {
+                return new ValueTask<bool>(canRead);
+            }
+        }
+
+        return _waiters.WaitAsync(this, cancellationToken);
+    }
+
 
     private void GrowLocked()
     {
@@ -320,7 +425,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
         Array.Resize(ref _free, grown);
         for (int i = grown - 1; i >= size; i--)
         {
-            _free[_freeCount++] = i;
+            _free[_reader.FreeCount++] = i;
         }
     }
 
@@ -368,7 +473,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
                 return new ValueTask<bool>(false);
             }
 
-            _counters.DeadLettered++;
+            _reader.Counters.DeadLettered++;
             rejected = FreeLocked(index, recordDelivery: true, now);
         }
 
@@ -427,7 +532,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
                 }
 
                 ref Slot slot = ref _slots[index];
-                _counters.Nacked++;
+                _reader.Counters.Nacked++;
                 slot.History = DeliveryHistory.Record(slot.History, DeliveredAt(slot, now), error);
                 TimeSpan wait = delay ?? _options.RedeliveryDelay(slot.Attempt);
                 if (slot.Attempt < _maxDeliveries && wait > TimeSpan.Zero)
@@ -443,7 +548,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
                 Unsettled nacked = FreeLocked(index, recordDelivery: false);
                 if (nacked.Deliveries >= _maxDeliveries)
                 {
-                    _counters.DeadLettered++;
+                    _reader.Counters.DeadLettered++;
                     deadLetter = nacked;
                 }
                 else
@@ -499,8 +604,8 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
             slot.History = null;
             slot.Due = 0;
             slot.Generation++;
-            _free[_freeCount++] = index;
-            _counters.Acked++;
+            _free[_reader.FreeCount++] = index;
+            _reader.Counters.Acked++;
             SettledOne();
             return true;
         }
@@ -529,7 +634,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
         DeliveryHistory? history = recordDelivery && !slot.Waiting ? DeliveryHistory.Record(slot.History, DeliveredAt(slot, now), error: null) : slot.History;
         var freed = new Unsettled(slot.Message!, slot.Attempt, history);
         slot = new Slot { Generation = slot.Generation + 1 };
-        _free[_freeCount++] = index;
+        _free[_reader.FreeCount++] = index;
         SettledOne();
         return freed;
     }
@@ -547,7 +652,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
     /// <summary>During shutdown, completes <see cref="WhenDrained"/> once everything pushed has left.</summary>
     private void SignalIfDrained()
     {
-        if (Volatile.Read(ref _drained) is { } drained && Volatile.Read(ref _settled.Value) == Volatile.Read(ref _pushed))
+        if (Volatile.Read(ref _drained) is { } drained && Volatile.Read(ref _settled.Value) == Volatile.Read(ref _publisher.Pushed))
         {
             drained.TrySetResult();
         }
@@ -612,13 +717,13 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
 
                     if (!slot.Waiting)
                     {
-                        _counters.TimedOut++;
+                        _reader.Counters.TimedOut++;
                     }
 
                     Unsettled due = FreeLocked(i, recordDelivery: true, now);
                     if (due.Deliveries >= _maxDeliveries)
                     {
-                        _counters.DeadLettered++;
+                        _reader.Counters.DeadLettered++;
                         (deadLetters ??= []).Add(due);
                     }
                     else
@@ -652,16 +757,16 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
     // ---------------------------------------------------------------- closing
 
     /// <summary>No new deliveries. Called under the subscription's lock.</summary>
-    public void StopLocked() => _stopped = true;
+    public void StopLocked() => _publisher.Stopped = true;
 
     /// <summary>
-    /// Takes back the deliveries still sitting unread in the channel; they do not count as attempts.
-    /// With <paramref name="complete"/>, also completes the channel, so readers finish once they are
+    /// Takes back the deliveries still sitting unread in the ring; they do not count as attempts.
+    /// With <paramref name="complete"/>, also ends reading, so readers finish once they are
     /// done with what they hold. Called under the subscription's lock, after <see cref="StopLocked"/>.
     /// </summary>
     public List<Unsettled> TakeUnreadLocked(bool complete)
     {
-        Debug.Assert(_stopped);
+        Debug.Assert(_publisher.Stopped);
         var unread = new List<Unsettled>();
         lock (_tableGate)
         {
@@ -672,21 +777,21 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
         return unread;
     }
 
-    /// <summary>Drains the channel while holding the table's lock, so no reader is between taking and registering.</summary>
+    /// <summary>Drains the ring while holding the table's lock, so no reader is between taking and registering.</summary>
     private void TakeUnreadUnderTableLock(List<Unsettled> unread, bool complete)
     {
         int before = unread.Count;
-        while (_reader.TryRead(out Pushed pushed))
+        while (TryTakeFromRingLocked(out Pushed pushed))
         {
             unread.Add(new Unsettled(pushed.Message, pushed.Attempt - 1, pushed.History));
         }
 
-        if (complete)
-        {
-            _channel.Writer.TryComplete();
-        }
-
         Interlocked.Add(ref _settled.Value, unread.Count - before);
+        if (complete && !_completed)
+        {
+            _completed = true;
+            _waiters.Wake(canRead: false);
+        }
     }
 
     /// <summary>Completes when everything this consumer was given has left it. Used by the broker's shutdown drain.</summary>
@@ -694,7 +799,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
     {
         lock (_tableGate)
         {
-            Debug.Assert(_stopped, "pushes must have stopped, so that the pushed count is final");
+            Debug.Assert(_publisher.Stopped, "pushes must have stopped, so that the pushed count is final");
             _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
 
@@ -706,16 +811,16 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
 
     /// <summary>
     /// Detaches for good: takes back every delivery, read, unread or waiting out a backoff, and completes
-    /// the channel. Returns them with the number of times each was delivered (unread ones do not count).
+    /// reading. Returns them with the number of times each was delivered (unread ones do not count).
     /// Called under the subscription's lock.
     /// </summary>
     public List<Unsettled> CloseLocked(long now)
     {
-        _stopped = true;
+        _publisher.Stopped = true;
         var held = new List<Unsettled>();
         lock (_tableGate)
         {
-            // Closed first: from here on no reader takes anything out of the channel.
+            // Closed first: from here on no reader takes anything out of the ring.
             _closed = true;
             TakeUnreadUnderTableLock(held, complete: true);
             for (int i = 0; i < _slots.Length; i++)
@@ -775,7 +880,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer
         Queue = Queue,
         Subscription = Name,
         Filters = Filters,
-        InFlight = (int)(Volatile.Read(ref _pushed) - Volatile.Read(ref _settled.Value)),
+        InFlight = (int)(Volatile.Read(ref _publisher.Pushed) - Volatile.Read(ref _settled.Value)),
         MaxInFlight = _maxInFlight,
         AutoAck = _autoAck,
         IsStandby = IsStandby,

@@ -44,7 +44,7 @@ internal sealed class SubscriptionState<T>
 
     // _backlog.Count + _returned.Count. Written under Gate with Interlocked (a full fence), read by
     // settling consumers without the lock.
-    private int _waiting;
+    private PaddedCounter _waiting; // on a cache line of its own: read on every settle, written only when the backlog changes
     private bool _deleted;
 
     // Counters. Delivered and dropped change under Gate; the settle counters live on each consumer
@@ -107,7 +107,7 @@ internal sealed class SubscriptionState<T>
     public void RestoreReturnedLocked(Message<T> message, int deliveries)
     {
         _returned.Enqueue(new Returned(message, deliveries, null), message.Sequence);
-        Interlocked.Increment(ref _waiting);
+        Interlocked.Increment(ref _waiting.Value);
     }
 
     /// <summary>Recovery: the cursor read back from the store.</summary>
@@ -164,7 +164,7 @@ internal sealed class SubscriptionState<T>
         Debug.Assert(Gate.IsHeldByCurrentThread && !_deleted);
 
         // Caught up: hand the message straight to a consumer's channel.
-        if (_waiting == 0 && NextConsumerWithCreditLocked() is { } consumer)
+        if (_waiting.Value == 0 && NextConsumerWithCreditLocked() is { } consumer)
         {
             consumer.PushLocked(message, attempt: 1, history: null);
             _delivered++;
@@ -172,12 +172,12 @@ internal sealed class SubscriptionState<T>
         }
 
         _backlog.Enqueue(message);
-        Interlocked.Increment(ref _waiting);
+        Interlocked.Increment(ref _waiting.Value);
 
         // A consumer may have freed credit after the check above but read _waiting before the
         // increment; look again now that the increment is visible.
         DispatchLocked();
-        if (_maxBacklog > 0 && _waiting > _maxBacklog)
+        if (_maxBacklog > 0 && _waiting.Value > _maxBacklog)
         {
             ApplyOwnBoundLocked();
         }
@@ -197,7 +197,7 @@ internal sealed class SubscriptionState<T>
         else
         {
             Consumer<T>.Unsettled oldest = _returned.Count > 0 ? Held(_returned.Dequeue()) : new(_backlog.Dequeue(), 0, null);
-            Interlocked.Decrement(ref _waiting);
+            Interlocked.Decrement(ref _waiting.Value);
             _dropped++;
             (_pendingDrops ??= []).Add(oldest);
         }
@@ -220,7 +220,7 @@ internal sealed class SubscriptionState<T>
     /// <summary>Hands waiting messages to consumers with credit, oldest first. Called with <see cref="Gate"/> held.</summary>
     public void DispatchLocked()
     {
-        while (_waiting > 0 && NextConsumerWithCreditLocked() is { } consumer)
+        while (_waiting.Value > 0 && NextConsumerWithCreditLocked() is { } consumer)
         {
             Message<T> message;
             int attempt;
@@ -240,7 +240,7 @@ internal sealed class SubscriptionState<T>
                 attempt = 1;
             }
 
-            Interlocked.Decrement(ref _waiting);
+            Interlocked.Decrement(ref _waiting.Value);
             consumer.PushLocked(message, attempt, history);
             _delivered++;
             if (attempt > 1)
@@ -275,7 +275,7 @@ internal sealed class SubscriptionState<T>
     /// <summary>After a consumer freed credit (with a full fence): deliver what waits. Called without any lock.</summary>
     public void OnCreditFreed()
     {
-        if (Volatile.Read(ref _waiting) > 0)
+        if (Volatile.Read(ref _waiting.Value) > 0)
         {
             lock (Gate)
             {
@@ -291,7 +291,7 @@ internal sealed class SubscriptionState<T>
     public void ReturnLocked(Message<T> message, int deliveries, DeliveryHistory? history)
     {
         _returned.Enqueue(new Returned(message, deliveries, history), message.Sequence);
-        Interlocked.Increment(ref _waiting);
+        Interlocked.Increment(ref _waiting.Value);
         if (Name is not null && deliveries > 0)
         {
             // Durable queues: a restart redelivers it with its attempt count kept.
@@ -336,7 +336,7 @@ internal sealed class SubscriptionState<T>
                 dropped.Add(new(_backlog.Dequeue(), 0, null));
             }
 
-            Interlocked.Add(ref _waiting, -dropped.Count);
+            Interlocked.Add(ref _waiting.Value, -dropped.Count);
             _dropped += dropped.Count;
         }
 
@@ -371,7 +371,7 @@ internal sealed class SubscriptionState<T>
 
             if (removed)
             {
-                Interlocked.Decrement(ref _waiting);
+                Interlocked.Decrement(ref _waiting.Value);
             }
 
             return removed;
@@ -547,7 +547,7 @@ internal sealed class SubscriptionState<T>
             }
 
             _backlog.Clear();
-            Volatile.Write(ref _waiting, 0);
+            Volatile.Write(ref _waiting.Value, 0);
             _dropped += dropped.Count;
             return closed;
         }
@@ -604,7 +604,7 @@ internal sealed class SubscriptionState<T>
 
         abandoned.AddRange(_backlog);
         _backlog.Clear();
-        Volatile.Write(ref _waiting, 0);
+        Volatile.Write(ref _waiting.Value, 0);
     }
 
     // ---------------------------------------------------------------- snapshot
@@ -629,7 +629,7 @@ internal sealed class SubscriptionState<T>
                 Filters = FilterTexts,
                 Consumers = _consumers.Length,
                 Standby = _standby.Count,
-                Backlog = _waiting,
+                Backlog = (int)_waiting.Value,
                 InFlight = inFlight,
                 Delivered = _delivered,
                 Redelivered = _redelivered,
