@@ -54,6 +54,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
     private readonly ReadWaiters _waiters = new();
     private readonly int _maxInFlight;
     private readonly int _maxRing;
+    private readonly int _refillBelow; // an ack refills from the backlog only when fewer unread deliveries than this are left
     private readonly int _maxDeliveries;
     private readonly bool _autoAck;
     private readonly bool _tracksCursor; // a durable subscription of a durable queue: first reads move its stored cursor
@@ -87,6 +88,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
         _options = options;
         _maxInFlight = Math.Min(options.MaxInFlight, MaxRing);
         _publisher.MaxInFlight = _maxInFlight;
+        _refillBelow = Math.Max(2, _maxInFlight / 4);
         _maxRing = (int)BitOperations.RoundUpToPowerOf2((uint)_maxInFlight);
         _ring = new Pushed[Math.Min(_maxRing, InitialRing)];
         _maxDeliveries = options.MaxDeliveries;
@@ -296,7 +298,8 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
     /// </summary>
     public override bool TryRead(out Delivery<T> delivery)
     {
-        while (TryTakeNext(out Pushed pushed, out long token))
+        bool refilled = false;
+        while (TryTakeNext(out Pushed pushed, out long token) || (!refilled && (refilled = TryRefill()) && TryTakeNext(out pushed, out token)))
         {
             // Expiry is checked outside the lock, because it reads the clock; only messages with a time to live pay for it.
             if (pushed.Message.ExpiresAtTicks != 0 && _time.GetUtcNow().UtcTicks >= pushed.Message.ExpiresAtTicks)
@@ -395,7 +398,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
         }
 
         IReadySource source = this;
-        if (source.IsReady(out bool canRead))
+        if (source.IsReady(out bool canRead) || (TryRefill() && source.IsReady(out canRead)))
         {
             return new ValueTask<bool>(canRead);
         }
@@ -574,11 +577,32 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
         AfterLeaving(unsettled.Message);
     }
 
-    /// <summary>A message left this subscription: free its share of the queue, then refill from the backlog.</summary>
+    /// <summary>
+    /// A message left this subscription: free its share of the queue, then refill from the backlog, unless
+    /// the ring still holds plenty to read. Refilling takes the subscription's lock, which publishers hold
+    /// on every publish; a consumer working through a backlog would otherwise take it on every ack. The
+    /// refill is only put off, never lost: a reader that finds the ring empty refills before it waits
+    /// (<see cref="TryRefill"/>), and a reader parked on an empty ring is never behind a non-empty one.
+    /// </summary>
     private void AfterLeaving(Message<T> message)
     {
         _state.Queue.Release(message, _state.Name);
+        if (_state.HasWaiting && Volatile.Read(ref _publisher.Pushed) - Volatile.Read(ref _reader.Read) < _refillBelow)
+        {
+            _state.OnCreditFreed();
+        }
+    }
+
+    /// <summary>The ring is empty: move what waits in the backlog into it, if this consumer has credit for it.</summary>
+    private bool TryRefill()
+    {
+        if (!_state.HasWaiting)
+        {
+            return false;
+        }
+
         _state.OnCreditFreed();
+        return true;
     }
 
     // ---------------------------------------------------------------- pending table

@@ -272,10 +272,13 @@ internal sealed class SubscriptionState<T>
         return null;
     }
 
+    /// <summary>True while messages wait in the backlog (or came back). Read without the lock.</summary>
+    public bool HasWaiting => Volatile.Read(ref _waiting.Value) > 0;
+
     /// <summary>After a consumer freed credit (with a full fence): deliver what waits. Called without any lock.</summary>
     public void OnCreditFreed()
     {
-        if (Volatile.Read(ref _waiting.Value) > 0)
+        if (HasWaiting)
         {
             lock (Gate)
             {
