@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
-using System.Runtime.CompilerServices;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 
 namespace MessageQueue;
@@ -38,11 +38,6 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
 {
     private const int InitialSlots = 16;
     private const long NoToken = -1;
-
-    private readonly SubscriptionState<T> _state;
-    private readonly BrokerClient _client;
-    private readonly TimeProvider _time;
-    private readonly SubscriptionOptions _options;
     private const int InitialRing = 16;
     private const int MaxRing = 1 << 30;
 
@@ -51,6 +46,10 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
     private const int SpinIterations = 10;
     private static readonly int SpinChecks = Environment.ProcessorCount > 1 ? 16 : 0;
 
+    private readonly SubscriptionState<T> _state;
+    private readonly BrokerClient _client;
+    private readonly TimeProvider _time;
+    private readonly SubscriptionOptions _options;
     private readonly ReadWaiters _waiters = new();
     private readonly int _maxInFlight;
     private readonly int _maxRing;
@@ -87,7 +86,6 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
         _time = time;
         _options = options;
         _maxInFlight = Math.Min(options.MaxInFlight, MaxRing);
-        _publisher.MaxInFlight = _maxInFlight;
         _refillBelow = Math.Max(2, _maxInFlight / 4);
         _maxRing = (int)BitOperations.RoundUpToPowerOf2((uint)_maxInFlight);
         _ring = new Pushed[Math.Min(_maxRing, InitialRing)];
@@ -166,7 +164,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
             return false;
         }
 
-        if (_publisher.Pushed - _publisher.SettledSeen < _publisher.MaxInFlight)
+        if (_publisher.Pushed - _publisher.SettledSeen < _maxInFlight)
         {
             return true;
         }
@@ -174,7 +172,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
         // Our copy of the settled count says full; read the real one. This is the only place the
         // publisher side reads a consumer-side cache line.
         _publisher.SettledSeen = Volatile.Read(ref _settled.Value);
-        return _publisher.Pushed - _publisher.SettledSeen < _publisher.MaxInFlight;
+        return _publisher.Pushed - _publisher.SettledSeen < _maxInFlight;
     }
 
     /// <summary>Gives this consumer a delivery. Called under the subscription's lock, only after <see cref="HasCreditLocked"/>.</summary>
@@ -298,8 +296,8 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
     /// </summary>
     public override bool TryRead(out Delivery<T> delivery)
     {
-        bool refilled = false;
-        while (TryTakeNext(out Pushed pushed, out long token) || (!refilled && (refilled = TryRefill()) && TryTakeNext(out pushed, out token)))
+        // An empty ring is refilled from the subscription's backlog before giving up (see AfterLeaving).
+        while (TryTakeNext(out Pushed pushed, out long token) || (_state.OnCreditFreed() && TryTakeNext(out pushed, out token)))
         {
             // Expiry is checked outside the lock, because it reads the clock; only messages with a time to live pay for it.
             if (pushed.Message.ExpiresAtTicks != 0 && _time.GetUtcNow().UtcTicks >= pushed.Message.ExpiresAtTicks)
@@ -398,7 +396,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
         }
 
         IReadySource source = this;
-        if (source.IsReady(out bool canRead) || (TryRefill() && source.IsReady(out canRead)))
+        if (source.IsReady(out bool canRead) || (_state.OnCreditFreed() && source.IsReady(out canRead)))
         {
             return new ValueTask<bool>(canRead);
         }
@@ -417,7 +415,6 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
 
         return _waiters.WaitAsync(this, cancellationToken);
     }
-
 
     private void GrowLocked()
     {
@@ -582,7 +579,8 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
     /// the ring still holds plenty to read. Refilling takes the subscription's lock, which publishers hold
     /// on every publish; a consumer working through a backlog would otherwise take it on every ack. The
     /// refill is only put off, never lost: a reader that finds the ring empty refills before it waits
-    /// (<see cref="TryRefill"/>), and a reader parked on an empty ring is never behind a non-empty one.
+    /// (<see cref="TryRead"/>, <see cref="WaitToReadAsync"/>), and a reader parked on an empty ring is
+    /// never behind a non-empty one.
     /// </summary>
     private void AfterLeaving(Message<T> message)
     {
@@ -591,18 +589,6 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
         {
             _state.OnCreditFreed();
         }
-    }
-
-    /// <summary>The ring is empty: move what waits in the backlog into it, if this consumer has credit for it.</summary>
-    private bool TryRefill()
-    {
-        if (!_state.HasWaiting)
-        {
-            return false;
-        }
-
-        _state.OnCreditFreed();
-        return true;
     }
 
     // ---------------------------------------------------------------- pending table

@@ -4,7 +4,7 @@ namespace MessageQueue;
 
 /// <summary>
 /// What a publisher writes when it hands a consumer a delivery, alone on its cache lines: the ring's
-/// write position and the publisher's copy of the settled count.
+/// write position, the publisher's copy of the settled count, and whether deliveries have stopped.
 /// </summary>
 /// <remarks>
 /// The runtime groups a class's fields by size, not by declaration, so two longs written by two cores
@@ -23,12 +23,8 @@ internal struct PublisherLine
     [FieldOffset(72)]
     public long SettledSeen;
 
-    /// <summary>MaxInFlight, copied here so that the credit check reads one cache line.</summary>
-    [FieldOffset(80)]
-    public int MaxInFlight;
-
     /// <summary>No more deliveries for this consumer.</summary>
-    [FieldOffset(84)]
+    [FieldOffset(80)]
     public bool Stopped;
 }
 

@@ -9,7 +9,7 @@ namespace MessageQueue;
 /// </summary>
 /// <remarks>
 /// <para><b>Locking.</b> <see cref="Gate"/> guards the backlog, the returned set, the consumer list and
-/// every hand-off into a consumer's channel, which keeps each channel in sequence order. Publishers
+/// every hand-off into a consumer's ring, which keeps each ring in sequence order. Publishers
 /// take it (after the queue's lock, if any, and in subscription-id order); consumers take it only to
 /// refill from a non-empty backlog, to nack, and to detach.</para>
 /// <para><b>Credit.</b> A consumer has credit while it holds fewer than MaxInFlight deliveries.
@@ -163,7 +163,7 @@ internal sealed class SubscriptionState<T>
     {
         Debug.Assert(Gate.IsHeldByCurrentThread && !_deleted);
 
-        // Caught up: hand the message straight to a consumer's channel.
+        // Caught up: hand the message straight to a consumer's ring.
         if (_waiting.Value == 0 && NextConsumerWithCreditLocked() is { } consumer)
         {
             consumer.PushLocked(message, attempt: 1, history: null);
@@ -275,16 +275,24 @@ internal sealed class SubscriptionState<T>
     /// <summary>True while messages wait in the backlog (or came back). Read without the lock.</summary>
     public bool HasWaiting => Volatile.Read(ref _waiting.Value) > 0;
 
-    /// <summary>After a consumer freed credit (with a full fence): deliver what waits. Called without any lock.</summary>
-    public void OnCreditFreed()
+    /// <summary>
+    /// After a consumer freed credit (with a full fence), or found its ring empty: deliver what waits.
+    /// Called without any lock.
+    /// </summary>
+    /// <returns>True when messages were waiting, so a consumer with credit may have been given some.</returns>
+    public bool OnCreditFreed()
     {
-        if (HasWaiting)
+        if (!HasWaiting)
         {
-            lock (Gate)
-            {
-                DispatchLocked();
-            }
+            return false;
         }
+
+        lock (Gate)
+        {
+            DispatchLocked();
+        }
+
+        return true;
     }
 
     /// <summary>
@@ -569,7 +577,7 @@ internal sealed class SubscriptionState<T>
         }
     }
 
-    /// <summary>Broker shutdown, second step: deliveries still unread in the consumer's channel come back here.</summary>
+    /// <summary>Broker shutdown, second step: deliveries still unread in the consumer's ring come back here.</summary>
     public void TakeBackUnread(Consumer<T> consumer)
     {
         lock (Gate)
