@@ -75,7 +75,10 @@ public sealed class BrokerOptions
         JsonSerializerOptions = JsonSerializerOptions,
     };
 
-    internal void Validate(string paramName)
+    internal void Validate(string paramName) => OptionsErrors.ThrowIfAny(GetErrors(), "BrokerOptions", paramName);
+
+    /// <summary>Every problem with these options, or <see langword="null"/> when they are valid.</summary>
+    internal List<string>? GetErrors()
     {
         List<string>? errors = null;
         if (TimeProvider is null)
@@ -107,6 +110,6 @@ public sealed class BrokerOptions
             (errors ??= []).Add($"MaxStoreBatch is {MaxStoreBatch}; it must be at least 1.");
         }
 
-        OptionsErrors.ThrowIfAny(errors, "BrokerOptions", paramName);
+        return errors;
     }
 }

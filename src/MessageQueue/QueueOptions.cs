@@ -104,7 +104,10 @@ public sealed class QueueOptions
         Retention == other.Retention && MaxAge == other.MaxAge;
 
     /// <summary>Checks every option and throws one exception that lists every problem.</summary>
-    internal void Validate(string paramName)
+    internal void Validate(string paramName) => OptionsErrors.ThrowIfAny(GetErrors(), "QueueOptions", paramName);
+
+    /// <summary>Every problem with these options, or <see langword="null"/> when they are valid.</summary>
+    internal List<string>? GetErrors()
     {
         List<string>? errors = null;
         if (MaxMessages < 1)
@@ -169,7 +172,7 @@ public sealed class QueueOptions
             (errors ??= []).Add("DeadLetterDrops is on but DeadLetters is off; dropped messages would have no dead-letter queue to go to. Turn DeadLetters on, or DeadLetterDrops off.");
         }
 
-        OptionsErrors.ThrowIfAny(errors, "QueueOptions", paramName);
+        return errors;
     }
 
     /// <inheritdoc/>

@@ -103,7 +103,10 @@ public sealed class SubscriptionOptions
     internal TimeSpan RedeliveryDelay(int attempt) =>
         RedeliveryDelays.Count == 0 ? TimeSpan.Zero : RedeliveryDelays[Math.Min(attempt, RedeliveryDelays.Count) - 1];
 
-    internal void Validate(string paramName)
+    internal void Validate(string paramName) => OptionsErrors.ThrowIfAny(GetErrors(), "SubscriptionOptions", paramName);
+
+    /// <summary>Every problem with these options, or <see langword="null"/> when they are valid.</summary>
+    internal List<string>? GetErrors()
     {
         List<string>? errors = null;
         if (MaxInFlight < 1)
@@ -161,6 +164,6 @@ public sealed class SubscriptionOptions
             }
         }
 
-        OptionsErrors.ThrowIfAny(errors, "SubscriptionOptions", paramName);
+        return errors;
     }
 }
