@@ -883,7 +883,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
 
     void IConsumer.StopDelivering() => _state.StopDelivering(this);
 
-    void IConsumer.TakeBackUnread() => _state.TakeBackUnread(this);
+    int IConsumer.TakeBackUnread() => _state.TakeBackUnread(this);
 
     ConsumerSnapshot IConsumer.GetSnapshot() => new()
     {

@@ -58,16 +58,7 @@ internal sealed class HandlerSubscription<T> : Subscription, IRunningHandler
                     catch (Exception error)
 #pragma warning restore CA1031
                     {
-                        if (_inner is Consumer<T> consumer)
-                        {
-                            consumer.State.RecordHandlerFailure();
-                            consumer.NackAfterHandlerFailure(delivery, error);
-                        }
-                        else
-                        {
-                            await delivery.NackAsync(CancellationToken.None).ConfigureAwait(false);
-                        }
-
+                        await HandlerFailure.NackAsync(_inner, delivery, error).ConfigureAwait(false);
                         continue;
                     }
 

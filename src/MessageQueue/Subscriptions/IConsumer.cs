@@ -7,7 +7,7 @@ internal interface IConsumer
     void StopDelivering();
 
     /// <summary>Shutdown step 2: unread deliveries go back to the subscription; readers finish what they hold.</summary>
-    void TakeBackUnread();
+    int TakeBackUnread();
 
     /// <summary>Shutdown step 3: completes when everything the consumer read is settled.</summary>
     Task WhenDrained();

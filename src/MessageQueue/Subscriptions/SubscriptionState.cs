@@ -577,15 +577,21 @@ internal sealed class SubscriptionState<T>
         }
     }
 
-    /// <summary>Broker shutdown, second step: deliveries still unread in the consumer's ring come back here.</summary>
-    public void TakeBackUnread(Consumer<T> consumer)
+    /// <summary>
+    /// Shutdown (of the broker, or of a hosted handler), second step: deliveries still unread in the consumer's
+    /// ring come back here. Returns how many.
+    /// </summary>
+    public int TakeBackUnread(Consumer<T> consumer)
     {
         lock (Gate)
         {
-            foreach (Consumer<T>.Unsettled unread in consumer.TakeUnreadLocked(complete: true))
+            List<Consumer<T>.Unsettled> taken = consumer.TakeUnreadLocked(complete: true);
+            foreach (Consumer<T>.Unsettled unread in taken)
             {
                 ReturnLocked(unread.Message, unread.Deliveries, unread.History);
             }
+
+            return taken.Count;
         }
     }
 

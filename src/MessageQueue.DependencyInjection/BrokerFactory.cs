@@ -1,0 +1,56 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace MessageQueue.DependencyInjection;
+
+/// <summary>Creates the container's broker from the validated options.</summary>
+internal static class BrokerFactory
+{
+    public static Broker Create(IServiceProvider services)
+    {
+        // Value runs the validator: an invalid configuration throws OptionsValidationException with every problem.
+        MessageBrokerOptions settings = services.GetRequiredService<IOptions<MessageBrokerOptions>>().Value;
+        BrokerOptions options = settings.Broker.Clone();
+        if (ReferenceEquals(options.TimeProvider, TimeProvider.System) && services.GetService<TimeProvider>() is { } time)
+        {
+            options.TimeProvider = time;
+        }
+
+        if (settings.StoreFactory is { } createStore)
+        {
+            options.Store = createStore(services);
+        }
+
+        Broker broker;
+        try
+        {
+            broker = new Broker(options);
+        }
+        catch
+        {
+            // The broker owns the store only once it exists.
+            if (settings.StoreFactory is not null)
+            {
+                options.Store?.Dispose();
+            }
+
+            throw;
+        }
+
+        try
+        {
+            foreach (QueueDeclaration queue in settings.Queues)
+            {
+                queue.Declare(broker);
+            }
+        }
+        catch
+        {
+            // For example a queue the store holds with another payload type. Close the store before reporting it.
+            broker.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            throw;
+        }
+
+        return broker;
+    }
+}

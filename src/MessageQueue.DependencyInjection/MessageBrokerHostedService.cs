@@ -1,0 +1,64 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace MessageQueue.DependencyInjection;
+
+/// <summary>
+/// Creates the broker when the host starts (so a store is read back, and configuration errors surface, at start
+/// rather than on the first request), starts the hosted handlers, and stops them gracefully when the host stops.
+/// The broker itself is disposed with the container, after every hosted service has stopped.
+/// </summary>
+internal sealed class MessageBrokerHostedService(IServiceProvider services, IOptions<MessageBrokerOptions> options) : IHostedService
+{
+    private readonly List<HandlerRunner> _runners = [];
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        MessageBrokerOptions settings = options.Value;
+        Broker broker = services.GetRequiredService<Broker>();
+        ISubscriber subscriber = services.GetRequiredService<ISubscriber>();
+        ILogger logger = (services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("MessageQueue.Hosting");
+        TimeProvider time = broker.TimeProvider;
+        IServiceScopeFactory scopes = services.GetRequiredService<IServiceScopeFactory>();
+
+        foreach (HandlerRegistration registration in settings.Handlers)
+        {
+            HandlerRunner runner = registration.CreateRunner(scopes, time, logger);
+            await runner.StartAsync(subscriber, cancellationToken).ConfigureAwait(false);
+            _runners.Add(runner);
+        }
+
+        Log.BrokerStarted(logger, settings.Queues.Count, settings.Handlers.Count);
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_runners.Count == 0)
+        {
+            return;
+        }
+
+        // All at once: each gets the whole of the host's shutdown timeout.
+        var stopping = new Task<HandlerTotals>[_runners.Count];
+        for (int i = 0; i < stopping.Length; i++)
+        {
+            stopping[i] = _runners[i].StopAsync(cancellationToken);
+        }
+
+        HandlerTotals[] totals = await Task.WhenAll(stopping).ConfigureAwait(false);
+        _runners.Clear();
+        long handled = 0;
+        int returned = 0;
+        foreach (HandlerTotals total in totals)
+        {
+            handled += total.Handled;
+            returned += total.Returned;
+        }
+
+        ILogger logger = (services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("MessageQueue.Hosting");
+        Log.HandlersStopped(logger, handled, returned);
+    }
+}

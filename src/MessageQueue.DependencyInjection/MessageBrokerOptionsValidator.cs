@@ -1,0 +1,131 @@
+using MessageQueue.Persistence;
+using Microsoft.Extensions.Options;
+
+namespace MessageQueue.DependencyInjection;
+
+/// <summary>
+/// Checks everything AddMessageBroker and AddMessageHandler configured, with the same checks the broker makes, and
+/// reports every problem in one <see cref="OptionsValidationException"/>: when the host starts (ValidateOnStart),
+/// or when the broker is first resolved without a host.
+/// </summary>
+internal sealed class MessageBrokerOptionsValidator : IValidateOptions<MessageBrokerOptions>
+{
+    public ValidateOptionsResult Validate(string? name, MessageBrokerOptions options)
+    {
+        var errors = new List<string>(options.ConfigurationErrors);
+        ValidateBroker(options, errors);
+        foreach (QueueDeclaration queue in options.Queues)
+        {
+            ValidateQueue(queue, errors);
+        }
+
+        var subscriptions = new HashSet<(string Queue, string Subscription)>();
+        foreach (HandlerRegistration handler in options.Handlers)
+        {
+            ValidateHandler(handler, options, subscriptions, errors);
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void ValidateBroker(MessageBrokerOptions options, List<string> errors)
+    {
+        BrokerOptions broker = options.Broker;
+        if (options.StoreFactory is not null && broker.Store is null)
+        {
+            // The store is created with the broker, not now: check the rest as if it were there.
+            broker = broker.Clone();
+            broker.Store = PlaceholderStore.Instance;
+        }
+
+        AddAll(errors, "BrokerOptions", broker.GetErrors());
+    }
+
+    private static void ValidateQueue(QueueDeclaration queue, List<string> errors)
+    {
+        string what = $"Queue '{queue.Name}'";
+        if (queue.PayloadType is null)
+        {
+            errors.Add($"{what} has settings in configuration but is not declared in code; declare it with DeclareQueue<TPayload>(\"{queue.Name}\") in AddMessageBroker, or remove it from configuration.");
+        }
+
+        if (queue.ConflictingType is { } other)
+        {
+            errors.Add($"{what} is declared twice, with payload types {queue.PayloadType!.Name} and {other.Name}; a queue has one payload type.");
+        }
+
+        AddAll(errors, what, queue.Options.GetErrors());
+    }
+
+    private static void ValidateHandler(HandlerRegistration handler, MessageBrokerOptions options, HashSet<(string, string)> subscriptions, List<string> errors)
+    {
+        string what = $"Handler {handler.HandlerType.Name} on queue '{handler.Queue}'";
+        MessageHandlerOptions settings = handler.Options;
+        if (settings.Subscription is not { } subscription)
+        {
+            errors.Add($"{what}: Subscription is null; leave the default or set a SubscriptionOptions.");
+            return;
+        }
+
+        AddAll(errors, what, subscription.GetErrors());
+        if (subscription.AutoAck)
+        {
+            errors.Add($"{what}: Subscription.AutoAck is true, but a hosted handler acks when it returns and nacks when it throws; leave AutoAck false.");
+        }
+
+        if (settings.MaxConcurrency < 1)
+        {
+            errors.Add($"{what}: MaxConcurrency is {settings.MaxConcurrency}; it must be at least 1 (1 handles messages in order).");
+        }
+        else if (settings.MaxConcurrency > subscription.MaxInFlight && subscription.MaxInFlight >= 1)
+        {
+            errors.Add($"{what}: MaxConcurrency is {settings.MaxConcurrency} but Subscription.MaxInFlight is {subscription.MaxInFlight}, so at most {subscription.MaxInFlight} could run at once; raise MaxInFlight to at least {settings.MaxConcurrency}.");
+        }
+
+        if (Timeouts.Describe(settings.HandlerTimeout, nameof(settings.HandlerTimeout), allowZero: false) is { } timeoutError)
+        {
+            errors.Add($"{what}: {timeoutError}");
+        }
+        else if (settings.HandlerTimeout != Timeout.InfiniteTimeSpan && subscription.AckTimeout != Timeout.InfiniteTimeSpan && settings.HandlerTimeout > subscription.AckTimeout)
+        {
+            errors.Add($"{what}: HandlerTimeout ({settings.HandlerTimeout}) is longer than Subscription.AckTimeout ({subscription.AckTimeout}), so the message would be delivered again while the handler still runs; lower HandlerTimeout or raise AckTimeout.");
+        }
+
+        if (options.FindQueue(handler.Queue) is { PayloadType: { } declared } && declared != handler.PayloadType)
+        {
+            errors.Add($"{what}: the handler takes {handler.PayloadType.Name} but the queue is declared with payload type {declared.Name}.");
+        }
+
+        if (!subscriptions.Add((handler.Queue, handler.SubscriptionName)))
+        {
+            errors.Add($"{what}: another handler already uses subscription '{handler.SubscriptionName}' on this queue; give each handler its own subscription name.");
+        }
+    }
+
+    private static void AddAll(List<string> errors, string what, List<string>? found)
+    {
+        if (found is null)
+        {
+            return;
+        }
+
+        foreach (string error in found)
+        {
+            errors.Add($"{what}: {error}");
+        }
+    }
+
+    /// <summary>Stands in for a store that UseStore creates later, only so that BrokerOptions' checks see one.</summary>
+    private sealed class PlaceholderStore : IMessageStore
+    {
+        public static readonly PlaceholderStore Instance = new();
+
+        public IReadOnlyList<StoredQueueState> Load() => [];
+
+        public void Write(StoreBatch batch) => throw new NotSupportedException();
+
+        public void Dispose()
+        {
+        }
+    }
+}

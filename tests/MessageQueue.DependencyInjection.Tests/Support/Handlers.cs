@@ -1,0 +1,61 @@
+namespace MessageQueue.DependencyInjection.Tests.Support;
+
+/// <summary>Records each order with the scope it ran in.</summary>
+public sealed class OrderHandler(ScopedContext context, Recorder recorder) : IMessageHandler<Order>
+{
+    public ValueTask HandleAsync(Delivery<Order> delivery, CancellationToken cancellationToken)
+    {
+        recorder.Record(new HandledCall(nameof(OrderHandler), delivery.Payload.Id, context.Id, delivery.Attempt));
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>A second handler of the same queue, on its own subscription.</summary>
+public sealed class AuditHandler(ScopedContext context, Recorder recorder) : IMessageHandler<Order>
+{
+    public ValueTask HandleAsync(Delivery<Order> delivery, CancellationToken cancellationToken)
+    {
+        recorder.Record(new HandledCall(nameof(AuditHandler), delivery.Payload.Id, context.Id, delivery.Attempt));
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>Always fails.</summary>
+public sealed class FailingHandler(Recorder recorder) : IMessageHandler<Order>
+{
+    public ValueTask HandleAsync(Delivery<Order> delivery, CancellationToken cancellationToken)
+    {
+        recorder.Record(new HandledCall(nameof(FailingHandler), delivery.Payload.Id, Guid.Empty, delivery.Attempt));
+        throw new InvalidOperationException($"order {delivery.Payload.Id} cannot be processed");
+    }
+}
+
+/// <summary>Records, then waits at the gate (honouring its token).</summary>
+public sealed class GatedHandler(Gate gate, Recorder recorder) : IMessageHandler<Order>
+{
+    public async ValueTask HandleAsync(Delivery<Order> delivery, CancellationToken cancellationToken)
+    {
+        recorder.Record(new HandledCall(nameof(GatedHandler), delivery.Payload.Id, Guid.Empty, delivery.Attempt));
+        await gate.PassAsync(cancellationToken);
+    }
+}
+
+/// <summary>Rejects every order itself: the host's ack afterwards must do nothing.</summary>
+public sealed class RejectingHandler(Recorder recorder) : IMessageHandler<Order>
+{
+    public async ValueTask HandleAsync(Delivery<Order> delivery, CancellationToken cancellationToken)
+    {
+        recorder.Record(new HandledCall(nameof(RejectingHandler), delivery.Payload.Id, Guid.Empty, delivery.Attempt));
+        await delivery.RejectAsync("not for us", cancellationToken);
+    }
+}
+
+/// <summary>Handles invoices.</summary>
+public sealed class InvoiceHandler(Recorder recorder) : IMessageHandler<Invoice>
+{
+    public ValueTask HandleAsync(Delivery<Invoice> delivery, CancellationToken cancellationToken)
+    {
+        recorder.Record(new HandledCall(nameof(InvoiceHandler), delivery.Payload.OrderId, Guid.Empty, delivery.Attempt));
+        return ValueTask.CompletedTask;
+    }
+}

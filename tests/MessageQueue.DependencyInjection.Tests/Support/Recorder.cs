@@ -1,0 +1,162 @@
+namespace MessageQueue.DependencyInjection.Tests.Support;
+
+/// <summary>What a handler call saw: which handler, which message, in which scope, on which attempt.</summary>
+public sealed record HandledCall(string Handler, int OrderId, Guid Scope, int Attempt);
+
+/// <summary>Records handler calls and scope disposals; tests wait on counts, never on time.</summary>
+public sealed class Recorder
+{
+    private readonly object _gate = new();
+    private readonly List<HandledCall> _calls = [];
+    private readonly List<Guid> _disposedScopes = [];
+    private readonly List<(Func<bool> Done, TaskCompletionSource Signal)> _waiters = [];
+
+    public IReadOnlyList<HandledCall> Calls
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _calls];
+            }
+        }
+    }
+
+    public IReadOnlyList<Guid> DisposedScopes
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _disposedScopes];
+            }
+        }
+    }
+
+    public void Record(HandledCall call)
+    {
+        lock (_gate)
+        {
+            _calls.Add(call);
+            Signal();
+        }
+    }
+
+    public void ScopeDisposed(Guid scope)
+    {
+        lock (_gate)
+        {
+            _disposedScopes.Add(scope);
+            Signal();
+        }
+    }
+
+    /// <summary>Completes once <paramref name="count"/> calls were recorded (for <paramref name="handler"/>, when given).</summary>
+    public Task WaitForCalls(int count, string? handler = null) =>
+        WaitUntil(() => _calls.Count(c => handler is null || c.Handler == handler) >= count);
+
+    public Task WaitForDisposedScopes(int count) => WaitUntil(() => _disposedScopes.Count >= count);
+
+    private Task WaitUntil(Func<bool> done)
+    {
+        lock (_gate)
+        {
+            if (done())
+            {
+                return Task.CompletedTask;
+            }
+
+            var signal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiters.Add((done, signal));
+            return signal.Task;
+        }
+    }
+
+    private void Signal()
+    {
+        for (int i = _waiters.Count - 1; i >= 0; i--)
+        {
+            if (_waiters[i].Done())
+            {
+                _waiters[i].Signal.TrySetResult();
+                _waiters.RemoveAt(i);
+            }
+        }
+    }
+}
+
+/// <summary>A scoped service, as a DbContext would be: one per message, disposed when the message is done.</summary>
+public sealed class ScopedContext(Recorder recorder) : IDisposable
+{
+    public Guid Id { get; } = Guid.NewGuid();
+
+    public void Dispose() => recorder.ScopeDisposed(Id);
+}
+
+/// <summary>Lets a test hold handlers inside their call and release them.</summary>
+public sealed class Gate
+{
+    private readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly object _lock = new();
+    private readonly List<(int Count, TaskCompletionSource Signal)> _waiters = [];
+    private int _inside;
+    private int _maxInside;
+
+    public int MaxInside
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _maxInside;
+            }
+        }
+    }
+
+    public void Open() => _open.TrySetResult();
+
+    /// <summary>Completes when <paramref name="count"/> handlers are inside at the same time.</summary>
+    public Task WaitForInside(int count)
+    {
+        lock (_lock)
+        {
+            if (_inside >= count)
+            {
+                return Task.CompletedTask;
+            }
+
+            var signal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiters.Add((count, signal));
+            return signal.Task;
+        }
+    }
+
+    public async Task PassAsync(CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            _inside++;
+            _maxInside = Math.Max(_maxInside, _inside);
+            for (int i = _waiters.Count - 1; i >= 0; i--)
+            {
+                if (_inside >= _waiters[i].Count)
+                {
+                    _waiters[i].Signal.TrySetResult();
+                    _waiters.RemoveAt(i);
+                }
+            }
+        }
+
+        try
+        {
+            await _open.Task.WaitAsync(cancellationToken);
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                _inside--;
+            }
+        }
+    }
+}
