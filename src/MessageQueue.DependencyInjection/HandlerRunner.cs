@@ -112,16 +112,17 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
 
         try
         {
+            // The scope ends after the ack, so that when a scoped service is disposed the message is settled.
             AsyncServiceScope scope = _scopes.CreateAsyncScope();
             await using (scope.ConfigureAwait(false))
             {
                 THandler handler = scope.ServiceProvider.GetRequiredService<THandler>();
                 await handler.HandleAsync(delivery, token).ConfigureAwait(false);
-            }
 
-            // False when the handler settled the delivery itself; that is fine.
-            await delivery.AckAsync(CancellationToken.None).ConfigureAwait(false);
-            Interlocked.Increment(ref _handled);
+                // False when the handler settled the delivery itself; that is fine.
+                await delivery.AckAsync(CancellationToken.None).ConfigureAwait(false);
+                Interlocked.Increment(ref _handled);
+            }
         }
         catch (OperationCanceledException) when (_aborting.IsCancellationRequested)
         {
@@ -185,7 +186,11 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
         {
             int running = Volatile.Read(ref _running);
             await _aborting.CancelAsync().ConfigureAwait(false);
-            Log.HandlersCancelledAtStop(_logger, running, _handlerName, _registration.SubscriptionName);
+            if (running > 0)
+            {
+                // (With none running, the loops were only on their way out when the time ran out.)
+                Log.HandlersCancelledAtStop(_logger, running, _handlerName, _registration.SubscriptionName);
+            }
         }
 
         // 4. Detach. Whatever is still unsettled (a handler that did not finish, a nack waiting out its delay)

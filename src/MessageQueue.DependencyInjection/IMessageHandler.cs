@@ -7,7 +7,7 @@ namespace MessageQueue.DependencyInjection;
 /// <typeparam name="T">The queue's payload type.</typeparam>
 /// <remarks>
 /// <para>Each message gets its own DI scope, and the handler is resolved from it, so a handler can take scoped
-/// services (a DbContext, a unit of work) in its constructor.</para>
+/// services (a DbContext, a unit of work) in its constructor. The scope is disposed after the delivery is settled.</para>
 /// <para>Returning acks the delivery. Throwing nacks it: it is delivered again after the subscription's backoff
 /// delay (<see cref="SubscriptionOptions.RedeliveryDelays"/>), and after <see cref="SubscriptionOptions.MaxDeliveries"/>
 /// attempts it goes to the dead-letter queue. A handler may also settle the delivery itself (for example

@@ -16,7 +16,8 @@ public sealed class LogSink : ILoggerProvider
 
     public IReadOnlyList<LogEntry> Entries => [.. _entries];
 
-    public IEnumerable<LogEntry> WithEvent(int eventId) => _entries.Where(e => e.EventId == eventId);
+    /// <summary>The hosted handlers' entries (category MessageQueue.Hosting) with this event id.</summary>
+    public IEnumerable<LogEntry> WithEvent(int eventId) => _entries.Where(e => e.EventId == eventId && e.Category == "MessageQueue.Hosting");
 
     public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
 

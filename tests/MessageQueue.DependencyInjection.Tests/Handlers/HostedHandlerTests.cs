@@ -1,0 +1,215 @@
+using FluentAssertions;
+using MessageQueue.ContractTests.Support;
+using MessageQueue.DependencyInjection.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Xunit;
+
+namespace MessageQueue.DependencyInjection.Tests.Handlers;
+
+public sealed class HostedHandlerTests
+{
+    private readonly Recorder _recorder = new();
+    private readonly LogSink _logs = new();
+
+    [Fact]
+    public async Task EachMessage_GetsItsOwnScope_DisposedAfterTheHandlerReturns()
+    {
+        using IHost host = Build(services => services.AddMessageHandler<OrderHandler, Order>("orders", "#"));
+        await host.StartAsync();
+        IPublisher publisher = host.Services.GetRequiredService<IPublisher>();
+
+        for (int i = 1; i <= 20; i++)
+        {
+            await publisher.PublishAsync("orders", "created", new Order(i, "tea"));
+        }
+
+        await _recorder.WaitForDisposedScopes(20).OrHang("20 scopes disposed");
+        _recorder.Calls.Select(c => c.OrderId).Should().Equal(Enumerable.Range(1, 20), "MaxConcurrency 1 keeps the order");
+        _recorder.Calls.Select(c => c.Scope).Distinct().Should().HaveCount(20, "every message gets its own scope");
+        _recorder.DisposedScopes.Should().BeEquivalentTo(_recorder.Calls.Select(c => c.Scope));
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public async Task HandlerReturning_AcksTheMessage_OnTheDefaultDurableSubscription()
+    {
+        using IHost host = Build(services => services.AddMessageHandler<OrderHandler, Order>("orders", "#"));
+        await host.StartAsync();
+        Broker broker = host.Services.GetRequiredService<Broker>();
+
+        for (int i = 1; i <= 5; i++)
+        {
+            await broker.PublishAsync("orders", "created", new Order(i, "tea"));
+        }
+
+        await _recorder.WaitForDisposedScopes(5).OrHang("5 handled");
+        await host.StopAsync();
+
+        SubscriptionSnapshot subscription = broker.GetSnapshot().Queues.Single(q => q.Name == "orders").Subscriptions.Single();
+        subscription.Name.Should().Be(typeof(OrderHandler).FullName, "the handler type's name is the default subscription name");
+        subscription.IsDurable.Should().BeTrue();
+        subscription.Acked.Should().Be(5);
+        subscription.InFlight.Should().Be(0);
+        subscription.Backlog.Should().Be(0);
+    }
+
+    [Fact]
+    [Trait("Guarantee", "6")]
+    public async Task HandlerThrowing_IsRetriedOnTheBackoffSchedule_ThenDeadLettered()
+    {
+        var clock = new ManualTimeProvider();
+        using IHost host = Build(services =>
+        {
+            services.AddSingleton<TimeProvider>(clock);
+            services.AddMessageHandler<FailingHandler, Order>("orders", "#", "billing", h =>
+            {
+                h.Subscription.MaxDeliveries = 3;
+                h.Subscription.RedeliveryDelays = [TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5)];
+            });
+        });
+        await host.StartAsync();
+        Broker broker = host.Services.GetRequiredService<Broker>();
+        await using Subscription<Order> deadLetters = await broker.SubscribeAsync<Order>(Broker.GetDeadLetterQueueName("orders"), "#");
+
+        await broker.PublishAsync("orders", "created", new Order(1, "tea"));
+        await _recorder.WaitForCalls(1).OrHang("attempt 1");
+
+        // Nothing comes back before the first delay has passed on the broker's clock.
+        clock.Advance(TimeSpan.FromMilliseconds(999));
+        _recorder.Calls.Should().HaveCount(1);
+        clock.Advance(TimeSpan.FromMilliseconds(1));
+        await _recorder.WaitForCalls(2).OrHang("attempt 2, after 1 s");
+        clock.Advance(TimeSpan.FromSeconds(5));
+        await _recorder.WaitForCalls(3).OrHang("attempt 3, after 5 s");
+
+        Delivery<Order> dead = await deadLetters.ReadAsync().OrHang("the dead letter");
+        dead.Payload.Should().Be(new Order(1, "tea"));
+        _recorder.Calls.Select(c => c.Attempt).Should().Equal(1, 2, 3);
+
+        SubscriptionSnapshot billing = broker.GetSnapshot().Queues.Single(q => q.Name == "orders").Subscription("billing");
+        billing.HandlerFailures.Should().Be(3);
+        billing.Nacked.Should().Be(3);
+        billing.DeadLettered.Should().Be(1);
+        billing.Acked.Should().Be(0);
+        billing.InFlight.Should().Be(0);
+        _logs.WithEvent(2).Should().HaveCount(2, "attempts 1 and 2 log a failure that will be retried");
+        _logs.WithEvent(3).Should().ContainSingle("the last attempt logs the dead letter").Which.Exception.Should().BeOfType<InvalidOperationException>();
+        _logs.Entries.Should().NotContain(e => e.Message.Contains("tea", StringComparison.Ordinal), "payloads are never logged");
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public async Task HandlerTimeout_CancelsTheHandlersToken_AndTheMessageIsNacked()
+    {
+        var clock = new ManualTimeProvider();
+        using IHost host = Build(services =>
+        {
+            services.AddSingleton<TimeProvider>(clock);
+            services.AddSingleton<Gate>();
+            services.AddMessageHandler<GatedHandler, Order>("orders", "#", configure: h =>
+            {
+                h.HandlerTimeout = TimeSpan.FromSeconds(10);
+                h.Subscription.RedeliveryDelays = [TimeSpan.Zero];
+            });
+        });
+        await host.StartAsync();
+        Gate gate = host.Services.GetRequiredService<Gate>();
+        Broker broker = host.Services.GetRequiredService<Broker>();
+
+        await broker.PublishAsync("orders", "created", new Order(1, "tea"));
+        await gate.WaitForInside(1).OrHang("attempt 1 inside the handler");
+        clock.Advance(TimeSpan.FromSeconds(10));
+
+        // The timeout cancelled attempt 1; with a zero backoff, attempt 2 arrives at once.
+        await _recorder.WaitForCalls(2).OrHang("attempt 2 after the timeout");
+        _recorder.Calls.Select(c => c.Attempt).Should().Equal(1, 2);
+        _logs.WithEvent(4).Should().ContainSingle().Which.Message.Should().Contain("00:00:10");
+        gate.Open();
+        await host.StopAsync();
+        broker.GetSnapshot().Queues.Single(q => q.Name == "orders").Subscriptions.Single().Acked.Should().Be(1);
+    }
+
+    [Fact]
+    public async Task MaxConcurrency_RunsThatManyAtOnce_AndNoMore()
+    {
+        using IHost host = Build(services =>
+        {
+            services.AddSingleton<Gate>();
+            services.AddMessageHandler<GatedHandler, Order>("orders", "#", configure: h => h.MaxConcurrency = 3);
+        });
+        await host.StartAsync();
+        Gate gate = host.Services.GetRequiredService<Gate>();
+        Broker broker = host.Services.GetRequiredService<Broker>();
+
+        for (int i = 1; i <= 10; i++)
+        {
+            await broker.PublishAsync("orders", "created", new Order(i, "tea"));
+        }
+
+        await gate.WaitForInside(3).OrHang("three handlers inside at once");
+        _recorder.Calls.Should().HaveCount(3, "the fourth waits for a free slot");
+        gate.Open();
+        await _recorder.WaitForCalls(10).OrHang("all ten");
+        await host.StopAsync();
+
+        gate.MaxInside.Should().Be(3);
+        broker.GetSnapshot().Queues.Single(q => q.Name == "orders").Subscriptions.Single().Acked.Should().Be(10);
+    }
+
+    [Fact]
+    public async Task HandlerThatSettlesItself_TheHostsAckDoesNothing()
+    {
+        using IHost host = Build(services => services.AddMessageHandler<RejectingHandler, Order>("orders", "#"));
+        await host.StartAsync();
+        Broker broker = host.Services.GetRequiredService<Broker>();
+        await using Subscription<Order> deadLetters = await broker.SubscribeAsync<Order>(Broker.GetDeadLetterQueueName("orders"), "#");
+
+        await broker.PublishAsync("orders", "created", new Order(1, "tea"));
+
+        Delivery<Order> dead = await deadLetters.ReadAsync().OrHang("the rejected message");
+        dead.Message.Headers[MessageHeaders.DeadLetterReason].Should().Be(DeadLetterReasons.Rejected);
+        await host.StopAsync();
+        SubscriptionSnapshot subscription = broker.GetSnapshot().Queues.Single(q => q.Name == "orders").Subscriptions.Single();
+        subscription.Acked.Should().Be(0);
+        subscription.DeadLettered.Should().Be(1);
+    }
+
+    [Fact]
+    public async Task Stop_LetsARunningHandlerFinish_ThenAcks()
+    {
+        using IHost host = Build(services =>
+        {
+            services.AddSingleton<Gate>();
+            services.AddMessageHandler<GatedHandler, Order>("orders", "#");
+        });
+        await host.StartAsync();
+        Gate gate = host.Services.GetRequiredService<Gate>();
+        Broker broker = host.Services.GetRequiredService<Broker>();
+        await broker.PublishAsync("orders", "created", new Order(1, "tea"));
+        await broker.PublishAsync("orders", "created", new Order(2, "tea"));
+        await gate.WaitForInside(1).OrHang("order 1 inside the handler");
+
+        Task stopping = host.StopAsync();
+        stopping.IsCompleted.Should().BeFalse("the running handler has not finished");
+        gate.Open();
+        await stopping.OrHang("the host's stop");
+
+        _recorder.Calls.Select(c => c.OrderId).Should().Equal([1], "no new delivery is taken once stopping");
+        SubscriptionSnapshot subscription = broker.GetSnapshot().Queues.Single(q => q.Name == "orders").Subscriptions.Single();
+        subscription.Acked.Should().Be(1);
+        subscription.Backlog.Should().Be(1, "order 2 went back to the durable subscription");
+        subscription.Consumers.Should().Be(0);
+        _logs.WithEvent(5).Should().ContainSingle().Which.Message.Should().Contain("1 messages handled; 1 prefetched and 0 unfinished");
+    }
+
+    private IHost Build(Action<IServiceCollection> configure) => TestHosts.Build(
+        services =>
+        {
+            services.AddSingleton(_recorder);
+            services.AddScoped<ScopedContext>();
+            services.AddMessageBroker(b => b.DeclareQueue<Order>("orders"));
+            configure(services);
+        },
+        _logs);
+}
