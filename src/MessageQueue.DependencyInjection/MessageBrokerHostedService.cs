@@ -14,24 +14,24 @@ namespace MessageQueue.DependencyInjection;
 internal sealed class MessageBrokerHostedService(IServiceProvider services, IOptions<MessageBrokerOptions> options) : IHostedService
 {
     private readonly List<HandlerRunner> _runners = [];
+    private readonly ILogger _logger = (services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("MessageQueue.Hosting");
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         MessageBrokerOptions settings = options.Value;
         Broker broker = services.GetRequiredService<Broker>();
         ISubscriber subscriber = services.GetRequiredService<ISubscriber>();
-        ILogger logger = (services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("MessageQueue.Hosting");
         TimeProvider time = broker.TimeProvider;
         IServiceScopeFactory scopes = services.GetRequiredService<IServiceScopeFactory>();
 
         foreach (HandlerRegistration registration in settings.Handlers)
         {
-            HandlerRunner runner = registration.CreateRunner(scopes, time, logger);
+            HandlerRunner runner = registration.CreateRunner(scopes, time, _logger);
             await runner.StartAsync(subscriber, cancellationToken).ConfigureAwait(false);
             _runners.Add(runner);
         }
 
-        Log.BrokerStarted(logger, settings.Queues.Count, settings.Handlers.Count);
+        Log.BrokerStarted(_logger, settings.Queues.Count, settings.Handlers.Count);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -58,7 +58,6 @@ internal sealed class MessageBrokerHostedService(IServiceProvider services, IOpt
             returned += total.Returned;
         }
 
-        ILogger logger = (services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("MessageQueue.Hosting");
-        Log.HandlersStopped(logger, handled, returned);
+        Log.HandlersStopped(_logger, handled, returned);
     }
 }
