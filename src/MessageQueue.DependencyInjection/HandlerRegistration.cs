@@ -30,7 +30,7 @@ internal abstract class HandlerRegistration(string queue, IReadOnlyList<string> 
         for (int i = 0; i < characters.Length; i++)
         {
             char c = name[i];
-            characters[i] = char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : c == '+' ? '.' : '-';
+            characters[i] = Names.IsNameCharacter(c) ? c : c == '+' ? '.' : '-';
         }
 
         return new string(characters);

@@ -61,7 +61,7 @@ internal static class Names
 
         foreach (char c in name)
         {
-            if (!char.IsAsciiLetterOrDigit(c) && c is not ('-' or '_' or '.'))
+            if (!IsNameCharacter(c))
             {
                 return c == '$'
                     ? $"{what} '{name}' contains '$', which is reserved for the broker's own names (such as '<queue>{DeadLetterSuffix}')."
@@ -71,6 +71,9 @@ internal static class Names
 
         return null;
     }
+
+    /// <summary>Whether <paramref name="c"/> may appear in a queue or subscription name.</summary>
+    public static bool IsNameCharacter(char c) => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.';
 
     public static void ValidateEvent(string? eventName, string paramName)
     {
