@@ -38,7 +38,10 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
 
     private Subscription<T>? _subscription;
     private Task[] _loops = [];
+    private readonly Lock _loopsGate = new();
+    private Task<HandlerTotals>? _stopping;
     private int _running;
+    private int _endLogged;
     private long _handled;
 
     public HandlerRunner(HandlerRegistration registration, IServiceScopeFactory scopes, TimeProvider time, ILogger logger)
@@ -67,6 +70,7 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
     {
         Subscription<T> subscription = _subscription!;
         CancellationToken reading = _reading.Token;
+        Exception? error = null;
         try
         {
             // The cancellation check comes first: a wait with a cancelled token may still report a delivery ready.
@@ -77,21 +81,23 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
                     await HandleAsync(subscription, delivery).ConfigureAwait(false);
                 }
             }
-
-            if (!reading.IsCancellationRequested)
-            {
-                Log.SubscriptionEnded(_logger, null, _handlerName);
-            }
         }
         catch (OperationCanceledException) when (reading.IsCancellationRequested)
         {
             // The host is stopping.
         }
 #pragma warning disable CA1031 // The subscription ended under the host (broker disposed, taken over): log it, do not crash the host.
-        catch (Exception error) when (!reading.IsCancellationRequested)
+        catch (Exception readError) when (!reading.IsCancellationRequested)
 #pragma warning restore CA1031
         {
-            Log.SubscriptionEnded(_logger, error, _handlerName);
+            error = readError;
+        }
+
+        if (!reading.IsCancellationRequested && Interlocked.Exchange(ref _endLogged, 1) == 0)
+        {
+            // Ended under the host: the subscription's completion says why (taken over, broker disposed).
+            await subscription.Completion.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            Log.SubscriptionEnded(_logger, subscription.Completion.Exception?.InnerException ?? error, _handlerName);
         }
     }
 
@@ -126,15 +132,24 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
         }
         catch (OperationCanceledException) when (_aborting.IsCancellationRequested)
         {
-            // Cancelled because the host ran out of shutdown time: not the message's fault, so no nack and no
-            // attempt spent. It stays unsettled and goes back to the durable subscription when the runner detaches.
+            // Cancelled because the host ran out of shutdown time: not the message's fault, so no nack. StopAsync
+            // takes the delivery back without using up an attempt (IConsumer.TakeBackInFlight).
         }
 #pragma warning disable CA1031 // A handler's exception is the handler's business: log it and redeliver.
         catch (Exception error)
 #pragma warning restore CA1031
         {
             Message<T> message = delivery.Message;
-            if (timer is { IsCancellationRequested: true })
+            if (!await HandlerFailure.NackAsync(subscription, delivery, error).ConfigureAwait(false))
+            {
+                // The handler (or a scoped service's clean-up) threw after the delivery was settled, or the delivery
+                // was taken back at stop: nothing to redeliver, and not a failure of the message.
+                if (!_aborting.IsCancellationRequested)
+                {
+                    Log.HandlerThrewAfterSettling(_logger, error, _handlerName, message.Id, message.Event, delivery.Attempt);
+                }
+            }
+            else if (timer is { IsCancellationRequested: true })
             {
                 Log.HandlerTimedOut(_logger, _handlerName, timeout, message.Id, message.Event, delivery.Attempt);
             }
@@ -146,8 +161,6 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
             {
                 Log.HandlerFailed(_logger, error, _handlerName, message.Id, message.Event, delivery.Attempt);
             }
-
-            await HandlerFailure.NackAsync(subscription, delivery, error).ConfigureAwait(false);
         }
         finally
         {
@@ -157,7 +170,16 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
         }
     }
 
-    public override async Task<HandlerTotals> StopAsync(CancellationToken cancellationToken)
+    public override Task<HandlerTotals> StopAsync(CancellationToken cancellationToken)
+    {
+        // Once: a second call (a host that stops twice, a failed start followed by a stop) gets the first one's result.
+        lock (_loopsGate)
+        {
+            return _stopping ??= StopCoreAsync(cancellationToken);
+        }
+    }
+
+    private async Task<HandlerTotals> StopCoreAsync(CancellationToken cancellationToken)
     {
         if (_subscription is not { } subscription)
         {
@@ -170,37 +192,48 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
         // 2. What was prefetched but not yet read goes back to the subscription at once (uncounted as an attempt),
         //    rather than waiting behind the handlers still running.
         int unread = 0;
+        int cutShort = 0;
+        int waiting = 0;
         var consumer = subscription as IConsumer;
-        if (consumer is not null)
-        {
-            consumer.StopDelivering();
-            unread = consumer.TakeBackUnread();
-        }
-
-        // 3. Let running handlers finish, within the host's shutdown timeout.
         try
         {
-            await Task.WhenAll(_loops).WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            int running = Volatile.Read(ref _running);
-            await _aborting.CancelAsync().ConfigureAwait(false);
-            if (running > 0)
+            if (consumer is not null)
             {
-                // (With none running, the loops were only on their way out when the time ran out.)
-                Log.HandlersCancelledAtStop(_logger, running, _handlerName, _registration.SubscriptionName);
+                consumer.StopDelivering();
+                unread = consumer.TakeBackUnread();
             }
-        }
 
-        // 4. Detach. Whatever is still unsettled (a handler that did not finish, a nack waiting out its delay)
-        //    goes back to the durable subscription, and stays in the store for the next start.
-        int unsettled = consumer?.GetSnapshot().InFlight ?? Volatile.Read(ref _running);
-        await subscription.DisposeAsync().ConfigureAwait(false);
+            // 3. Let running handlers finish, within the host's shutdown timeout.
+            try
+            {
+                await Task.WhenAll(_loops).WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // Out of time: cancel the running handlers, and take their deliveries back without using up an
+                // attempt, so that a message on its last attempt is not dead-lettered for a slow shutdown. A handler
+                // that settles one afterwards gets false.
+                await _aborting.CancelAsync().ConfigureAwait(false);
+                cutShort = consumer?.TakeBackInFlight() ?? Volatile.Read(ref _running);
+                if (cutShort > 0)
+                {
+                    Log.HandlersCancelledAtStop(_logger, cutShort, _handlerName, _registration.SubscriptionName);
+                }
+            }
+
+            // What is left is waiting out a retry delay; it goes back to the subscription on detach.
+            waiting = consumer?.GetSnapshot().InFlight ?? 0;
+        }
+        finally
+        {
+            // 4. Detach, whatever happened above. Everything unsettled goes back to the durable subscription, and
+            //    stays in the store for the next start.
+            await subscription.DisposeAsync().ConfigureAwait(false);
+        }
 
         long handled = Interlocked.Read(ref _handled);
-        Log.HandlerStopped(_logger, _handlerName, handled, unread, unsettled, _registration.SubscriptionName);
-        return new HandlerTotals(handled, unread + unsettled);
+        Log.HandlerStopped(_logger, _handlerName, handled, unread, cutShort + waiting, _registration.SubscriptionName);
+        return new HandlerTotals(handled, unread + cutShort + waiting);
     }
 }
 #pragma warning restore CA1001

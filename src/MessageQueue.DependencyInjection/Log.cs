@@ -20,7 +20,7 @@ internal static partial class Log
     [LoggerMessage(5, LogLevel.Information, "Handler {Handler} stopped: {Handled} messages handled; {Unread} prefetched and {Unfinished} unfinished messages went back to subscription '{Subscription}'")]
     public static partial void HandlerStopped(ILogger logger, string handler, long handled, int unread, int unfinished, string subscription);
 
-    [LoggerMessage(6, LogLevel.Warning, "The host's shutdown timeout ran out with {Running} calls of handler {Handler} still running: they were cancelled, and their messages went back to subscription '{Subscription}'")]
+    [LoggerMessage(6, LogLevel.Warning, "The host's shutdown timeout ran out with {Running} calls of handler {Handler} still running: they were cancelled, and their messages went back to subscription '{Subscription}' without using up an attempt")]
     public static partial void HandlersCancelledAtStop(ILogger logger, int running, string handler, string subscription);
 
     [LoggerMessage(7, LogLevel.Error, "The subscription of handler {Handler} ended while the host was running; it handles no more messages")]
@@ -31,4 +31,10 @@ internal static partial class Log
 
     [LoggerMessage(9, LogLevel.Information, "Hosted handlers stopped: {Handled} messages handled; {Returned} messages went back to their durable subscriptions")]
     public static partial void HandlersStopped(ILogger logger, long handled, int returned);
+
+    [LoggerMessage(10, LogLevel.Warning, "Handler {Handler} threw after message {MessageId} ('{Event}', attempt {Attempt}) was already settled; the exception is logged and the message is not redelivered")]
+    public static partial void HandlerThrewAfterSettling(ILogger logger, Exception error, string handler, Guid messageId, string @event, int attempt);
+
+    [LoggerMessage(11, LogLevel.Error, "Starting the hosted handlers failed; the {Started} handlers already started were stopped")]
+    public static partial void StartFailed(ILogger logger, Exception error, int started);
 }

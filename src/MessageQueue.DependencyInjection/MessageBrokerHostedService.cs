@@ -24,11 +24,28 @@ internal sealed class MessageBrokerHostedService(IServiceProvider services, IOpt
         TimeProvider time = broker.TimeProvider;
         IServiceScopeFactory scopes = services.GetRequiredService<IServiceScopeFactory>();
 
-        foreach (HandlerRegistration registration in settings.Handlers)
+        try
         {
-            HandlerRunner runner = registration.CreateRunner(scopes, time, _logger);
-            await runner.StartAsync(subscriber, cancellationToken).ConfigureAwait(false);
-            _runners.Add(runner);
+            foreach (HandlerRegistration registration in settings.Handlers)
+            {
+                HandlerRunner runner = registration.CreateRunner(scopes, time, _logger);
+                await runner.StartAsync(subscriber, cancellationToken).ConfigureAwait(false);
+                lock (_runners)
+                {
+                    _runners.Add(runner);
+                }
+            }
+        }
+        catch (Exception error)
+        {
+            // The host does not call StopAsync after a failed start: stop what did start, at once (their running
+            // calls are cancelled and their messages go back), so no handler keeps running in a host that failed.
+            int started = _runners.Count;
+            using var now = new CancellationTokenSource();
+            await now.CancelAsync().ConfigureAwait(false);
+            await StopAsync(now.Token).ConfigureAwait(false);
+            Log.StartFailed(_logger, error, started);
+            throw;
         }
 
         Log.BrokerStarted(_logger, settings.Queues.Count, settings.Handlers.Count);
@@ -36,20 +53,26 @@ internal sealed class MessageBrokerHostedService(IServiceProvider services, IOpt
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (_runners.Count == 0)
+        HandlerRunner[] runners;
+        lock (_runners)
+        {
+            runners = [.. _runners];
+            _runners.Clear();
+        }
+
+        if (runners.Length == 0)
         {
             return;
         }
 
         // All at once: each gets the whole of the host's shutdown timeout.
-        var stopping = new Task<HandlerTotals>[_runners.Count];
+        var stopping = new Task<HandlerTotals>[runners.Length];
         for (int i = 0; i < stopping.Length; i++)
         {
-            stopping[i] = _runners[i].StopAsync(cancellationToken);
+            stopping[i] = runners[i].StopAsync(cancellationToken);
         }
 
         HandlerTotals[] totals = await Task.WhenAll(stopping).ConfigureAwait(false);
-        _runners.Clear();
         long handled = 0;
         int returned = 0;
         foreach (HandlerTotals total in totals)

@@ -804,6 +804,30 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
         }
     }
 
+    /// <summary>
+    /// Takes back every delivery that was read and is neither settled nor waiting out a backoff, counted as not
+    /// delivered (one attempt fewer). Called under the subscription's lock, after <see cref="StopLocked"/>.
+    /// </summary>
+    public List<Unsettled> TakeInFlightLocked()
+    {
+        Debug.Assert(_publisher.Stopped);
+        var held = new List<Unsettled>();
+        lock (_tableGate)
+        {
+            for (int i = 0; i < _slots.Length; i++)
+            {
+                if (_slots[i].Message is not null && !_slots[i].Waiting)
+                {
+                    Unsettled taken = FreeLocked(i, recordDelivery: false);
+                    held.Add(taken with { Deliveries = taken.Deliveries - 1 });
+                }
+            }
+        }
+
+        SignalIfDrained();
+        return held;
+    }
+
     /// <summary>Completes when everything this consumer was given has left it. Used by the broker's shutdown drain.</summary>
     public Task WhenDrained()
     {
@@ -884,6 +908,8 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
     void IConsumer.StopDelivering() => _state.StopDelivering(this);
 
     int IConsumer.TakeBackUnread() => _state.TakeBackUnread(this);
+
+    int IConsumer.TakeBackInFlight() => _state.TakeBackInFlight(this);
 
     ConsumerSnapshot IConsumer.GetSnapshot() => new()
     {

@@ -7,15 +7,23 @@ namespace MessageQueue;
 internal static class HandlerFailure
 {
     /// <summary>
-    /// Counts the failure in the subscription's snapshot, keeps the error in the message's history (so a dead
-    /// letter says why), and nacks: redelivered after the backoff delay, or dead-lettered on the last attempt.
+    /// Nacks: redelivered after the backoff delay, or dead-lettered on the last attempt; keeps the error in the
+    /// message's history (so a dead letter says why) and counts the failure in the subscription's snapshot.
+    /// Returns <see langword="false"/>, counting nothing, when the delivery was already settled.
     /// </summary>
     public static ValueTask<bool> NackAsync<T>(Subscription<T> subscription, in Delivery<T> delivery, Exception error)
     {
         if (subscription is Consumer<T> consumer)
         {
-            consumer.State.RecordHandlerFailure();
-            return new ValueTask<bool>(consumer.NackAfterHandlerFailure(delivery, error));
+            // Counted only when the nack settled the delivery: a handler that acked or rejected it and then threw
+            // (or whose clean-up threw) did not fail the message.
+            bool nacked = consumer.NackAfterHandlerFailure(delivery, error);
+            if (nacked)
+            {
+                consumer.State.RecordHandlerFailure();
+            }
+
+            return new ValueTask<bool>(nacked);
         }
 
         // Another implementation of the contract: a plain nack on the subscription's schedule.

@@ -9,6 +9,12 @@ internal interface IConsumer
     /// <summary>Shutdown step 2: unread deliveries go back to the subscription; readers finish what they hold.</summary>
     int TakeBackUnread();
 
+    /// <summary>
+    /// A hosted handler's shutdown timed out: deliveries read and not settled go back to the subscription without
+    /// using up an attempt. Returns how many.
+    /// </summary>
+    int TakeBackInFlight();
+
     /// <summary>Shutdown step 3: completes when everything the consumer read is settled.</summary>
     Task WhenDrained();
 

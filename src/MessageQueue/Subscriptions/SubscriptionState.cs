@@ -595,6 +595,25 @@ internal sealed class SubscriptionState<T>
         }
     }
 
+    /// <summary>
+    /// A hosted handler's shutdown ran out of time: the deliveries its handlers still hold come back here without
+    /// using up an attempt (they were cut short, not failed), so a message on its last attempt is not dead-lettered
+    /// for it. Their tokens go stale: a handler that settles one later gets <see langword="false"/>. Returns how many.
+    /// </summary>
+    public int TakeBackInFlight(Consumer<T> consumer)
+    {
+        lock (Gate)
+        {
+            List<Consumer<T>.Unsettled> taken = consumer.TakeInFlightLocked();
+            foreach (Consumer<T>.Unsettled held in taken)
+            {
+                ReturnLocked(held.Message, held.Deliveries, held.History);
+            }
+
+            return taken.Count;
+        }
+    }
+
     /// <summary>Deletes a durable subscription that has no consumers. Called under the queue's lock.</summary>
     public void Delete(ref List<Message<T>>? abandoned)
     {

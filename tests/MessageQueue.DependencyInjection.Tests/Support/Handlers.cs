@@ -59,3 +59,24 @@ public sealed class InvoiceHandler(Recorder recorder) : IMessageHandler<Invoice>
         return ValueTask.CompletedTask;
     }
 }
+
+/// <summary>Records, then waits at the gate without looking at its token: a handler that cannot be cut short.</summary>
+public sealed class StubbornHandler(Gate gate, Recorder recorder) : IMessageHandler<Order>
+{
+    public async ValueTask HandleAsync(Delivery<Order> delivery, CancellationToken cancellationToken)
+    {
+        recorder.Record(new HandledCall(nameof(StubbornHandler), delivery.Payload.Id, Guid.Empty, delivery.Attempt));
+        await gate.PassAsync(CancellationToken.None);
+    }
+}
+
+/// <summary>Rejects the order itself, then throws: the throw must not count as a failure of the message.</summary>
+public sealed class RejectThenThrowHandler(Recorder recorder) : IMessageHandler<Order>
+{
+    public async ValueTask HandleAsync(Delivery<Order> delivery, CancellationToken cancellationToken)
+    {
+        recorder.Record(new HandledCall(nameof(RejectThenThrowHandler), delivery.Payload.Id, Guid.Empty, delivery.Attempt));
+        await delivery.RejectAsync("bad order", cancellationToken);
+        throw new InvalidOperationException("thrown after rejecting");
+    }
+}

@@ -13,13 +13,47 @@ public sealed record LogEntry(string Category, LogLevel Level, int EventId, stri
 public sealed class LogSink : ILoggerProvider
 {
     private readonly ConcurrentQueue<LogEntry> _entries = new();
+    private readonly object _gate = new();
+    private readonly List<(int EventId, TaskCompletionSource<LogEntry> Signal)> _waiters = [];
 
     public IReadOnlyList<LogEntry> Entries => [.. _entries];
 
     /// <summary>The hosted handlers' entries (category MessageQueue.Hosting) with this event id.</summary>
     public IEnumerable<LogEntry> WithEvent(int eventId) => _entries.Where(e => e.EventId == eventId && e.Category == "MessageQueue.Hosting");
 
+    /// <summary>Completes with the first hosted-handler entry with this event id, logged before or after the call.</summary>
+    public Task<LogEntry> WaitForEvent(int eventId)
+    {
+        lock (_gate)
+        {
+            if (WithEvent(eventId).FirstOrDefault() is { } logged)
+            {
+                return Task.FromResult(logged);
+            }
+
+            var signal = new TaskCompletionSource<LogEntry>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiters.Add((eventId, signal));
+            return signal.Task;
+        }
+    }
+
     public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+    private void Add(LogEntry entry)
+    {
+        lock (_gate)
+        {
+            _entries.Enqueue(entry);
+            for (int i = _waiters.Count - 1; i >= 0; i--)
+            {
+                if (entry.Category == "MessageQueue.Hosting" && _waiters[i].EventId == entry.EventId)
+                {
+                    _waiters[i].Signal.TrySetResult(entry);
+                    _waiters.RemoveAt(i);
+                }
+            }
+        }
+    }
 
     public void Dispose()
     {
@@ -33,6 +67,6 @@ public sealed class LogSink : ILoggerProvider
         public bool IsEnabled(LogLevel logLevel) => true;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            sink._entries.Enqueue(new LogEntry(category, logLevel, eventId.Id, formatter(state, exception), exception));
+            sink.Add(new LogEntry(category, logLevel, eventId.Id, formatter(state, exception), exception));
     }
 }
