@@ -91,6 +91,9 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
 
     internal TimeProvider TimeProvider => _options.TimeProvider;
 
+    /// <summary>The observer of every message's life, or null (see <see cref="BrokerObserver"/>).</summary>
+    internal BrokerObserver? Observer => _options.Observer;
+
     /// <summary>Returns the name of the dead-letter queue of <paramref name="queue"/>: <c>&lt;queue&gt;.$dlq</c>.</summary>
     /// <param name="queue">A queue name.</param>
     /// <returns>The dead-letter queue's name.</returns>

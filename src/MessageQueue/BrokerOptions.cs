@@ -73,7 +73,11 @@ public sealed class BrokerOptions
         Durability = Durability,
         MaxStoreBatch = MaxStoreBatch,
         JsonSerializerOptions = JsonSerializerOptions,
+        Observer = Observer,
     };
+
+    /// <summary>Gets or sets the observer of every message's life (the test harness); null in production.</summary>
+    internal BrokerObserver? Observer { get; set; }
 
     internal void Validate(string paramName) => OptionsErrors.ThrowIfAny(GetErrors(), "BrokerOptions", paramName);
 

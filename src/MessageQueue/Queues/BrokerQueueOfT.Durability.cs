@@ -251,6 +251,7 @@ internal sealed partial class BrokerQueue<T> : IStoreCommitTarget
         if (receivers == 0)
         {
             // Nobody wants it any more: not kept, like an unrouted publish.
+            NotePublished(message, 0);
             Interlocked.Increment(ref _unrouted);
             FreeDepth();
             _writer!.TryPost(StoreOperation.Remove(Name, message.Sequence), _flush);
@@ -376,6 +377,7 @@ internal sealed partial class BrokerQueue<T> : IStoreCommitTarget
 
             if (holders.Count > 0)
             {
+                _observer?.Referenced(holders.Count);
                 message.InitializeReferences(holders.Count);
             }
 

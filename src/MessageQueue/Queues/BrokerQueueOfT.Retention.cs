@@ -88,6 +88,7 @@ internal sealed partial class BrokerQueue<T>
             {
                 message = existing ?? CreateMessage(draft, timestamp);
                 _log.Enqueue(message);
+                NotePublished(message, route.Length);
                 if (route.Length > 0)
                 {
                     message.InitializeReferences(route.Length);
@@ -200,6 +201,7 @@ internal sealed partial class BrokerQueue<T>
                     startAfter = Math.Min(startAfter, message.Sequence - 1);
                     if (subscription.Matches(message.Event))
                     {
+                        _observer?.Referenced(1);
                         message.AddReference();
                         subscription.EnqueueLocked(message);
                     }

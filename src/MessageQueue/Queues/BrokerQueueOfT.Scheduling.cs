@@ -43,6 +43,7 @@ internal sealed partial class BrokerQueue<T>
             }
 
             _scheduled.Enqueue(draft, (draft.DueAt, ++_scheduledArrivals));
+            _observer?.Scheduled(1);
             ArmScheduleLocked(draft.DueAt, now);
         }
 
@@ -112,6 +113,11 @@ internal sealed partial class BrokerQueue<T>
 
                 Interlocked.Increment(ref _abandoned);
             }
+            finally
+            {
+                // After it entered the queue (and was counted as published there), never before.
+                _observer?.Scheduled(-1);
+            }
         }
     }
 
@@ -166,6 +172,10 @@ internal sealed partial class BrokerQueue<T>
         }
 
         Interlocked.Add(ref _abandoned, count);
+        if (count > 0)
+        {
+            _observer?.Scheduled(-count);
+        }
         for (int i = 0; _log is null && i < count; i++)
         {
             FreeDepth();

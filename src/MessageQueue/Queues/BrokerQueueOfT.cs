@@ -40,6 +40,10 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
 
     private readonly Lock _gate = new();
     private readonly Broker _broker;
+    private readonly BrokerObserver? _observer;
+
+    /// <summary>The observer of every message's life, or null.</summary>
+    internal BrokerObserver? Observer => _observer;
     private readonly TimeProvider _time;
     private readonly int _maxMessages;
     private readonly OverflowPolicy _overflow;
@@ -92,6 +96,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         : base(name, typeof(T), options, isDeadLetterQueue)
     {
         _broker = broker;
+        _observer = broker.Observer;
         _time = broker.TimeProvider;
         _maxMessages = options.MaxMessages;
         _overflow = options.Overflow;
@@ -316,6 +321,10 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     public override bool TryPublishConverted<TIn>(string eventName, TIn payload, in PublishOptions options, out PublishReceipt receipt) =>
         TryPublish(eventName, (T)(object)payload!, options, out receipt);
 
+    /// <summary>Tells the observer, if any, that a message entered the queue. Before any consumer can see it.</summary>
+    private void NotePublished(Message<T> message, int subscriptions) =>
+        _observer?.Published(Name, IsDeadLetterQueue, message.Id, message.Sequence, message.Event, message.Payload, message.Headers, subscriptions);
+
     /// <summary>
     /// No subscription matches the event: under interest retention nothing keeps the message, so it is
     /// not even built. It still takes a sequence and is counted, so that publishing into the void shows
@@ -325,7 +334,9 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     {
         long sequence = Interlocked.Increment(ref _sequence.Value);
         Interlocked.Increment(ref _unrouted);
-        return new PublishReceipt(Name, draft.Id == Guid.Empty ? MakeId(sequence) : draft.Id, sequence);
+        Guid id = draft.Id == Guid.Empty ? MakeId(sequence) : draft.Id;
+        _observer?.Published(Name, IsDeadLetterQueue, id, sequence, draft.Event, draft.Payload, draft.Headers, 0);
+        return new PublishReceipt(Name, id, sequence);
     }
 
     /// <summary>
@@ -357,6 +368,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
                 receivers = only.IsDeleted ? 0 : 1;
                 if (receivers == 1)
                 {
+                    NotePublished(message, 1);
                     message.InitializeReferences(1);
                     only.EnqueueLocked(message);
                 }
@@ -380,6 +392,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         {
             // The route went stale: every subscription on it ended while we published. The message
             // was not kept; give back its depth and count it as unrouted.
+            NotePublished(message, 0);
             Interlocked.Increment(ref _unrouted);
             FreeDepth();
         }
@@ -400,7 +413,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     /// created before its sequence was taken. Called with all of them locked.
     /// </summary>
     /// <returns>How many took it.</returns>
-    private static int HandOverLocked(SubscriptionState<T>[] subscriptions, Message<T> message, bool committed)
+    private int HandOverLocked(SubscriptionState<T>[] subscriptions, Message<T> message, bool committed)
     {
         int receivers = 0;
         foreach (SubscriptionState<T> subscription in subscriptions)
@@ -410,6 +423,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
 
         if (receivers > 0)
         {
+            NotePublished(message, receivers);
             message.InitializeReferences(receivers);
             foreach (SubscriptionState<T> subscription in subscriptions)
             {
@@ -623,6 +637,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     internal void Release(Message<T> message, string? subscription = null)
     {
         bool last = message.Release();
+        _observer?.Released(Name, message.Id);
         if (last && _log is null)
         {
             FreeDepth();
@@ -854,6 +869,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         }
 
         Interlocked.Increment(ref _deadLettered);
+        _observer?.Settled(ObservedSettlement.DeadLettered, Name, subscription, message.Id, message.Sequence, message.Event, message.Payload, attempts, null, reason);
         DateTimeOffset now = _time.GetUtcNow();
         long nowTimestamp = _time.GetTimestamp();
         var headers = new Dictionary<string, string>(message.Headers, StringComparer.Ordinal)
@@ -1042,6 +1058,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
                 if (subscription.RemoveWaiting(message))
                 {
                     message.Release();
+                    _observer?.Released(Name, message.Id);
                 }
             }
 

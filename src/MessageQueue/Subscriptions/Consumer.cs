@@ -70,6 +70,9 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
     // taken back); Interlocked, so that its increment is the full fence the credit protocol needs.
     private PaddedCounter _settled;
     private readonly Lock _tableGate = new();
+
+    // The test harness's view of every delivery (see BrokerObserver); null in production.
+    private readonly BrokerObserver? _observer;
     private ReaderLine _reader;
     private Slot[] _slots;
     private int[] _free;
@@ -84,6 +87,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
         _state = state;
         _client = client;
         _time = time;
+        _observer = state.Queue.Observer;
         _options = options;
         _maxInFlight = Math.Min(options.MaxInFlight, MaxRing);
         _refillBelow = Math.Max(2, _maxInFlight / 4);
@@ -307,6 +311,11 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
             }
 
             delivery = new Delivery<T>(pushed.Message, pushed.Attempt, pushed.Attempt >= _maxDeliveries, this, token, trusted: true);
+            if (_observer is not null)
+            {
+                Observe(pushed.Message, pushed.Attempt);
+            }
+
             if (_autoAck)
             {
                 Interlocked.Increment(ref _autoAcked);
@@ -319,6 +328,16 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
 
         delivery = default;
         return false;
+    }
+
+    /// <summary>Tells the observer (the test harness) about a delivery read, and settled at once under auto-ack.</summary>
+    private void Observe(Message<T> message, int attempt)
+    {
+        _observer!.Delivered(Queue, Name, message.Id, message.Sequence, message.Event, message.Payload, attempt);
+        if (_autoAck)
+        {
+            _observer.Settled(ObservedSettlement.Acked, Queue, Name, message.Id, message.Sequence, message.Event, message.Payload, attempt, null, "auto-ack");
+        }
     }
 
     /// <summary>Reads one item from the ring and, unless auto-ack, gives it a slot. Under the table's lock.</summary>
@@ -438,11 +457,12 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
             return ValueTask.FromCanceled<bool>(cancellationToken);
         }
 
-        if (!TryTakeForAck(token, out Message<T>? message))
+        if (!TryTakeForAck(token, out Message<T>? message, out int attempt))
         {
             return new ValueTask<bool>(false);
         }
 
+        _observer?.Settled(ObservedSettlement.Acked, Queue, Name, message.Id, message.Sequence, message.Event, message.Payload, attempt, null, null);
         AfterLeaving(message);
         return new ValueTask<bool>(true);
     }
@@ -477,6 +497,8 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
             rejected = FreeLocked(index, recordDelivery: true, now);
         }
 
+        _observer?.Settled(ObservedSettlement.Rejected, Queue, Name, rejected.Message.Id, rejected.Message.Sequence, rejected.Message.Event, rejected.Message.Payload, rejected.Deliveries, null, reason);
+
         // Into the dead-letter queue before letting go, so the message is never in neither place.
         _state.Queue.DeadLetter(rejected.Message, rejected.Deliveries, DeadLetterReasons.Rejected, reason, _state.Name, rejected.History);
         AfterLeaving(rejected.Message);
@@ -502,6 +524,12 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
             {
                 // Later than before, so the timer (armed for the earliest due time) needs no change.
                 _slots[index].Due = now + _ackTimeout;
+            }
+
+            if (_observer is not null)
+            {
+                ref Slot extended = ref _slots[index];
+                _observer.Settled(ObservedSettlement.Extended, Queue, Name, extended.Message!.Id, extended.Message.Sequence, extended.Message.Event, extended.Message.Payload, extended.Attempt, null, null);
             }
 
             return new ValueTask<bool>(true);
@@ -535,11 +563,18 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
                 _reader.Counters.Nacked++;
                 slot.History = DeliveryHistory.Record(slot.History, DeliveredAt(slot, now), error);
                 TimeSpan wait = delay ?? _options.RedeliveryDelay(slot.Attempt);
+                if (_observer is not null)
+                {
+                    Message<T> nackedMessage = slot.Message!;
+                    _observer.Settled(ObservedSettlement.Nacked, Queue, Name, nackedMessage.Id, nackedMessage.Sequence, nackedMessage.Event, nackedMessage.Payload, slot.Attempt, slot.Attempt < _maxDeliveries ? wait : null, error?.Message);
+                }
+
                 if (slot.Attempt < _maxDeliveries && wait > TimeSpan.Zero)
                 {
                     // Stale tokens from here on: the delivery is settled as far as its reader is concerned.
                     slot.Generation++;
                     slot.Waiting = true;
+                    _observer?.Parked(1);
                     slot.Due = now + ToTimestampUnits(wait);
                     ArmLocked(slot.Due, now);
                     return true;
@@ -597,19 +632,21 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
     /// Takes an acked delivery out of the pending table. False when the token is stale: the delivery was
     /// settled already, nacked, timed out, or taken back when the consumer detached.
     /// </summary>
-    private bool TryTakeForAck(long token, [NotNullWhen(true)] out Message<T>? message)
+    private bool TryTakeForAck(long token, [NotNullWhen(true)] out Message<T>? message, out int attempt)
     {
         lock (_tableGate)
         {
             if (!TryFindLocked(token, out int index))
             {
                 message = null;
+                attempt = 0;
                 return false;
             }
 
             // Lean on purpose (the ack path): only what a later read or a stale token checks is reset.
             ref Slot slot = ref _slots[index];
             message = slot.Message!;
+            attempt = slot.Attempt;
             slot.Message = null;
             slot.History = null;
             slot.Due = 0;
@@ -641,6 +678,11 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
     private Unsettled FreeLocked(int index, bool recordDelivery, long now = 0)
     {
         ref Slot slot = ref _slots[index];
+        if (slot.Waiting)
+        {
+            _observer?.Parked(-1);
+        }
+
         DeliveryHistory? history = recordDelivery && !slot.Waiting ? DeliveryHistory.Record(slot.History, DeliveredAt(slot, now), error: null) : slot.History;
         var freed = new Unsettled(slot.Message!, slot.Attempt, history);
         slot = new Slot { Generation = slot.Generation + 1 };
@@ -728,6 +770,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
                     if (!slot.Waiting)
                     {
                         _reader.Counters.TimedOut++;
+                        _observer?.Settled(ObservedSettlement.TimedOut, Queue, Name, slot.Message.Id, slot.Message.Sequence, slot.Message.Event, slot.Message.Payload, slot.Attempt, null, null);
                     }
 
                     Unsettled due = FreeLocked(i, recordDelivery: true, now);

@@ -1,0 +1,95 @@
+using FluentAssertions;
+using MessageQueue.Testing.Tests.Support;
+using Xunit;
+
+namespace MessageQueue.Testing.Tests.Doubles;
+
+/// <summary>A RecordingPublisher tests code that only publishes, including its error paths.</summary>
+public sealed class RecordingPublisherTests
+{
+    [Fact]
+    public async Task RecordsWhatTheCodeUnderTestPublished()
+    {
+        var publisher = new RecordingPublisher();
+        var checkout = new Checkout(publisher);
+
+        (await checkout.PlaceAsync(new Order(7, "tea"))).Should().Be("accepted");
+        (await checkout.PlaceAsync(new Order(8, "coffee"))).Should().Be("accepted");
+
+        publisher.Messages.Should().HaveCount(2);
+        RecordedMessage first = publisher.Messages[0];
+        first.Queue.Should().Be("orders");
+        first.Event.Should().Be("order.created");
+        first.GetPayload<Order>().Should().Be(new Order(7, "tea"));
+        first.PayloadType.Should().Be<Order>();
+        first.Options.Headers.Should().Contain("source", "web");
+        publisher.Messages.Select(m => m.Sequence).Should().Equal(1, 2);
+        publisher.Payloads<Order>("orders", "order.created").Select(o => o.Id).Should().Equal(7, 8);
+    }
+
+    [Fact]
+    public async Task FailWith_QueueFull_DrivesTheCallersErrorPath()
+    {
+        var publisher = new RecordingPublisher();
+        var checkout = new Checkout(publisher);
+        publisher.FailWith(new QueueFullException("orders", "Queue 'orders' is full.", null));
+
+        (await checkout.PlaceAsync(new Order(7, "tea"))).Should().Be("busy, try again later");
+        (await checkout.PlaceAsync(new Order(8, "tea"))).Should().Be("busy, try again later");
+        publisher.Messages.Should().BeEmpty("a publish made to fail records nothing");
+        publisher.FailedCount.Should().Be(2);
+
+        publisher.Succeed();
+        (await checkout.PlaceAsync(new Order(9, "tea"))).Should().Be("accepted");
+        publisher.Messages.Should().ContainSingle().Which.Sequence.Should().Be(1);
+    }
+
+    [Fact]
+    public async Task FailNext_FailsThatManyThenRecovers()
+    {
+        var publisher = new RecordingPublisher();
+        publisher.FailNext(new TimeoutException("the store is slow"), count: 2);
+
+        Func<Task> publish = () => publisher.PublishAsync("orders", "order.created", new Order(1, "tea")).AsTask();
+        await publish.Should().ThrowAsync<TimeoutException>();
+        await publish.Should().ThrowAsync<TimeoutException>();
+        await publish.Should().NotThrowAsync();
+        publisher.FailedCount.Should().Be(2);
+        publisher.Messages.Should().ContainSingle();
+    }
+
+    [Fact]
+    public async Task FailWhen_FailsOnlyWhatTheRuleSelects()
+    {
+        var publisher = new RecordingPublisher();
+        publisher.FailWhen(m => m.Queue == "audit" ? new QueueNotFoundException("audit", "Queue 'audit' was not declared.", null) : null);
+
+        PublishReceipt receipt = await publisher.PublishAsync("orders", "order.created", new Order(1, "tea"), new PublishOptions { MessageId = Guid.Parse("00000000-0000-0000-0000-000000000007") });
+        Func<Task> audit = () => publisher.PublishAsync("audit", "order.created", new Order(1, "tea")).AsTask();
+
+        await audit.Should().ThrowAsync<QueueNotFoundException>();
+        receipt.Should().Be(new PublishReceipt("orders", Guid.Parse("00000000-0000-0000-0000-000000000007"), 1));
+        publisher.Messages.Should().ContainSingle().Which.Queue.Should().Be("orders");
+    }
+
+    [Fact]
+    public async Task Clear_ForgetsMessagesAndRestartsSequences()
+    {
+        var publisher = new RecordingPublisher();
+        await publisher.PublishAsync("orders", "order.created", new Order(1, "tea"));
+        publisher.Clear();
+        PublishReceipt receipt = await publisher.PublishAsync("orders", "order.created", new Order(2, "tea"));
+
+        receipt.Sequence.Should().Be(1);
+        publisher.Messages.Should().ContainSingle();
+    }
+
+    [Fact]
+    public async Task Cancelled_PublishesNothing()
+    {
+        var publisher = new RecordingPublisher();
+        Func<Task> publish = () => publisher.PublishAsync("orders", "order.created", new Order(1, "tea"), cancellationToken: new CancellationToken(canceled: true)).AsTask();
+        await publish.Should().ThrowAsync<OperationCanceledException>();
+        publisher.Messages.Should().BeEmpty();
+    }
+}

@@ -1,0 +1,139 @@
+using FluentAssertions;
+using MessageQueue.Testing.Tests.Support;
+using Xunit;
+
+namespace MessageQueue.Testing.Tests.Harness;
+
+/// <summary>AdvanceTimeAsync runs retry delays, ack timeouts, delayed deliveries and time to live, in order, on the harness's clock.</summary>
+public sealed class AdvanceTimeTests
+{
+    private static readonly DateTimeOffset Start = ManualTimeProvider.DefaultStart;
+
+    [Fact]
+    [Trait("Guarantee", "6")]
+    public async Task RetrySchedule_RunsInOrder_WithinOneAdvance()
+    {
+        await using var harness = new BrokerTestHarness();
+        harness.Broker.DeclareQueue<Order>("orders");
+        int calls = 0;
+        await using Subscription subscription = await harness.SubscribeAsync<Order>("orders", ["#"], (_, _) =>
+        {
+            // Fails twice, then succeeds.
+            return Interlocked.Increment(ref calls) <= 2 ? throw new InvalidOperationException("not yet") : ValueTask.CompletedTask;
+        }, new SubscriptionOptions { Name = "shipping", RedeliveryDelays = [TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(30)] });
+
+        await harness.PublishAsync("orders", "order.created", new Order(1, "tea"));
+        await harness.AdvanceTimeAsync(TimeSpan.FromSeconds(40));
+        await harness.WaitForIdleAsync();
+
+        harness.Nacked.Select(r => (r.Attempt, r.Delay, r.Time - Start, r.Reason)).Should().Equal(
+            (1, TimeSpan.FromSeconds(1), TimeSpan.Zero, "not yet"),
+            (2, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(1), "not yet"));
+        harness.Acked.Should().ContainSingle().Which.Should().Match<MessageRecord>(r => r.Attempt == 3 && r.Time == Start.AddSeconds(6));
+        harness.Time.GetUtcNow().Should().Be(Start.AddSeconds(40));
+    }
+
+    [Fact]
+    [Trait("Guarantee", "6")]
+    public async Task LastAttempt_IsDeadLettered_WithItsReason()
+    {
+        await using var harness = new BrokerTestHarness();
+        harness.Broker.DeclareQueue<Order>("orders");
+        await using Subscription subscription = await harness.SubscribeAsync<Order>("orders", ["#"], static (_, _) => throw new InvalidOperationException("broken"), new SubscriptionOptions { Name = "shipping", MaxDeliveries = 3 });
+
+        await harness.PublishAsync("orders", "order.created", new Order(1, "tea"));
+        await harness.AdvanceTimeAsync(TimeSpan.FromMinutes(1));
+        await harness.WaitForIdleAsync();
+
+        harness.Delivered.Select(r => r.Attempt).Should().Equal(1, 2, 3);
+        MessageRecord dead = harness.DeadLettered.Should().ContainSingle().Subject;
+        dead.Reason.Should().Be(DeadLetterReasons.MaxDeliveries);
+        dead.Subscription.Should().Be("shipping");
+        dead.Attempt.Should().Be(3);
+        harness.Broker.GetSnapshot().Queue(Broker.GetDeadLetterQueueName("orders")).Depth.Should().Be(1);
+    }
+
+    [Fact]
+    [Trait("Guarantee", "6")]
+    public async Task AckTimeout_RedeliversWithTheNextAttempt()
+    {
+        await using var harness = new BrokerTestHarness();
+        harness.Broker.DeclareQueue<Order>("orders");
+        await using Subscription<Order> reader = await harness.SubscribeAsync<Order>("orders", "#", new SubscriptionOptions { Name = "slow", AckTimeout = TimeSpan.FromSeconds(30) });
+        await harness.PublishAsync("orders", "order.created", new Order(1, "tea"));
+        Delivery<Order> first = await reader.ReadAsync();
+
+        // The consumer still holds it, so move the clock directly (AdvanceTimeAsync would wait for it to settle).
+        harness.Time.Advance(TimeSpan.FromSeconds(30));
+
+        harness.TimedOut.Should().ContainSingle().Which.Attempt.Should().Be(1);
+        (await first.AckAsync()).Should().BeFalse("the late ack of a timed-out delivery settles nothing");
+        Delivery<Order> second = await reader.ReadAsync();
+        second.Attempt.Should().Be(2);
+        await second.AckAsync();
+        await harness.WaitForIdleAsync();
+    }
+
+    [Fact]
+    public async Task TimeToLive_ExpiresAMessageThatWaitedTooLong()
+    {
+        await using var harness = new BrokerTestHarness();
+        harness.Broker.DeclareQueue<Order>("orders");
+        Subscription<Order> offline = await harness.SubscribeAsync<Order>("orders", "#", new SubscriptionOptions { Name = "batch" });
+        await offline.DisposeAsync();
+        await harness.PublishAsync("orders", "order.created", new Order(1, "tea"), new PublishOptions { TimeToLive = TimeSpan.FromMinutes(5) });
+        await harness.PublishAsync("orders", "order.created", new Order(2, "tea"));
+
+        await harness.AdvanceTimeAsync(TimeSpan.FromMinutes(6));
+        await using Subscription batch = await harness.SubscribeAsync<Order>("orders", ["#"], static async (d, ct) => await d.AckAsync(ct), new SubscriptionOptions { Name = "batch" });
+        await harness.WaitForIdleAsync();
+
+        harness.DeadLettered.Should().ContainSingle().Which.Should().Match<MessageRecord>(r => r.Reason == DeadLetterReasons.Expired && r.GetPayload<Order>().Id == 1);
+        harness.Acked.Payloads<Order>().Select(o => o.Id).Should().Equal(2);
+    }
+
+    [Fact]
+    public async Task NackWithADelay_ComesBackAfterIt_AndNotBefore()
+    {
+        await using var harness = new BrokerTestHarness();
+        harness.Broker.DeclareQueue<Order>("orders");
+        await using Subscription subscription = await harness.SubscribeAsync<Order>("orders", ["#"], static async (delivery, ct) => await new ValidateOrder().HandleAsync(delivery, ct));
+        await harness.PublishAsync("orders", "order.created", new Order(1, "out-of-stock"));
+
+        await harness.AdvanceTimeAsync(TimeSpan.FromSeconds(59));
+        harness.Delivered.Should().ContainSingle("the nack asked for a minute");
+
+        await harness.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        harness.Delivered.Select(r => r.Attempt).Should().Equal(1, 2);
+        harness.Nacked.Select(r => r.Delay).Should().Equal(TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(2));
+    }
+
+    [Fact]
+    public async Task Dropped_AreRecordedWithTheirReason()
+    {
+        await using var harness = new BrokerTestHarness();
+        harness.Broker.DeclareQueue<Order>("orders", new QueueOptions { MaxMessages = 2, Overflow = OverflowPolicy.DropOldest });
+        Subscription<Order> offline = await harness.SubscribeAsync<Order>("orders", "#", new SubscriptionOptions { Name = "batch" });
+        await offline.DisposeAsync();
+
+        for (int i = 1; i <= 3; i++)
+        {
+            await harness.PublishAsync("orders", "order.created", new Order(i, "tea"));
+        }
+
+        MessageRecord dropped = harness.Dropped.Should().ContainSingle().Subject;
+        dropped.Reason.Should().Be(nameof(DropReason.QueueOverflow));
+        dropped.Sequence.Should().Be(1);
+        (await harness.Broker.DeleteSubscriptionAsync("orders", "batch")).Should().BeTrue();
+        await harness.WaitForIdleAsync();
+    }
+
+    [Fact]
+    public async Task NegativeDelta_IsRefused_AndTheClockStays()
+    {
+        await using var harness = new BrokerTestHarness();
+        Func<Task> back = () => harness.AdvanceTimeAsync(TimeSpan.FromSeconds(-1));
+        (await back.Should().ThrowAsync<ArgumentOutOfRangeException>()).Which.Message.Should().Contain("only moves forward");
+        harness.Time.GetUtcNow().Should().Be(Start);
+    }
+}
