@@ -35,6 +35,28 @@ public sealed class AdvanceTimeTests
 
     [Fact]
     [Trait("Guarantee", "6")]
+    public async Task TheReadmeExample_FiveMinutes_RunTheDefaultScheduleToTheDeadLetterQueue()
+    {
+        await using var harness = new BrokerTestHarness();
+        harness.Broker.DeclareQueue<Order>("orders");
+        await using Subscription shipping = await harness.SubscribeAsync<Order>("orders", "order.*", static (delivery, _) =>
+            string.IsNullOrEmpty(delivery.Payload.Item) ? throw new InvalidOperationException("no item") : ValueTask.CompletedTask,
+            new SubscriptionOptions { Name = "shipping" });
+
+        await harness.PublishAsync("orders", "order.created", new Order(1, "tea"));
+        await harness.PublishAsync("orders", "order.created", new Order(2, ""));
+        await harness.AdvanceTimeAsync(TimeSpan.FromMinutes(5));
+        await harness.WaitForIdleAsync();
+
+        harness.Published.ForEvent("order.created").Count.Should().Be(2);
+        harness.Acked.ForSubscription("shipping").Payloads<Order>().Should().Equal(new Order(1, "tea"));
+        harness.DeadLettered.Should().ContainSingle().Which.Reason.Should().Be(DeadLetterReasons.MaxDeliveries);
+        harness.Delivered.ForMessage(harness.DeadLettered[0].MessageId).Select(r => r.Time - Start).Take(4).Should().Equal(
+            TimeSpan.Zero, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(6), TimeSpan.FromSeconds(36));
+    }
+
+    [Fact]
+    [Trait("Guarantee", "6")]
     public async Task LastAttempt_IsDeadLettered_WithItsReason()
     {
         await using var harness = new BrokerTestHarness();
