@@ -8,6 +8,7 @@ using MessageQueue.Sqlite;
 //   ready                 the store opened and the queue was rebuilt
 //   P <n>                 the publish of n completed (it is committed)
 //   D <n> <attempt>       n was delivered
+//   a <n>                 the ack of n begins: a group commit (of other work) may commit it before "A" is written
 //   A <n>                 n was acked (the ack may not be committed yet)
 //   F                     every ack reported above is committed
 //   done <count>          drain mode: everything left was delivered and acked
@@ -81,6 +82,7 @@ async Task ConsumeAsync()
         int roll = random.Next(100);
         if (roll < 70)
         {
+            Say($"a {delivery.Payload}");
             await delivery.AckAsync();
             Say($"A {delivery.Payload}");
             if (++acks % 10 == 0)
@@ -101,6 +103,7 @@ async Task ConsumeAsync()
         {
             foreach (Delivery<long> old in held)
             {
+                Say($"a {old.Payload}");
                 if (await old.AckAsync())
                 {
                     Say($"A {old.Payload}");
@@ -108,6 +111,7 @@ async Task ConsumeAsync()
             }
 
             held.Clear();
+            Say($"a {delivery.Payload}");
             await delivery.AckAsync();
             Say($"A {delivery.Payload}");
         }

@@ -76,6 +76,7 @@ public sealed class CrashCycleTests(ITestOutputHelper output) : IDisposable
 
         var published = new HashSet<long>();       // publishes that completed
         var acked = new HashSet<long>();           // acks reported, committed or not
+        var ackBegun = new HashSet<long>();        // acks that began: one cut short by the kill may still have been committed
         var committedAcks = new HashSet<long>();   // acks followed by an F: committed for sure
         var unconfirmedAcks = new List<long>();
         int deliveries = 0, redeliveries = 0;
@@ -100,6 +101,9 @@ public sealed class CrashCycleTests(ITestOutputHelper output) : IDisposable
                     committedAcks.Should().NotContain(delivered, $"message {delivered} was acked and the ack committed before a crash, so it must not come back (cycle {cycle}, seed {seed})");
                     deliveries++;
                     redeliveries += parts.Length > 2 && parts[2] != "1" ? 1 : 0;
+                    break;
+                case "a":
+                    ackBegun.Add(long.Parse(parts[1], CultureInfo.InvariantCulture));
                     break;
                 case "A":
                     long ack = long.Parse(parts[1], CultureInfo.InvariantCulture);
@@ -157,8 +161,12 @@ public sealed class CrashCycleTests(ITestOutputHelper output) : IDisposable
                 drained.Add(number);
             }
 
-            var missing = published.Where(n => !acked.Contains(n) && !drained.Contains(n)).ToList();
+            // An ack the kill cut short (begun, "A" never written) may have been committed by a group commit of
+            // other work: such a message may be gone. Every other completed publish must be acked or still there.
+            var cutShort = ackBegun.Where(n => !acked.Contains(n)).ToHashSet();
+            var missing = published.Where(n => !acked.Contains(n) && !drained.Contains(n) && !cutShort.Contains(n)).ToList();
             missing.Should().BeEmpty($"every publish that completed is acked or still there after {cycles} crashes (seed {seed})");
+            cutShort.Count.Should().BeLessThanOrEqualTo(cycles * 17, "at most one ack, or one round of 16 held acks plus one, is under way when a kill comes");
             output.WriteLine($"published {published.Count}, acked {acked.Count} ({committedAcks.Count} known committed), drained {drained.Count}, deliveries {deliveries}, redeliveries {redeliveries}");
         }
 
