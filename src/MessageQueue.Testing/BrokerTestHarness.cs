@@ -53,6 +53,9 @@ public sealed class BrokerTestHarness : IPublisher, ISubscriber, IAsyncDisposabl
         BrokerOptions brokerOptions = options.Broker?.Clone() ?? new BrokerOptions();
         brokerOptions.TimeProvider = Time;
         brokerOptions.Observer = _observer;
+
+        // A test ends when it ends: disposing does not wait on a clock that only the test moves.
+        brokerOptions.ShutdownTimeout = TimeSpan.Zero;
         Broker = new Broker(brokerOptions);
         Broker.MessageDropped += OnMessageDropped;
         _idleTimeout = options.IdleTimeout;
@@ -150,8 +153,12 @@ public sealed class BrokerTestHarness : IPublisher, ISubscriber, IAsyncDisposabl
     /// durable subscription that has no consumer.
     /// </summary>
     /// <remarks>
-    /// A handler that is still running keeps the harness waiting before the clock moves. To time out such a handler
-    /// (an ack timeout, a hosted handler's HandlerTimeout), move the clock directly with <see cref="ManualTimeProvider.Advance"/>.
+    /// <para>It is made for handlers: handler-form subscriptions (<c>SubscribeAsync(…, handler)</c>) and hosted handlers.
+    /// A delivery waiting in a subscription that your test reads itself (<see cref="Subscription{T}.ReadAsync"/>) keeps it
+    /// waiting, since only your test can read it; with such a subscription, move the clock with
+    /// <see cref="ManualTimeProvider.Advance"/>.</para>
+    /// <para>A handler that is still running keeps the harness waiting before the clock moves. To time out such a handler
+    /// (an ack timeout, a hosted handler's HandlerTimeout), move the clock directly with <see cref="ManualTimeProvider.Advance"/>.</para>
     /// </remarks>
     /// <param name="delta">How far to move the clock; zero or more.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
@@ -222,8 +229,10 @@ public sealed class BrokerTestHarness : IPublisher, ISubscriber, IAsyncDisposabl
 
     /// <summary>
     /// Whether nothing can move until the clock does or the test acts: every delivery owed is waiting out a retry delay,
-    /// or sits in the backlog of a durable subscription with no consumer. The snapshot is read before the counts: such a
-    /// backlog only grows meanwhile, so the answer errs on the side of "still moving", never the other way.
+    /// or sits in the backlog of a subscription that cannot take it: one with no consumer, or one whose consumers' every
+    /// slot (MaxInFlight) holds a delivery waiting out a retry delay. The snapshot is read before the counts; what it
+    /// shows as stuck can only stay stuck meanwhile (only the clock, or the test, frees it), so the answer errs on the
+    /// side of "still moving", never the other way.
     /// </summary>
     private bool IsQuiet(ref HarnessObserver.Counts counts, ref Task changed)
     {
@@ -232,17 +241,42 @@ public sealed class BrokerTestHarness : IPublisher, ISubscriber, IAsyncDisposabl
             return true;
         }
 
-        long unread = 0;
-        foreach (QueueSnapshot queue in Broker.GetSnapshot().Queues)
+        BrokerSnapshot snapshot = Broker.GetSnapshot();
+        var capacity = new Dictionary<(string, string?), int>();
+        foreach (ClientSnapshot client in snapshot.Clients)
         {
-            foreach (SubscriptionSnapshot subscription in queue.Subscriptions)
+            foreach (ConsumerSnapshot consumer in client.Subscriptions)
             {
-                unread += subscription.Consumers == 0 && subscription.Standby == 0 ? subscription.Backlog : 0;
+                if (!consumer.IsStandby)
+                {
+                    (string, string?) key = (consumer.Queue, consumer.Subscription);
+                    capacity[key] = capacity.GetValueOrDefault(key) + consumer.MaxInFlight;
+                }
             }
         }
 
-        counts = _observer.Read(out changed);
-        return counts.Outstanding - counts.Parked - unread <= 0;
+        counts = _observer.Read(out changed, out Dictionary<(string Queue, string? Subscription), int> parked);
+        long stuck = 0;
+        foreach (QueueSnapshot queue in snapshot.Queues)
+        {
+            foreach (SubscriptionSnapshot subscription in queue.Subscriptions)
+            {
+                if (subscription.Backlog == 0)
+                {
+                    continue;
+                }
+
+                (string, string?) key = (queue.Name, subscription.Name);
+                bool noConsumer = subscription.Consumers == 0 && subscription.Standby == 0;
+                bool slotsAllWaiting = subscription.Consumers > 0
+                    && capacity.TryGetValue(key, out int slots)
+                    && subscription.InFlight >= slots
+                    && parked.GetValueOrDefault(key) >= subscription.InFlight;
+                stuck += noConsumer || slotsAllWaiting ? subscription.Backlog : 0;
+            }
+        }
+
+        return counts.Outstanding - counts.Parked - stuck <= 0;
     }
 
     private async Task WaitAsync(Func<BrokerTestHarness, HarnessObserver.Counts, bool, bool> done, string what, bool failWhenQuiet, CancellationToken cancellationToken)

@@ -5,7 +5,9 @@ public sealed class BrokerTestHarnessOptions
 {
     /// <summary>
     /// Gets or sets the options of the harness's broker. The harness sets their <see cref="BrokerOptions.TimeProvider"/>
-    /// to its own <see cref="BrokerTestHarness.Time"/>, so leave it unset. <see langword="null"/> (the default) uses default options.
+    /// to its own <see cref="BrokerTestHarness.Time"/>, so leave it unset, and runs in memory, so leave
+    /// <see cref="BrokerOptions.Store"/> unset; its <see cref="BrokerOptions.ShutdownTimeout"/> is zero, so disposing the
+    /// harness never waits on its manual clock. <see langword="null"/> (the default) uses default options.
     /// </summary>
     public BrokerOptions? Broker { get; set; }
 
@@ -24,6 +26,13 @@ public sealed class BrokerTestHarnessOptions
         if (IdleTimeout <= TimeSpan.Zero && IdleTimeout != Timeout.InfiniteTimeSpan)
         {
             throw new ArgumentOutOfRangeException(nameof(IdleTimeout), IdleTimeout, "BrokerTestHarnessOptions.IdleTimeout must be positive, or Timeout.InfiniteTimeSpan to wait without a limit.");
+        }
+
+        if (Broker is { Store: not null })
+        {
+            throw new ArgumentException(
+                "BrokerTestHarnessOptions.Broker.Store is set, but the harness runs in memory: leave Store unset (test a store with the broker itself).",
+                nameof(Broker));
         }
 
         if (Broker is { } broker && !ReferenceEquals(broker.TimeProvider, TimeProvider.System))

@@ -14,6 +14,7 @@ internal sealed class HarnessObserver : BrokerObserver
     private long _handedOut;
     private long _letGo;
     private int _parked;
+    private readonly Dictionary<(string Queue, string? Subscription), int> _parkedBySubscription = [];
     private int _scheduled;
     private TaskCompletionSource _changed = NewSignal();
 
@@ -35,6 +36,17 @@ internal sealed class HarnessObserver : BrokerObserver
         lock (_gate)
         {
             changed = _changed.Task;
+            return new Counts(_handedOut - _letGo, _parked, _scheduled, _records.Count);
+        }
+    }
+
+    /// <summary>Reads the counts and how many deliveries of each subscription wait out a backoff (ephemeral ones under a null name).</summary>
+    public Counts Read(out Task changed, out Dictionary<(string Queue, string? Subscription), int> parked)
+    {
+        lock (_gate)
+        {
+            changed = _changed.Task;
+            parked = new Dictionary<(string, string?), int>(_parkedBySubscription);
             return new Counts(_handedOut - _letGo, _parked, _scheduled, _records.Count);
         }
     }
@@ -92,11 +104,22 @@ internal sealed class HarnessObserver : BrokerObserver
         }
     }
 
-    public override void Parked(int delta)
+    public override void Parked(string queue, string? subscription, int delta)
     {
         lock (_gate)
         {
             _parked += delta;
+            (string, string?) key = (queue, subscription);
+            int now = _parkedBySubscription.GetValueOrDefault(key) + delta;
+            if (now == 0)
+            {
+                _parkedBySubscription.Remove(key);
+            }
+            else
+            {
+                _parkedBySubscription[key] = now;
+            }
+
             SignalLocked();
         }
     }

@@ -160,7 +160,12 @@ public sealed class ManualTimeProvider : TimeProvider
                 due = EarliestLocked(target);
                 if (due is null)
                 {
-                    _now = target;
+                    // Never back: another thread may have moved the clock further meanwhile.
+                    if (target > _now)
+                    {
+                        _now = target;
+                    }
+
                     return;
                 }
 

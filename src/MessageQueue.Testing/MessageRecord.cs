@@ -83,7 +83,7 @@ public sealed class MessageRecord
     /// <exception cref="InvalidCastException">The payload is not a <typeparamref name="T"/>; the message names both types.</exception>
     public T GetPayload<T>() => Payload is T typed
         ? typed
-        : throw new InvalidCastException($"The payload of {this} is {(Payload is null ? "null" : Payload.GetType().Name)}, not {typeof(T).Name}.");
+        : Payload is null && default(T) is null ? default! : throw new InvalidCastException($"The payload of {this} is {(Payload is null ? "null" : Payload.GetType().Name)}, not {typeof(T).Name}.");
 
     /// <inheritdoc/>
     public override string ToString()

@@ -44,10 +44,14 @@ public sealed class MessageRecords : IReadOnlyList<MessageRecord>
         return Where(r => parsed.Matches(r.Event));
     }
 
-    /// <summary>Records of one durable subscription (by name), or of ephemeral subscriptions (<see langword="null"/>).</summary>
+    /// <summary>
+    /// Records of one durable subscription (by name), or of ephemeral subscriptions (<see langword="null"/>). Records of a
+    /// queue itself (<see cref="MessageRecordKind.Published"/>) belong to no subscription and are never included.
+    /// </summary>
     /// <param name="subscription">The durable subscription's name, or <see langword="null"/>.</param>
     /// <returns>The matching records, in order.</returns>
-    public MessageRecords ForSubscription(string? subscription) => Where(r => string.Equals(r.Subscription, subscription, StringComparison.Ordinal));
+    public MessageRecords ForSubscription(string? subscription) =>
+        Where(r => r.Kind != MessageRecordKind.Published && string.Equals(r.Subscription, subscription, StringComparison.Ordinal));
 
     /// <summary>Records of one message.</summary>
     /// <param name="messageId">The message id (from its <see cref="PublishReceipt"/>, say).</param>

@@ -207,7 +207,7 @@ public sealed class RecordedMessage
     /// <exception cref="InvalidCastException">The payload is not a <typeparamref name="T"/>.</exception>
     public T GetPayload<T>() => Payload is T typed
         ? typed
-        : throw new InvalidCastException($"The payload of {this} is {PayloadType.Name}, not {typeof(T).Name}.");
+        : Payload is null && default(T) is null ? default! : throw new InvalidCastException($"The payload of {this} is {PayloadType.Name}, not {typeof(T).Name}.");
 
     /// <inheritdoc/>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Queue}#{Sequence} '{Event}'");

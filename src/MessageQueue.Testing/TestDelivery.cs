@@ -184,14 +184,20 @@ public sealed class TestDelivery<T>
         try
         {
             await handler.HandleAsync(Delivery, cancellationToken).ConfigureAwait(false);
-            await Delivery.AckAsync(CancellationToken.None).ConfigureAwait(false);
+            if (!IsSettled)
+            {
+                await Delivery.AckAsync(CancellationToken.None).ConfigureAwait(false);
+            }
         }
 #pragma warning disable CA1031 // The host treats any exception as a failure of the message; so does this.
         catch (Exception error)
 #pragma warning restore CA1031
         {
             HandlerException = error;
-            await Delivery.NackAsync(CancellationToken.None).ConfigureAwait(false);
+            if (!IsSettled)
+            {
+                await Delivery.NackAsync(CancellationToken.None).ConfigureAwait(false);
+            }
         }
 
         return Outcome;

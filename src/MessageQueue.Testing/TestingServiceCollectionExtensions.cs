@@ -17,9 +17,10 @@ public static class TestingServiceCollectionExtensions
     /// <param name="configure">Sets the harness's start time and wait timeout; <see langword="null"/> for the defaults.</param>
     /// <returns>The service collection.</returns>
     /// <remarks>
-    /// <para>What changes: the store (SQLite, say) and every durability setting are replaced by the in-memory default,
-    /// and the container's <see cref="TimeProvider"/> becomes the harness's clock, so the app's own time-based code
-    /// moves with the broker's. A second call does nothing.</para>
+    /// <para>What changes: the store (SQLite, say) and every durability setting are replaced by the in-memory default;
+    /// the container's <see cref="TimeProvider"/> becomes the harness's clock, so the app's own time-based code
+    /// moves with the broker's; and the broker's ShutdownTimeout is zero, so disposing the container never waits on
+    /// that clock (hosted handlers still stop gracefully when the host stops). A second call does nothing.</para>
     /// <para>Hosted handlers run when the host starts, as in the app: start the host, then publish.</para>
     /// </remarks>
     /// <exception cref="ArgumentException">The options are invalid; the message says which and why.</exception>
@@ -57,6 +58,7 @@ public static class TestingServiceCollectionExtensions
         {
             broker.Broker.TimeProvider = time;
             broker.Broker.Observer = observer;
+            broker.Broker.ShutdownTimeout = TimeSpan.Zero;
             broker.Broker.Store = null;
             broker.Broker.Durability = null;
             broker.StoreFactory = null;

@@ -35,8 +35,11 @@ internal abstract class BrokerObserver
     /// <summary>The number of messages held for delayed delivery changed.</summary>
     public abstract void Scheduled(int delta);
 
-    /// <summary>The number of nacked deliveries waiting out a backoff (they move again only when time passes) changed.</summary>
-    public abstract void Parked(int delta);
+    /// <summary>
+    /// The number of nacked deliveries of a subscription waiting out a backoff (they move again only when time passes)
+    /// changed. <paramref name="subscription"/> is null for an ephemeral subscription.
+    /// </summary>
+    public abstract void Parked(string queue, string? subscription, int delta);
 
     /// <summary>A consumer read a delivery.</summary>
     public abstract void Delivered(string queue, string? subscription, Guid id, long sequence, string eventName, object? payload, int attempt);

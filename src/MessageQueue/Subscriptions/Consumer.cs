@@ -574,7 +574,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
                     // Stale tokens from here on: the delivery is settled as far as its reader is concerned.
                     slot.Generation++;
                     slot.Waiting = true;
-                    _observer?.Parked(1);
+                    _observer?.Parked(Queue, Name, 1);
                     slot.Due = now + ToTimestampUnits(wait);
                     ArmLocked(slot.Due, now);
                     return true;
@@ -680,7 +680,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
         ref Slot slot = ref _slots[index];
         if (slot.Waiting)
         {
-            _observer?.Parked(-1);
+            _observer?.Parked(Queue, Name, -1);
         }
 
         DeliveryHistory? history = recordDelivery && !slot.Waiting ? DeliveryHistory.Record(slot.History, DeliveredAt(slot, now), error: null) : slot.History;

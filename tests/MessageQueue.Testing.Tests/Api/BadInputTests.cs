@@ -11,6 +11,7 @@ public sealed class BadInputTests
     public static TheoryData<string, Action, Type, string> Cases() => new()
     {
         { "harness with its own clock", () => _ = new BrokerTestHarness(new BrokerTestHarnessOptions { Broker = new BrokerOptions { TimeProvider = new ManualTimeProvider() } }), typeof(ArgumentException), "the harness brings its own clock" },
+        { "harness with a store", () => _ = new BrokerTestHarness(new BrokerTestHarnessOptions { Broker = new BrokerOptions { Store = new MessageQueue.Persistence.InMemoryMessageStore() } }), typeof(ArgumentException), "the harness runs in memory" },
         { "harness with a zero timeout", () => _ = new BrokerTestHarness(new BrokerTestHarnessOptions { IdleTimeout = TimeSpan.Zero }), typeof(ArgumentOutOfRangeException), "IdleTimeout must be positive" },
         { "harness options in DI", () => new ServiceCollection().AddMessageBrokerTestHarness(o => o.Broker = new BrokerOptions()), typeof(ArgumentException), "the broker's options are the app's" },
         { "clock moved back", () => new ManualTimeProvider().SetUtcNow(ManualTimeProvider.DefaultStart.AddSeconds(-1)), typeof(ArgumentOutOfRangeException), "only moves forward" },

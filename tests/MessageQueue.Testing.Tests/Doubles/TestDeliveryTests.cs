@@ -78,6 +78,15 @@ public sealed class TestDeliveryTests
     }
 
     [Fact]
+    public async Task HandleWith_AHandlerThatSettlesItself_KeepsItsOutcome()
+    {
+        var rejected = new TestDelivery<Order>(new Order(1, ""), "order.created");
+        (await rejected.HandleWithAsync(new ValidateOrder())).Should().Be(DeliveryOutcome.Rejected);
+        rejected.RejectReason.Should().Be("no item");
+        rejected.LateSettles.Should().Be(0, "the host does not ack what the handler settled");
+    }
+
+    [Fact]
     public async Task ToString_NamesTheMessageTheAttemptAndTheOutcome()
     {
         var delivery = new TestDelivery<Order>(new Order(1, "tea"), "order.created", attempt: 2, queue: "orders");

@@ -131,6 +131,26 @@ public sealed class AdvanceTimeTests
     }
 
     [Fact]
+    [Trait("Guarantee", "3")]
+    public async Task StrictOrder_ARetryHoldingTheOnlySlot_StillRunsOnTheClock()
+    {
+        await using var harness = new BrokerTestHarness();
+        harness.Broker.DeclareQueue<Order>("orders");
+        int failures = 0;
+        await using Subscription shipping = await harness.SubscribeAsync<Order>("orders", ["#"], (delivery, _) =>
+            delivery.Payload.Id == 1 && Interlocked.Increment(ref failures) == 1 ? throw new InvalidOperationException("once") : ValueTask.CompletedTask,
+            new SubscriptionOptions { Name = "shipping", MaxInFlight = 1 });
+
+        await harness.PublishAsync("orders", "order.created", new Order(1, "tea"));
+        await harness.PublishAsync("orders", "order.created", new Order(2, "tea"));
+        await harness.AdvanceTimeAsync(TimeSpan.FromSeconds(10));
+        await harness.WaitForIdleAsync();
+
+        harness.Delivered.Select(r => (r.GetPayload<Order>().Id, r.Attempt)).Should().Equal((1, 1), (1, 2), (2, 1));
+        harness.Acked.Select(r => r.Time - Start).Should().Equal(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+    }
+
+    [Fact]
     public async Task Dropped_AreRecordedWithTheirReason()
     {
         await using var harness = new BrokerTestHarness();

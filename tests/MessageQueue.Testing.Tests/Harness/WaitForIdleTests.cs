@@ -187,4 +187,20 @@ public sealed class WaitForIdleTests
 
         await harness.WaitForIdleAsync();
     }
+
+    [Fact]
+    [Trait("Guarantee", "10")]
+    public async Task Dispose_WithADeliveryStillUnsettled_DoesNotWaitOnTheManualClock()
+    {
+        var harness = new BrokerTestHarness();
+        harness.Broker.DeclareQueue<Order>("orders");
+        Subscription<Order> reader = await harness.SubscribeAsync<Order>("orders", "#");
+        await harness.PublishAsync("orders", "order.created", new Order(1, "tea"));
+        _ = await reader.ReadAsync();
+
+        await harness.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30), TimeProvider.System);
+
+        Func<Task> publish = () => harness.PublishAsync("orders", "order.created", new Order(2, "tea")).AsTask();
+        await publish.Should().ThrowAsync<ObjectDisposedException>();
+    }
 }
