@@ -294,6 +294,48 @@ public sealed class DurableBrokerTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task StoreFailed_ThenADelayedMessageFallsDue_ItIsAbandonedOnce_AndTheDepthStaysExact()
+    {
+        var broker = new Broker(new BrokerOptions
+        {
+            Store = new SqliteMessageStore(new SqliteStoreOptions { Path = _file.Path, MaxFileSize = 96 * 1024 }),
+            Durability = Durability.Fsync,
+            ShutdownTimeout = TimeSpan.Zero,
+            TimeProvider = _clock,
+        });
+        await using (broker)
+        {
+            await using Subscription<string> worker = await broker.SubscribeAsync<string>("orders", "#", new SubscriptionOptions { Name = "worker", MaxInFlight = 10_000 });
+            await broker.PublishAsync("orders", "e", "later", new PublishOptions { DeliverAfter = TimeSpan.FromMinutes(1) });
+            string big = new('x', 3000);
+            int stored = 0;
+            for (int i = 0; i < 200; i++)
+            {
+                try
+                {
+                    await broker.PublishAsync("orders", "e", big + i);
+                    stored++;
+                }
+                catch (MessageStoreException)
+                {
+                    break;
+                }
+            }
+
+            QueueSnapshot before = broker.GetSnapshot().Queue("orders");
+            before.Depth.Should().Be(stored + 1, "the stored messages, and the delayed one");
+            before.Scheduled.Should().Be(1);
+
+            _clock.Advance(TimeSpan.FromMinutes(1));
+
+            QueueSnapshot after = broker.GetSnapshot().Queue("orders");
+            after.Scheduled.Should().Be(0);
+            after.Abandoned.Should().Be(1, "the store failed, so the due message cannot enter the queue; it stays stored for the next start");
+            after.Depth.Should().Be(stored, "its one unit of depth is freed once, not twice");
+        }
+    }
+
     /// <summary>A serializer of the user's own: four little-endian bytes per number.</summary>
     private sealed class BinaryNumbers : MessageQueue.Persistence.IPayloadSerializer<int>
     {

@@ -102,15 +102,11 @@ internal sealed partial class BrokerQueue<T>
             {
                 ReleaseHeld(draft);
             }
-            catch (MessageStoreException)
+            catch (Exception error) when (error is MessageStoreException or ObjectDisposedException)
             {
-                // The store failed earlier (publishers were told): the held message stays stored for the
-                // next start. A timer callback must not throw.
-                if (_log is null)
-                {
-                    FreeDepth();
-                }
-
+                // The store failed earlier (publishers were told), or the broker is shutting down: the held message
+                // stays stored for the next start. Its unit of depth was freed where the staging failed. A timer
+                // callback must not throw.
                 Interlocked.Increment(ref _abandoned);
             }
             finally
