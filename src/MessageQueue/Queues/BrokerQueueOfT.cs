@@ -823,7 +823,14 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
                 any = true;
                 Message<T> message = held.Message;
                 (dropped ??= []).Add(new MessageDroppedEventArgs(Name, subscription.Name ?? string.Empty, message.Id, message.Sequence, message.Event, reason));
-                deadLetters?.Add(new OverflowDeadLetter(held, subscription.Name));
+                if (deadLetters is not null)
+                {
+                    // Still owed until it is in the dead-letter queue (after the locks): the observer must not see
+                    // a moment when it is in neither place.
+                    _observer?.Referenced(1);
+                    deadLetters.Add(new OverflowDeadLetter(held, subscription.Name));
+                }
+
                 Release(message, subscription.Name);
             }
         }
@@ -840,6 +847,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         foreach (OverflowDeadLetter deadLetter in deadLetters ?? [])
         {
             DeadLetter(deadLetter.Held.Message, deadLetter.Held.Deliveries, DeadLetterReasons.Overflow, null, deadLetter.Subscription, deadLetter.Held.History);
+            _observer?.Released(Name, deadLetter.Held.Message.Id);
         }
     }
 

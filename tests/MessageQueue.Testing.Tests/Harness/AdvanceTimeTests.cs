@@ -171,6 +171,29 @@ public sealed class AdvanceTimeTests
     }
 
     [Fact]
+    [Trait("Guarantee", "1")]
+    public async Task DroppedToTheDeadLetterQueue_IsWaitedFor_UntilItsSubscriberSettlesIt()
+    {
+        await using var harness = new BrokerTestHarness();
+        harness.Broker.DeclareQueue<Order>("orders", new QueueOptions { MaxMessages = 2, Overflow = OverflowPolicy.DropOldest, DeadLetterDrops = true });
+        string deadLetters = Broker.GetDeadLetterQueueName("orders");
+        await using Subscription triage = await harness.SubscribeAsync<Order>(deadLetters, ["#"], static (_, _) => ValueTask.CompletedTask);
+        Subscription<Order> offline = await harness.SubscribeAsync<Order>("orders", "#", new SubscriptionOptions { Name = "batch" });
+        await offline.DisposeAsync();
+
+        for (int i = 1; i <= 3; i++)
+        {
+            await harness.PublishAsync("orders", "order.created", new Order(i, "tea"));
+        }
+
+        (await harness.Broker.DeleteSubscriptionAsync("orders", "batch")).Should().BeTrue();
+        await harness.WaitForIdleAsync();
+
+        harness.DeadLettered.Should().ContainSingle().Which.Reason.Should().Be(DeadLetterReasons.Overflow);
+        harness.Acked.ForQueue(deadLetters).Payloads<Order>().Select(o => o.Id).Should().Equal(1);
+    }
+
+    [Fact]
     public async Task NegativeDelta_IsRefused_AndTheClockStays()
     {
         await using var harness = new BrokerTestHarness();
