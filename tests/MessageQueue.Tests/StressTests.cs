@@ -3,6 +3,7 @@ using System.Globalization;
 using FluentAssertions;
 using MessageQueue.ContractTests;
 using MessageQueue.ContractTests.Support;
+using MessageQueue.Testing;
 using Xunit;
 using Xunit.Abstractions;
 

@@ -1,6 +1,7 @@
 using FluentAssertions;
 using MessageQueue.ContractTests.Support;
 using MessageQueue.DependencyInjection.Tests.Support;
+using MessageQueue.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 

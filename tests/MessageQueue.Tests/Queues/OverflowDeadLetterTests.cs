@@ -2,6 +2,7 @@ using System.Globalization;
 using FluentAssertions;
 using MessageQueue.ContractTests;
 using MessageQueue.ContractTests.Support;
+using MessageQueue.Testing;
 using Xunit;
 
 namespace MessageQueue.Tests.Queues;

@@ -1,6 +1,7 @@
 using FluentAssertions;
 using MessageQueue.ContractTests;
 using MessageQueue.ContractTests.Support;
+using MessageQueue.Testing;
 using Xunit;
 
 namespace MessageQueue.Tests.Queues;
