@@ -16,6 +16,12 @@ internal static class BrokerFactory
             options.TimeProvider = time;
         }
 
+        if (options.MeterFactory is null && services.GetService<System.Diagnostics.Metrics.IMeterFactory>() is { } meters)
+        {
+            // The container's meter factory: the host's metrics pipeline (and its tests' MetricCollector) see the broker's meter.
+            options.MeterFactory = meters;
+        }
+
         if (settings.StoreFactory is { } createStore)
         {
             options.Store = createStore(services);

@@ -28,6 +28,7 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
     private readonly IServiceScopeFactory _scopes;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly BrokerMetrics? _metrics;
     private readonly string _handlerName = typeof(THandler).Name;
 
     // Cancelled when the host stops: the loops take no more deliveries.
@@ -44,8 +45,9 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
     private int _endLogged;
     private long _handled;
 
-    public HandlerRunner(HandlerRegistration registration, IServiceScopeFactory scopes, TimeProvider time, ILogger logger)
+    public HandlerRunner(HandlerRegistration registration, IServiceScopeFactory scopes, TimeProvider time, ILogger logger, BrokerMetrics? metrics)
     {
+        _metrics = metrics;
         _registration = registration;
         _scopes = scopes;
         _time = time;
@@ -108,6 +110,7 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
         CancellationTokenSource? timer = null;
         CancellationTokenSource? linked = null;
         CancellationToken token = _aborting.Token;
+        long started = 0;
         if (timeout != Timeout.InfiniteTimeSpan)
         {
             // The timeout runs on the broker's clock, so tests drive it with a manual TimeProvider.
@@ -123,7 +126,13 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
             await using (scope.ConfigureAwait(false))
             {
                 THandler handler = scope.ServiceProvider.GetRequiredService<THandler>();
+                started = _metrics is { ProcessDuration.Enabled: true } ? _metrics.Now() : 0;
                 await handler.HandleAsync(delivery, token).ConfigureAwait(false);
+                if (started != 0)
+                {
+                    _metrics!.RecordProcessed(_registration.Queue, _registration.SubscriptionName, delivery.Event, started, null);
+                    started = 0;
+                }
 
                 // False when the handler settled the delivery itself; that is fine.
                 await delivery.AckAsync(CancellationToken.None).ConfigureAwait(false);
@@ -139,6 +148,11 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
         catch (Exception error)
 #pragma warning restore CA1031
         {
+            if (started != 0)
+            {
+                _metrics!.RecordProcessed(_registration.Queue, _registration.SubscriptionName, delivery.Event, started, error);
+            }
+
             Message<T> message = delivery.Message;
             if (!await HandlerFailure.NackAsync(subscription, delivery, error).ConfigureAwait(false))
             {

@@ -28,7 +28,7 @@ internal sealed class MessageBrokerHostedService(IServiceProvider services, IOpt
         {
             foreach (HandlerRegistration registration in settings.Handlers)
             {
-                HandlerRunner runner = registration.CreateRunner(scopes, time, _logger);
+                HandlerRunner runner = registration.CreateRunner(scopes, time, _logger, broker.Metrics);
                 await runner.StartAsync(subscriber, cancellationToken).ConfigureAwait(false);
                 lock (_runners)
                 {

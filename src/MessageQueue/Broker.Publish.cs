@@ -37,10 +37,35 @@ public sealed partial class Broker
             return ValueTask.FromCanceled<PublishReceipt>(cancellationToken);
         }
 
+        if (_metrics.OperationDuration.Enabled)
+        {
+            return PublishMeasuredAsync(queue, eventName, payload, options, cancellationToken);
+        }
+
         BrokerQueue target = GetQueueForPublish<T>(queue);
         return target is BrokerQueue<T> typed
             ? typed.PublishAsync(eventName, payload, options, cancellationToken)
             : target.PublishConvertedAsync(eventName, payload, options, cancellationToken);
+    }
+
+    /// <summary>A publish while a listener records messaging.client.operation.duration: timed, failures included.</summary>
+    private async ValueTask<PublishReceipt> PublishMeasuredAsync<T>(string queue, string eventName, T payload, PublishOptions options, CancellationToken cancellationToken)
+    {
+        long started = _metrics.Now();
+        try
+        {
+            BrokerQueue target = GetQueueForPublish<T>(queue);
+            PublishReceipt receipt = target is BrokerQueue<T> typed
+                ? await typed.PublishAsync(eventName, payload, options, cancellationToken).ConfigureAwait(false)
+                : await target.PublishConvertedAsync(eventName, payload, options, cancellationToken).ConfigureAwait(false);
+            _metrics.RecordPublishDuration(queue, eventName, started, null);
+            return receipt;
+        }
+        catch (Exception error)
+        {
+            _metrics.RecordPublishDuration(queue, eventName, started, error);
+            throw;
+        }
     }
 
     internal bool TryPublishCore<T>(string queue, string eventName, T payload, in PublishOptions options, out PublishReceipt receipt)

@@ -39,6 +39,8 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
     private readonly Dictionary<string, StoredQueueState>? _stored;
 
     private Dictionary<string, BrokerQueue> Queues => Volatile.Read(ref _queues);
+
+    private readonly BrokerMetrics _metrics;
     private readonly List<BrokerClient> _clients = [];
     private readonly BrokerClient _builtIn;
     private long _lastClientId;
@@ -56,6 +58,7 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
         options = options?.Clone() ?? new BrokerOptions();
         options.Validate(nameof(options));
         _options = options;
+        _metrics = new BrokerMetrics(this, options.MeterFactory, options.TimeProvider);
         if (options.Store is { } store)
         {
             // The broker owns its store: if reading it back fails, nobody else will close it.
@@ -90,6 +93,12 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
     public event EventHandler<MessageDroppedEventArgs>? MessageDropped;
 
     internal TimeProvider TimeProvider => _options.TimeProvider;
+
+    /// <summary>The broker's instruments (see <see cref="BrokerMetrics"/>).</summary>
+    internal BrokerMetrics Metrics => _metrics;
+
+    /// <summary>Whether <see cref="DisposeAsync"/> has begun.</summary>
+    internal bool IsDisposed => Volatile.Read(ref _state) != Running;
 
     /// <summary>The observer of every message's life, or null (see <see cref="BrokerObserver"/>).</summary>
     internal BrokerObserver? Observer => _options.Observer;
@@ -335,6 +344,8 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
             _writer.Dispose();
             _options.Store!.Dispose();
         }
+
+        _metrics.Dispose();
     }
 
     internal void Forget(BrokerClient client)
@@ -356,8 +367,16 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
         }
     }
 
-    internal void RaiseMessageDropped(List<MessageDroppedEventArgs> dropped)
+    internal void RaiseMessageDropped(List<MessageDroppedEventArgs> dropped, bool counted = false)
     {
+        if (!counted)
+        {
+            foreach (MessageDroppedEventArgs args in dropped)
+            {
+                _metrics.RecordDropped(args);
+            }
+        }
+
         EventHandler<MessageDroppedEventArgs>? handler = MessageDropped;
         if (handler is null)
         {
@@ -367,7 +386,7 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
         if (StoreWriter.OnWriterThread)
         {
             // Handlers are user code: one that waited for a durable publish would wait for this very thread.
-            ThreadPool.QueueUserWorkItem(static state => state.Broker.RaiseMessageDropped(state.Dropped), (Broker: this, Dropped: dropped), preferLocal: false);
+            ThreadPool.QueueUserWorkItem(static state => state.Broker.RaiseMessageDropped(state.Dropped, counted: true), (Broker: this, Dropped: dropped), preferLocal: false);
             return;
         }
 

@@ -53,6 +53,13 @@ public sealed class BrokerOptions
     /// </value>
     public int MaxStoreBatch { get; set; } = 4096;
 
+    /// <summary>Gets or sets the factory the broker creates its <see cref="System.Diagnostics.Metrics.Meter"/> with.</summary>
+    /// <value>
+    /// The default is <see langword="null"/>: the broker creates its own meter, named <c>MessageQueue</c>, and disposes it
+    /// with itself. With dependency injection, <c>AddMessageBroker</c> passes the container's <see cref="System.Diagnostics.Metrics.IMeterFactory"/>.
+    /// </value>
+    public System.Diagnostics.Metrics.IMeterFactory? MeterFactory { get; set; }
+
     /// <summary>Gets or sets the System.Text.Json options for the payloads of durable queues declared without a <c>JsonTypeInfo</c>.</summary>
     /// <value>
     /// The default is <see langword="null"/>: <see cref="JsonSerializerOptions.Default"/>. Reflection-based; in trimmed
@@ -74,6 +81,7 @@ public sealed class BrokerOptions
         MaxStoreBatch = MaxStoreBatch,
         JsonSerializerOptions = JsonSerializerOptions,
         Observer = Observer,
+        MeterFactory = MeterFactory,
     };
 
     /// <summary>Gets or sets the observer of every message's life (the test harness); null in production.</summary>

@@ -41,9 +41,13 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     private readonly Lock _gate = new();
     private readonly Broker _broker;
     private readonly BrokerObserver? _observer;
+    private readonly BrokerMetrics _metrics;
 
     /// <summary>The observer of every message's life, or null.</summary>
     internal BrokerObserver? Observer => _observer;
+
+    /// <summary>The broker's instruments.</summary>
+    internal BrokerMetrics Metrics => _metrics;
     private readonly TimeProvider _time;
     private readonly int _maxMessages;
     private readonly OverflowPolicy _overflow;
@@ -97,6 +101,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     {
         _broker = broker;
         _observer = broker.Observer;
+        _metrics = broker.Metrics;
         _time = broker.TimeProvider;
         _maxMessages = options.MaxMessages;
         _overflow = options.Overflow;
@@ -322,8 +327,14 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         TryPublish(eventName, (T)(object)payload!, options, out receipt);
 
     /// <summary>Tells the observer, if any, that a message entered the queue. Before any consumer can see it.</summary>
-    private void NotePublished(Message<T> message, int subscriptions) =>
+    private void NotePublished(Message<T> message, int subscriptions)
+    {
         _observer?.Published(Name, IsDeadLetterQueue, message.Id, message.Sequence, message.Event, message.Payload, message.Headers, subscriptions);
+        if (!IsDeadLetterQueue)
+        {
+            _metrics.RecordSent(Name, message.Event);
+        }
+    }
 
     /// <summary>
     /// No subscription matches the event: under interest retention nothing keeps the message, so it is
@@ -336,6 +347,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         Interlocked.Increment(ref _unrouted);
         Guid id = draft.Id == Guid.Empty ? MakeId(sequence) : draft.Id;
         _observer?.Published(Name, IsDeadLetterQueue, id, sequence, draft.Event, draft.Payload, draft.Headers, 0);
+        _metrics.RecordSent(Name, draft.Event);
         return new PublishReceipt(Name, id, sequence);
     }
 
@@ -878,6 +890,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
 
         Interlocked.Increment(ref _deadLettered);
         _observer?.Settled(ObservedSettlement.DeadLettered, Name, subscription, message.Id, message.Sequence, message.Event, message.Payload, attempts, null, reason);
+        _metrics.RecordDeadLettered(Name, subscription, message.Event, reason);
         DateTimeOffset now = _time.GetUtcNow();
         long nowTimestamp = _time.GetTimestamp();
         var headers = new Dictionary<string, string>(message.Headers, StringComparer.Ordinal)

@@ -73,6 +73,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
 
     // The test harness's view of every delivery (see BrokerObserver); null in production.
     private readonly BrokerObserver? _observer;
+    private readonly BrokerMetrics _metrics;
     private ReaderLine _reader;
     private Slot[] _slots;
     private int[] _free;
@@ -88,6 +89,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
         _client = client;
         _time = time;
         _observer = state.Queue.Observer;
+        _metrics = state.Queue.Metrics;
         _options = options;
         _maxInFlight = Math.Min(options.MaxInFlight, MaxRing);
         _refillBelow = Math.Max(2, _maxInFlight / 4);
@@ -316,8 +318,10 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
                 Observe(pushed.Message, pushed.Attempt);
             }
 
+            _metrics.RecordConsumed(Queue, Name, pushed.Message.Event, pushed.Attempt);
             if (_autoAck)
             {
+                _metrics.RecordAcked(Queue, Name, pushed.Message.Event, pushed.Message.TimestampTicks);
                 Interlocked.Increment(ref _autoAcked);
                 SettledOne();
                 AfterLeaving(pushed.Message);
@@ -463,6 +467,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
         }
 
         _observer?.Settled(ObservedSettlement.Acked, Queue, Name, message.Id, message.Sequence, message.Event, message.Payload, attempt, null, null);
+        _metrics.RecordAcked(Queue, Name, message.Event, message.TimestampTicks);
         AfterLeaving(message);
         return new ValueTask<bool>(true);
     }
@@ -563,6 +568,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
                 _reader.Counters.Nacked++;
                 slot.History = DeliveryHistory.Record(slot.History, DeliveredAt(slot, now), error);
                 TimeSpan wait = delay ?? _options.RedeliveryDelay(slot.Attempt);
+                _metrics.RecordNacked(Queue, Name, slot.Message!.Event);
                 if (_observer is not null)
                 {
                     Message<T> nackedMessage = slot.Message!;

@@ -7,6 +7,9 @@ namespace MessageQueue;
 internal sealed class HandlerSubscription<T> : Subscription, IRunningHandler
 {
     private readonly Subscription<T> _inner;
+
+    // The broker's instruments, for messaging.process.duration; null over another implementation of the contract.
+    private readonly BrokerMetrics? _metrics;
     private readonly Func<Delivery<T>, CancellationToken, ValueTask> _handler;
 
     // Cancelled by DisposeAsync, or when the inner subscription ends (for example on broker shutdown).
@@ -17,6 +20,7 @@ internal sealed class HandlerSubscription<T> : Subscription, IRunningHandler
     public HandlerSubscription(Subscription<T> inner, Func<Delivery<T>, CancellationToken, ValueTask> handler)
     {
         _inner = inner;
+        _metrics = (inner as Consumer<T>)?.State.Queue.Metrics;
         _handler = handler;
         _inner.Completion.ContinueWith(
             static (_, state) => ((HandlerSubscription<T>)state!).CancelHandler(),
@@ -50,6 +54,7 @@ internal sealed class HandlerSubscription<T> : Subscription, IRunningHandler
             {
                 while (!stopping.IsCancellationRequested && _inner.TryRead(out Delivery<T> delivery))
                 {
+                    long started = _metrics is { ProcessDuration.Enabled: true } ? _metrics.Now() : 0;
                     try
                     {
                         await _handler(delivery, stopping).ConfigureAwait(false);
@@ -58,8 +63,18 @@ internal sealed class HandlerSubscription<T> : Subscription, IRunningHandler
                     catch (Exception error)
 #pragma warning restore CA1031
                     {
+                        if (started != 0)
+                        {
+                            _metrics!.RecordProcessed(delivery.Message.Queue, _inner.Name, delivery.Event, started, error);
+                        }
+
                         await HandlerFailure.NackAsync(_inner, delivery, error).ConfigureAwait(false);
                         continue;
+                    }
+
+                    if (started != 0)
+                    {
+                        _metrics!.RecordProcessed(delivery.Message.Queue, _inner.Name, delivery.Event, started, null);
                     }
 
                     // False when the handler settled the delivery itself; that is fine.
