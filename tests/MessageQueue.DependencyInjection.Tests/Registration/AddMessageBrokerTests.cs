@@ -3,6 +3,7 @@ using MessageQueue.ContractTests.Support;
 using MessageQueue.DependencyInjection.Tests.Support;
 using MessageQueue.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Xunit;
 
 namespace MessageQueue.DependencyInjection.Tests.Registration;
@@ -70,6 +71,37 @@ public sealed class AddMessageBrokerTests
 
         Delivery<Order> delivery = await subscription.ReadAsync().OrHang("the delivery");
         delivery.Message.Timestamp.Should().Be(clock.GetUtcNow());
+    }
+
+    [Fact]
+    public async Task MeterFactoryInTheContainer_CreatesTheBrokersMeter()
+    {
+        using IHost host = TestHosts.Build(services => services.AddMetrics().AddMessageBroker(b => b.DeclareQueue<Order>("orders")));
+        var factory = host.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
+        long sent = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument.Meter.Scope, factory) && instrument.Meter.Name == "MessageQueue")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
+        {
+            if (instrument.Name == "messaging.client.sent.messages")
+            {
+                Interlocked.Add(ref sent, value);
+            }
+        });
+        listener.Start();
+
+        Broker broker = host.Services.GetRequiredService<Broker>();
+        await using Subscription<Order> reader = await broker.SubscribeAsync<Order>("orders", "#", new SubscriptionOptions { AutoAck = true });
+        await broker.PublishAsync("orders", "created", new Order(1, "tea"));
+        await broker.PublishAsync("orders", "created", new Order(2, "tea"));
+
+        Interlocked.Read(ref sent).Should().Be(2, "the broker's meter came from the container's IMeterFactory, so a listener scoped to it sees it");
     }
 
     [Fact]
