@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -111,6 +112,7 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
         CancellationTokenSource? linked = null;
         CancellationToken token = _aborting.Token;
         long started = 0;
+        using Activity? activity = BrokerTelemetry.StartProcess(delivery, _registration.SubscriptionName);
         if (timeout != Timeout.InfiniteTimeSpan)
         {
             // The timeout runs on the broker's clock, so tests drive it with a manual TimeProvider.
@@ -148,6 +150,7 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
         catch (Exception error)
 #pragma warning restore CA1031
         {
+            BrokerTelemetry.Fail(activity, error);
             if (started != 0)
             {
                 _metrics!.RecordProcessed(_registration.Queue, _registration.SubscriptionName, delivery.Event, started, error);

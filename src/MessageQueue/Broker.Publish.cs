@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace MessageQueue;
 
 public sealed partial class Broker
@@ -37,9 +39,9 @@ public sealed partial class Broker
             return ValueTask.FromCanceled<PublishReceipt>(cancellationToken);
         }
 
-        if (_metrics.OperationDuration.Enabled)
+        if (_metrics.OperationDuration.Enabled || BrokerTelemetry.Source.HasListeners())
         {
-            return PublishMeasuredAsync(queue, eventName, payload, options, cancellationToken);
+            return PublishInstrumentedAsync(queue, eventName, payload, options, cancellationToken);
         }
 
         BrokerQueue target = GetQueueForPublish<T>(queue);
@@ -48,22 +50,41 @@ public sealed partial class Broker
             : target.PublishConvertedAsync(eventName, payload, options, cancellationToken);
     }
 
-    /// <summary>A publish while a listener records messaging.client.operation.duration: timed, failures included.</summary>
-    private async ValueTask<PublishReceipt> PublishMeasuredAsync<T>(string queue, string eventName, T payload, PublishOptions options, CancellationToken cancellationToken)
+    /// <summary>
+    /// A publish while someone listens: a producer span whose trace context travels in the message's headers, and the
+    /// duration for messaging.client.operation.duration, failures included.
+    /// </summary>
+    private async ValueTask<PublishReceipt> PublishInstrumentedAsync<T>(string queue, string eventName, T payload, PublishOptions options, CancellationToken cancellationToken)
     {
-        long started = _metrics.Now();
+        long started = _metrics.OperationDuration.Enabled ? _metrics.Now() : 0;
+        using Activity? activity = BrokerTelemetry.StartPublish(queue, eventName);
+        if (activity is not null)
+        {
+            options = options with { Headers = BrokerTelemetry.Inject(activity, options.Headers) };
+        }
+
         try
         {
             BrokerQueue target = GetQueueForPublish<T>(queue);
             PublishReceipt receipt = target is BrokerQueue<T> typed
                 ? await typed.PublishAsync(eventName, payload, options, cancellationToken).ConfigureAwait(false)
                 : await target.PublishConvertedAsync(eventName, payload, options, cancellationToken).ConfigureAwait(false);
-            _metrics.RecordPublishDuration(queue, eventName, started, null);
+            activity?.SetTag("messaging.message.id", receipt.MessageId.ToString());
+            if (started != 0)
+            {
+                _metrics.RecordPublishDuration(queue, eventName, started, null);
+            }
+
             return receipt;
         }
         catch (Exception error)
         {
-            _metrics.RecordPublishDuration(queue, eventName, started, error);
+            BrokerTelemetry.Fail(activity, error);
+            if (started != 0)
+            {
+                _metrics.RecordPublishDuration(queue, eventName, started, error);
+            }
+
             throw;
         }
     }

@@ -1,5 +1,6 @@
 using FluentAssertions;
 using MessageQueue.ContractTests;
+using MessageQueue.Tests.Diagnostics;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -10,6 +11,7 @@ namespace MessageQueue.Tests;
 /// envelope, at most 96 bytes), and nothing per delivery, per ack or per extra subscriber. Allocation
 /// counts repeat exactly, so this is a deterministic unit test, unlike timings.
 /// </summary>
+[Collection(GlobalListeners.Name)]
 public sealed class AllocationTests(ITestOutputHelper output)
 {
     private const int Messages = 10_000;

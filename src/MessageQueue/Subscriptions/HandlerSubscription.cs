@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace MessageQueue;
 
 /// <summary>
@@ -55,6 +57,7 @@ internal sealed class HandlerSubscription<T> : Subscription, IRunningHandler
                 while (!stopping.IsCancellationRequested && _inner.TryRead(out Delivery<T> delivery))
                 {
                     long started = _metrics is { ProcessDuration.Enabled: true } ? _metrics.Now() : 0;
+                    using Activity? activity = BrokerTelemetry.StartProcess(delivery, _inner.Name);
                     try
                     {
                         await _handler(delivery, stopping).ConfigureAwait(false);
@@ -63,6 +66,7 @@ internal sealed class HandlerSubscription<T> : Subscription, IRunningHandler
                     catch (Exception error)
 #pragma warning restore CA1031
                     {
+                        BrokerTelemetry.Fail(activity, error);
                         if (started != 0)
                         {
                             _metrics!.RecordProcessed(delivery.Message.Queue, _inner.Name, delivery.Event, started, error);

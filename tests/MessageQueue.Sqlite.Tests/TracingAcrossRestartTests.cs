@@ -1,0 +1,71 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using FluentAssertions;
+using MessageQueue.ContractTests;
+using MessageQueue.ContractTests.Support;
+using Xunit;
+
+namespace MessageQueue.Sqlite.Tests;
+
+/// <summary>The trace context travels in the stored headers: a message handled after a restart joins the publisher's trace.</summary>
+public sealed class TracingAcrossRestartTests : IDisposable
+{
+    private readonly TempStoreFile _file = new();
+    private readonly string _queue = $"traced-{Guid.NewGuid():N}";
+    private readonly ConcurrentQueue<Activity> _stopped = new();
+    private readonly ActivityListener _listener;
+
+    public TracingAcrossRestartTests()
+    {
+        _listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "MessageQueue",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activity =>
+            {
+                if (Equals(activity.GetTagItem("messaging.destination.name"), _queue))
+                {
+                    _stopped.Enqueue(activity);
+                }
+            },
+        };
+        ActivitySource.AddActivityListener(_listener);
+    }
+
+    public void Dispose()
+    {
+        _listener.Dispose();
+        _file.Dispose();
+    }
+
+    [Fact]
+    public async Task AMessageHandledAfterARestart_JoinsThePublishersTrace()
+    {
+        await using (var first = new Broker(new BrokerOptions { Store = new SqliteMessageStore(_file.Path) }))
+        {
+            Subscription<TestEvent> worker = await first.SubscribeAsync<TestEvent>(_queue, "#", new SubscriptionOptions { Name = "worker" });
+            await worker.DisposeAsync();
+            await first.PublishAsync(_queue, "created", new TestEvent(1));
+        }
+
+        Activity publish = _stopped.Should().ContainSingle(a => a.Kind == ActivityKind.Producer).Subject;
+
+        var handled = new TaskCompletionSource<ActivityContext>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using (var second = new Broker(new BrokerOptions { Store = new SqliteMessageStore(_file.Path) }))
+        {
+            await using Subscription handler = await second.SubscribeAsync<TestEvent>(_queue, ["#"], (_, _) =>
+            {
+                // The handler runs inside its process span.
+                handled.TrySetResult(Activity.Current!.Context);
+                return ValueTask.CompletedTask;
+            }, new SubscriptionOptions { Name = "worker" });
+
+            ActivityContext process = await handled.Task.OrHang("the message handled after the restart");
+            process.TraceId.Should().Be(publish.TraceId, "the trace context came back from the store with the message");
+            Activity.Current.Should().BeNull();
+        }
+
+        Activity consumer = _stopped.Should().ContainSingle(a => a.Kind == ActivityKind.Consumer).Subject;
+        consumer.ParentSpanId.Should().Be(publish.SpanId);
+    }
+}
