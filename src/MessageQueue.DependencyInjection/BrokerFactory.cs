@@ -16,6 +16,11 @@ internal static class BrokerFactory
             options.TimeProvider = time;
         }
 
+        if (options.LoggerFactory is null && services.GetService<Microsoft.Extensions.Logging.ILoggerFactory>() is { } loggers)
+        {
+            options.LoggerFactory = loggers;
+        }
+
         if (options.MeterFactory is null && services.GetService<System.Diagnostics.Metrics.IMeterFactory>() is { } meters)
         {
             // The container's meter factory: the host's metrics pipeline (and its tests' MetricCollector) see the broker's meter.

@@ -41,6 +41,10 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
     private Dictionary<string, BrokerQueue> Queues => Volatile.Read(ref _queues);
 
     private readonly BrokerMetrics _metrics;
+    private readonly Microsoft.Extensions.Logging.ILogger _logger;
+
+    /// <summary>The broker's logger (see <see cref="BrokerLog"/>).</summary>
+    internal Microsoft.Extensions.Logging.ILogger Logger => _logger;
     private readonly List<BrokerClient> _clients = [];
     private readonly BrokerClient _builtIn;
     private long _lastClientId;
@@ -59,6 +63,7 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
         options.Validate(nameof(options));
         _options = options;
         _metrics = new BrokerMetrics(this, options.MeterFactory, options.TimeProvider);
+        _logger = options.LoggerFactory?.CreateLogger("MessageQueue") ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         if (options.Store is { } store)
         {
             // The broker owns its store: if reading it back fails, nobody else will close it.
@@ -81,6 +86,10 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
 
         _builtIn = new BrokerClient(this, ++_lastClientId, BuiltInClientName);
         _clients.Add(_builtIn);
+        if (options.Store is { } opened)
+        {
+            BrokerLog.Started(_logger, _stored!.Count, opened.GetType().Name);
+        }
     }
 
     /// <summary>
@@ -324,10 +333,20 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
             // Out of time: what is still unsettled goes back to its subscription below.
         }
 
+        int unsettled = 0;
         foreach (IConsumer consumer in consumers)
         {
+            unsettled += consumer.GetSnapshot().InFlight;
             consumer.Detach(consumer.CreateClosedException(SubscriptionCloseReason.BrokerDisposed, "The broker was disposed; unsettled messages went back to their durable subscriptions."));
         }
+
+        int queues = 0;
+        foreach (BrokerQueue queue in Queues.Values)
+        {
+            queues += queue.IsDeadLetterQueue ? 0 : 1;
+        }
+
+        BrokerLog.Stopped(_logger, queues, consumers.Count, unsettled);
 
         if (_writer is not null)
         {
@@ -374,6 +393,7 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
             foreach (MessageDroppedEventArgs args in dropped)
             {
                 _metrics.RecordDropped(args);
+                BrokerLog.Dropped(_logger, args.MessageId, args.Event, args.Sequence, args.Queue, args.Subscription ?? string.Empty, args.Reason);
             }
         }
 

@@ -60,6 +60,10 @@ public sealed class BrokerOptions
     /// </value>
     public System.Diagnostics.Metrics.IMeterFactory? MeterFactory { get; set; }
 
+    /// <summary>Gets or sets where the broker logs (category <c>MessageQueue</c>): drops, dead letters, handler failures, slow consumers cut loose, authorization denials, start and stop. Never payloads.</summary>
+    /// <value>The default is <see langword="null"/>: no logging. With dependency injection, <c>AddMessageBroker</c> passes the container's <see cref="Microsoft.Extensions.Logging.ILoggerFactory"/>.</value>
+    public Microsoft.Extensions.Logging.ILoggerFactory? LoggerFactory { get; set; }
+
     /// <summary>Gets or sets the System.Text.Json options for the payloads of durable queues declared without a <c>JsonTypeInfo</c>.</summary>
     /// <value>
     /// The default is <see langword="null"/>: <see cref="JsonSerializerOptions.Default"/>. Reflection-based; in trimmed
@@ -82,6 +86,7 @@ public sealed class BrokerOptions
         JsonSerializerOptions = JsonSerializerOptions,
         Observer = Observer,
         MeterFactory = MeterFactory,
+        LoggerFactory = LoggerFactory,
     };
 
     /// <summary>Gets or sets the observer of every message's life (the test harness); null in production.</summary>

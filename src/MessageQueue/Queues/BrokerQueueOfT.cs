@@ -48,6 +48,9 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
 
     /// <summary>The broker's instruments.</summary>
     internal BrokerMetrics Metrics => _metrics;
+
+    /// <summary>The broker's logger.</summary>
+    internal Microsoft.Extensions.Logging.ILogger Logger => _broker.Logger;
     private readonly TimeProvider _time;
     private readonly int _maxMessages;
     private readonly OverflowPolicy _overflow;
@@ -891,6 +894,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         Interlocked.Increment(ref _deadLettered);
         _observer?.Settled(ObservedSettlement.DeadLettered, Name, subscription, message.Id, message.Sequence, message.Event, message.Payload, attempts, null, reason);
         _metrics.RecordDeadLettered(Name, subscription, message.Event, reason);
+        BrokerLog.DeadLettered(_broker.Logger, message.Id, message.Event, message.Sequence, Name, subscription ?? string.Empty, attempts, reason);
         DateTimeOffset now = _time.GetUtcNow();
         long nowTimestamp = _time.GetTimestamp();
         var headers = new Dictionary<string, string>(message.Headers, StringComparer.Ordinal)
@@ -1283,6 +1287,11 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
             }
 
             Release(message, subscription.Name);
+        }
+
+        if (closed is not null)
+        {
+            BrokerLog.CutLoose(_broker.Logger, subscription.Name ?? "(ephemeral)", Name, closed.Count, dropped?.Count ?? 0);
         }
 
         foreach (Consumer<T> consumer in closed ?? [])

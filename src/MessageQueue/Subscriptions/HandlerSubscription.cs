@@ -12,6 +12,7 @@ internal sealed class HandlerSubscription<T> : Subscription, IRunningHandler
 
     // The broker's instruments, for messaging.process.duration; null over another implementation of the contract.
     private readonly BrokerMetrics? _metrics;
+    private readonly Microsoft.Extensions.Logging.ILogger? _logger;
     private readonly Func<Delivery<T>, CancellationToken, ValueTask> _handler;
 
     // Cancelled by DisposeAsync, or when the inner subscription ends (for example on broker shutdown).
@@ -23,6 +24,7 @@ internal sealed class HandlerSubscription<T> : Subscription, IRunningHandler
     {
         _inner = inner;
         _metrics = (inner as Consumer<T>)?.State.Queue.Metrics;
+        _logger = (inner as Consumer<T>)?.State.Queue.Logger;
         _handler = handler;
         _inner.Completion.ContinueWith(
             static (_, state) => ((HandlerSubscription<T>)state!).CancelHandler(),
@@ -67,6 +69,11 @@ internal sealed class HandlerSubscription<T> : Subscription, IRunningHandler
 #pragma warning restore CA1031
                     {
                         BrokerTelemetry.Fail(activity, error);
+                        if (_logger is not null)
+                        {
+                            BrokerLog.HandlerFailed(_logger, error, _inner.Name ?? "(ephemeral)", delivery.Message.Queue, delivery.Message.Id, delivery.Event, delivery.Attempt);
+                        }
+
                         if (started != 0)
                         {
                             _metrics!.RecordProcessed(delivery.Message.Queue, _inner.Name, delivery.Event, started, error);

@@ -1,3 +1,4 @@
+using MessageQueue.ContractTests.Support;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 
-namespace MessageQueue.DependencyInjection.Tests.Support;
+namespace MessageQueue.ContractTests.Support;
 
 /// <summary>One logged entry, formatted.</summary>
 public sealed record LogEntry(string Category, LogLevel Level, int EventId, string Message, Exception? Exception);
@@ -18,10 +18,10 @@ public sealed class LogSink : ILoggerProvider
 
     public IReadOnlyList<LogEntry> Entries => [.. _entries];
 
-    /// <summary>The hosted handlers' entries (category MessageQueue.Hosting) with this event id.</summary>
-    public IEnumerable<LogEntry> WithEvent(int eventId) => _entries.Where(e => e.EventId == eventId && e.Category == "MessageQueue.Hosting");
+    /// <summary>The library's entries (categories MessageQueue and MessageQueue.*) with this event id.</summary>
+    public IEnumerable<LogEntry> WithEvent(int eventId) => _entries.Where(e => e.EventId == eventId && IsLibrary(e.Category));
 
-    /// <summary>Completes with the first hosted-handler entry with this event id, logged before or after the call.</summary>
+    /// <summary>Completes with the first library entry with this event id, logged before or after the call.</summary>
     public Task<LogEntry> WaitForEvent(int eventId)
     {
         lock (_gate)
@@ -39,6 +39,8 @@ public sealed class LogSink : ILoggerProvider
 
     public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
 
+    private static bool IsLibrary(string category) => category == "MessageQueue" || category.StartsWith("MessageQueue.", StringComparison.Ordinal);
+
     private void Add(LogEntry entry)
     {
         lock (_gate)
@@ -46,7 +48,7 @@ public sealed class LogSink : ILoggerProvider
             _entries.Enqueue(entry);
             for (int i = _waiters.Count - 1; i >= 0; i--)
             {
-                if (entry.Category == "MessageQueue.Hosting" && _waiters[i].EventId == entry.EventId)
+                if (IsLibrary(entry.Category) && _waiters[i].EventId == entry.EventId)
                 {
                     _waiters[i].Signal.TrySetResult(entry);
                     _waiters.RemoveAt(i);

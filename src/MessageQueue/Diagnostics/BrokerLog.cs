@@ -1,0 +1,32 @@
+using Microsoft.Extensions.Logging;
+
+namespace MessageQueue;
+
+/// <summary>
+/// The broker's log messages (category <c>MessageQueue</c>), source-generated. They name queues, subscriptions, events,
+/// message ids and reasons; they never include payloads or header values. Nothing is logged on the path of a message
+/// that is published, delivered and acked: only what went wrong, or the broker's start and stop.
+/// </summary>
+internal static partial class BrokerLog
+{
+    [LoggerMessage(101, LogLevel.Warning, "Message {MessageId} ('{Event}', sequence {Sequence}) was dropped from queue '{Queue}' for subscription '{Subscription}': {Reason}")]
+    public static partial void Dropped(ILogger logger, Guid messageId, string @event, long sequence, string queue, string subscription, DropReason reason);
+
+    [LoggerMessage(102, LogLevel.Information, "Message {MessageId} ('{Event}', sequence {Sequence}) of queue '{Queue}' went to the dead-letter queue from subscription '{Subscription}' after {Attempts} attempts: {Reason}")]
+    public static partial void DeadLettered(ILogger logger, Guid messageId, string @event, long sequence, string queue, string subscription, int attempts, string reason);
+
+    [LoggerMessage(103, LogLevel.Warning, "The handler of subscription '{Subscription}' on queue '{Queue}' failed on message {MessageId} ('{Event}', attempt {Attempt}); it is nacked")]
+    public static partial void HandlerFailed(ILogger logger, Exception error, string subscription, string queue, Guid messageId, string @event, int attempt);
+
+    [LoggerMessage(104, LogLevel.Warning, "Subscription '{Subscription}' on queue '{Queue}' fell further behind than its MaxBacklog and was cut loose: {Consumers} consumers closed, {Dropped} messages dropped")]
+    public static partial void CutLoose(ILogger logger, string subscription, string queue, int consumers, int dropped);
+
+    [LoggerMessage(105, LogLevel.Warning, "Client '{Client}' was denied {Operation} on queue '{Queue}', event or filter '{Event}': {Reason}")]
+    public static partial void AuthorizationDenied(ILogger logger, string client, string operation, string queue, string @event, string reason);
+
+    [LoggerMessage(106, LogLevel.Information, "Message broker started: {StoredQueues} queues in its store ({Store})")]
+    public static partial void Started(ILogger logger, int storedQueues, string store);
+
+    [LoggerMessage(107, LogLevel.Information, "Message broker stopped: {Queues} queues, {Consumers} consumers detached, {Unsettled} deliveries still unsettled went back to their subscriptions")]
+    public static partial void Stopped(ILogger logger, int queues, int consumers, int unsettled);
+}
