@@ -42,6 +42,10 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
 
     private readonly BrokerMetrics _metrics;
     private readonly Microsoft.Extensions.Logging.ILogger _logger;
+    private readonly Authorizer _authorizer;
+
+    /// <summary>Client authorization (see <see cref="Authorizer"/>).</summary>
+    internal Authorizer Authorization => _authorizer;
 
     /// <summary>The broker's logger (see <see cref="BrokerLog"/>).</summary>
     internal Microsoft.Extensions.Logging.ILogger Logger => _logger;
@@ -64,6 +68,7 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
         _options = options;
         _metrics = new BrokerMetrics(this, options.MeterFactory, options.TimeProvider);
         _logger = options.LoggerFactory?.CreateLogger("MessageQueue") ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        _authorizer = new Authorizer(options.AuthorizationRules, options.Authorizer, _metrics, _logger);
         if (options.Store is { } store)
         {
             // The broker owns its store: if reading it back fails, nobody else will close it.

@@ -32,7 +32,24 @@ public sealed class BrokerClient : IPublisher, ISubscriber, IAsyncDisposable
     public ValueTask<PublishReceipt> PublishAsync<T>(string queue, string eventName, T payload, PublishOptions options = default, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
+        if (_broker.Authorization.IsActive)
+        {
+            Names.ValidateQueueName(queue, nameof(queue), allowDeadLetter: true);
+            Names.ValidateEvent(eventName, nameof(eventName));
+            ValueTask check = _broker.Authorization.CheckAsync(this, BrokerOperation.Publish, queue, eventName, cancellationToken);
+            if (!check.IsCompletedSuccessfully)
+            {
+                return PublishAfterCheckAsync(check, queue, eventName, payload, options, cancellationToken);
+            }
+        }
+
         return _broker.PublishCoreAsync(queue, eventName, payload, options, cancellationToken);
+    }
+
+    private async ValueTask<PublishReceipt> PublishAfterCheckAsync<T>(ValueTask check, string queue, string eventName, T payload, PublishOptions options, CancellationToken cancellationToken)
+    {
+        await check.ConfigureAwait(false);
+        return await _broker.PublishCoreAsync(queue, eventName, payload, options, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Publishes if the queue has room now, without waiting.</summary>
@@ -56,6 +73,22 @@ public sealed class BrokerClient : IPublisher, ISubscriber, IAsyncDisposable
     public bool TryPublish<T>(string queue, string eventName, T payload, in PublishOptions options, out PublishReceipt receipt)
     {
         ThrowIfDisposed();
+        if (_broker.Authorization.IsActive)
+        {
+            Names.ValidateQueueName(queue, nameof(queue), allowDeadLetter: true);
+            Names.ValidateEvent(eventName, nameof(eventName));
+            ValueTask check = _broker.Authorization.CheckAsync(this, BrokerOperation.Publish, queue, eventName, CancellationToken.None);
+            if (!check.IsCompleted)
+            {
+                // Observed, so that a later failure is not unobserved; this call cannot wait for it.
+                _ = check.AsTask().ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                throw new InvalidOperationException(
+                    $"TryPublish cannot wait for the custom authorizer (BrokerOptions.Authorizer) to decide whether client '{Name}' may publish '{eventName}' on queue '{queue}'; use PublishAsync, or let the authorizer's decisions be cached.");
+            }
+
+            check.GetAwaiter().GetResult();
+        }
+
         return _broker.TryPublishCore(queue, eventName, payload, options, out receipt);
     }
 
@@ -63,7 +96,55 @@ public sealed class BrokerClient : IPublisher, ISubscriber, IAsyncDisposable
     public ValueTask<Subscription<T>> SubscribeAsync<T>(string queue, IEnumerable<string> filters, SubscriptionOptions? options = null, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        return _broker.SubscribeCoreAsync<T>(this, queue, filters, options, cancellationToken);
+        return _broker.Authorization.IsActive
+            ? SubscribeAfterCheckAsync<T>(queue, filters, options, cancellationToken)
+            : _broker.SubscribeCoreAsync<T>(this, queue, filters, options, cancellationToken);
+    }
+
+    private async ValueTask<Subscription<T>> SubscribeAfterCheckAsync<T>(string queue, IEnumerable<string> filters, SubscriptionOptions? options, CancellationToken cancellationToken)
+    {
+        Names.ValidateQueueName(queue, nameof(queue), allowDeadLetter: true);
+        ArgumentNullException.ThrowIfNull(filters);
+        string[] checkedFilters = [.. filters];
+        foreach (string filter in checkedFilters)
+        {
+            Names.ValidateFilter(filter, nameof(filters));
+            await _broker.Authorization.CheckAsync(this, BrokerOperation.Subscribe, queue, filter, cancellationToken).ConfigureAwait(false);
+        }
+
+        return await _broker.SubscribeCoreAsync<T>(this, queue, checkedFilters, options, cancellationToken).ConfigureAwait(false);
+    }
+
+    // ---------------------------------------------------------------- authorization cache
+
+    private Dictionary<(BrokerOperation, string, string), string?>? _decisions;
+
+    /// <summary>A remembered decision: true with <paramref name="denied"/> null when allowed, or the reason it was denied.</summary>
+    internal bool TryGetDecision(BrokerOperation operation, string queue, string eventOrFilter, out string? denied)
+    {
+        lock (_gate)
+        {
+            if (_decisions is not null && _decisions.TryGetValue((operation, queue, eventOrFilter), out denied))
+            {
+                return true;
+            }
+        }
+
+        denied = null;
+        return false;
+    }
+
+    /// <summary>Remembers a decision, up to <see cref="Authorizer.MaxCachedPerClient"/> of them.</summary>
+    internal void RememberDecision(BrokerOperation operation, string queue, string eventOrFilter, string? denied)
+    {
+        lock (_gate)
+        {
+            _decisions ??= [];
+            if (_decisions.Count < Authorizer.MaxCachedPerClient)
+            {
+                _decisions[(operation, queue, eventOrFilter)] = denied;
+            }
+        }
     }
 
     /// <summary>

@@ -64,6 +64,19 @@ public sealed class BrokerOptions
     /// <value>The default is <see langword="null"/>: no logging. With dependency injection, <c>AddMessageBroker</c> passes the container's <see cref="Microsoft.Extensions.Logging.ILoggerFactory"/>.</value>
     public Microsoft.Extensions.Logging.ILoggerFactory? LoggerFactory { get; set; }
 
+    /// <summary>
+    /// Gets the authorization rules for clients (<see cref="Broker.Connect"/>): who may publish and subscribe where. Empty by
+    /// default: everything is allowed. Once there is a rule, a client's call is allowed only if a rule allows it and none
+    /// denies it; see <see cref="AuthorizationRule"/>.
+    /// </summary>
+    public IList<AuthorizationRule> AuthorizationRules { get; } = new List<AuthorizationRule>();
+
+    /// <summary>
+    /// Gets or sets a custom authorizer, asked about every client call the <see cref="AuthorizationRules"/> do not decide.
+    /// The default is <see langword="null"/>.
+    /// </summary>
+    public IBrokerAuthorizer? Authorizer { get; set; }
+
     /// <summary>Gets or sets the System.Text.Json options for the payloads of durable queues declared without a <c>JsonTypeInfo</c>.</summary>
     /// <value>
     /// The default is <see langword="null"/>: <see cref="JsonSerializerOptions.Default"/>. Reflection-based; in trimmed
@@ -74,20 +87,30 @@ public sealed class BrokerOptions
     /// <summary>Gets the durability a queue gets when its options do not say.</summary>
     internal Durability DefaultDurability => Durability ?? (Store is null ? MessageQueue.Durability.InMemory : MessageQueue.Durability.Committed);
 
-    internal BrokerOptions Clone() => new()
+    internal BrokerOptions Clone()
     {
-        TimeProvider = TimeProvider,
-        AutoDeclareQueues = AutoDeclareQueues,
-        MaxQueues = MaxQueues,
-        ShutdownTimeout = ShutdownTimeout,
-        Store = Store,
-        Durability = Durability,
-        MaxStoreBatch = MaxStoreBatch,
-        JsonSerializerOptions = JsonSerializerOptions,
-        Observer = Observer,
-        MeterFactory = MeterFactory,
-        LoggerFactory = LoggerFactory,
-    };
+            var clone = new BrokerOptions
+            {
+            TimeProvider = TimeProvider,
+            AutoDeclareQueues = AutoDeclareQueues,
+            MaxQueues = MaxQueues,
+            ShutdownTimeout = ShutdownTimeout,
+            Store = Store,
+            Durability = Durability,
+            MaxStoreBatch = MaxStoreBatch,
+            JsonSerializerOptions = JsonSerializerOptions,
+            Observer = Observer,
+            MeterFactory = MeterFactory,
+            LoggerFactory = LoggerFactory,
+            Authorizer = Authorizer,
+        };
+        foreach (AuthorizationRule rule in AuthorizationRules)
+        {
+            clone.AuthorizationRules.Add(rule);
+        }
+
+        return clone;
+    }
 
     /// <summary>Gets or sets the observer of every message's life (the test harness); null in production.</summary>
     internal BrokerObserver? Observer { get; set; }
@@ -106,6 +129,18 @@ public sealed class BrokerOptions
         if (MaxQueues < 1)
         {
             (errors ??= []).Add($"MaxQueues is {MaxQueues}; it must be at least 1.");
+        }
+
+        foreach (AuthorizationRule? rule in AuthorizationRules)
+        {
+            if (rule is null)
+            {
+                (errors ??= []).Add("AuthorizationRules contains null; remove it.");
+            }
+            else if (rule.Describe() is { } ruleError)
+            {
+                (errors ??= []).Add(ruleError);
+            }
         }
 
         if (Timeouts.Describe(ShutdownTimeout, nameof(ShutdownTimeout), allowZero: true) is { } timeoutError)
