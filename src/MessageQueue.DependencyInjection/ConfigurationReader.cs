@@ -12,6 +12,8 @@ namespace MessageQueue.DependencyInjection;
 internal static class ConfigurationReader
 {
     private const string QueuesKey = "Queues";
+    private const string RulesKey = "AuthorizationRules";
+    private static readonly string[] RuleKeys = ["Client", "Operation", "Effect", "Queue", "Event"];
 
     public static void Read(IServiceProvider services, string sectionPath, MessageBrokerOptions options)
     {
@@ -44,8 +46,78 @@ internal static class ConfigurationReader
                 continue;
             }
 
-            Set(entry, options.Broker, "BrokerOptions", options.ConfigurationErrors, QueuesKey);
+            if (string.Equals(entry.Key, RulesKey, StringComparison.OrdinalIgnoreCase))
+            {
+                foreach (IConfigurationSection rule in entry.GetChildren())
+                {
+                    if (ReadRule(rule, options.ConfigurationErrors) is { } parsed)
+                    {
+                        options.Broker.AuthorizationRules.Add(parsed);
+                    }
+                }
+
+                continue;
+            }
+
+            Set(entry, options.Broker, "BrokerOptions", options.ConfigurationErrors, QueuesKey + ", " + RulesKey);
         }
+    }
+
+    /// <summary>
+    /// One rule: <c>{ "Client": "*", "Operation": "Publish", "Effect": "Allow", "Queue": "results", "Event": "{client}.results" }</c>.
+    /// Every problem is reported; the rule's patterns are checked with the broker's options.
+    /// </summary>
+    private static AuthorizationRule? ReadRule(IConfigurationSection rule, List<string> errors)
+    {
+        int before = errors.Count;
+        foreach (IConfigurationSection key in rule.GetChildren())
+        {
+            if (!RuleKeys.Contains(key.Key, StringComparer.OrdinalIgnoreCase))
+            {
+                errors.Add($"{key.Path}: an authorization rule has no setting '{key.Key}'. The settings are: {string.Join(", ", RuleKeys)}.");
+            }
+        }
+
+        string? Required(string key)
+        {
+            string? value = rule[key];
+            if (string.IsNullOrEmpty(value))
+            {
+                errors.Add($"{rule.Path}: the authorization rule has no {key}.");
+            }
+
+            return value;
+        }
+
+        string? client = Required("Client");
+        string? queue = Required("Queue");
+        string? eventPattern = Required("Event");
+        string? operationText = Required("Operation");
+        string effect = rule["Effect"] ?? "Allow";
+        BrokerOperation operation = default;
+        if (operationText is not null && !Enum.TryParse(operationText, ignoreCase: true, out operation))
+        {
+            errors.Add($"{rule.Path}:Operation: '{operationText}' is not an operation; use Publish or Subscribe.");
+        }
+
+        bool deny = string.Equals(effect, "Deny", StringComparison.OrdinalIgnoreCase);
+        if (!deny && !string.Equals(effect, "Allow", StringComparison.OrdinalIgnoreCase))
+        {
+            errors.Add($"{rule.Path}:Effect: '{effect}' is not an effect; use Allow or Deny.");
+        }
+
+        if (errors.Count > before)
+        {
+            return null;
+        }
+
+        return (operation, deny) switch
+        {
+            (BrokerOperation.Publish, false) => AuthorizationRule.AllowPublish(client!, queue!, eventPattern!),
+            (BrokerOperation.Publish, true) => AuthorizationRule.DenyPublish(client!, queue!, eventPattern!),
+            (_, false) => AuthorizationRule.AllowSubscribe(client!, queue!, eventPattern!),
+            _ => AuthorizationRule.DenySubscribe(client!, queue!, eventPattern!),
+        };
     }
 
     private static void Set(IConfigurationSection setting, object target, string optionsName, List<string> errors, string? alsoKnown = null)

@@ -41,6 +41,66 @@ public sealed class ConfigurationAndValidationTests
     }
 
     [Fact]
+    [Trait("Guarantee", "8")]
+    public async Task BindConfiguration_ReadsAuthorizationRules()
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["MessageQueue:AuthorizationRules:0:Client"] = "*",
+            ["MessageQueue:AuthorizationRules:0:Operation"] = "Publish",
+            ["MessageQueue:AuthorizationRules:0:Queue"] = "results",
+            ["MessageQueue:AuthorizationRules:0:Event"] = "{client}.results",
+            ["MessageQueue:AuthorizationRules:1:Client"] = "service",
+            ["MessageQueue:AuthorizationRules:1:Operation"] = "Subscribe",
+            ["MessageQueue:AuthorizationRules:1:Effect"] = "Allow",
+            ["MessageQueue:AuthorizationRules:1:Queue"] = "results",
+            ["MessageQueue:AuthorizationRules:1:Event"] = "*.results",
+        };
+        using IHost host = TestHosts.Build(
+            services => services.AddMessageBroker(b => b.DeclareQueue<Order>("results").BindConfiguration()),
+            configuration: settings);
+        Broker broker = host.Services.GetRequiredService<Broker>();
+        await using BrokerClient ep42 = broker.Connect("ep42");
+        await using BrokerClient service = broker.Connect("service");
+
+        await using Subscription<Order> all = await service.SubscribeAsync<Order>("results", "*.results");
+        await ep42.PublishAsync("results", "ep42.results", new Order(1, "tea"));
+        Func<Task> other = async () => await ep42.PublishAsync("results", "ep41.results", new Order(2, "tea"));
+        await other.Should().ThrowAsync<BrokerAuthorizationException>();
+        (await all.ReadAsync()).Payload.Id.Should().Be(1);
+    }
+
+    [Fact]
+    public void BindConfiguration_BadAuthorizationRules_AreAllReported()
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["MessageQueue:AuthorizationRules:0:Client"] = "*",
+            ["MessageQueue:AuthorizationRules:0:Operation"] = "Read",
+            ["MessageQueue:AuthorizationRules:0:Queue"] = "results",
+            ["MessageQueue:AuthorizationRules:0:Event"] = "#",
+            ["MessageQueue:AuthorizationRules:1:Client"] = "*",
+            ["MessageQueue:AuthorizationRules:1:Operation"] = "Publish",
+            ["MessageQueue:AuthorizationRules:1:Effect"] = "Maybe",
+            ["MessageQueue:AuthorizationRules:1:Queue"] = "results",
+            ["MessageQueue:AuthorizationRules:1:Evnt"] = "#",
+            ["MessageQueue:AuthorizationRules:2:Client"] = "*",
+            ["MessageQueue:AuthorizationRules:2:Operation"] = "Publish",
+            ["MessageQueue:AuthorizationRules:2:Queue"] = "results",
+            ["MessageQueue:AuthorizationRules:2:Event"] = "a..b",
+        };
+        using IHost host = TestHosts.Build(services => services.AddMessageBroker(b => b.BindConfiguration()), configuration: settings);
+
+        Action resolve = () => host.Services.GetRequiredService<Broker>();
+        OptionsValidationException error = resolve.Should().Throw<OptionsValidationException>().Which;
+        error.Message.Should().Contain("MessageQueue:AuthorizationRules:0:Operation: 'Read' is not an operation; use Publish or Subscribe.");
+        error.Message.Should().Contain("MessageQueue:AuthorizationRules:1:Effect: 'Maybe' is not an effect; use Allow or Deny.");
+        error.Message.Should().Contain("MessageQueue:AuthorizationRules:1:Evnt: an authorization rule has no setting 'Evnt'");
+        error.Message.Should().Contain("MessageQueue:AuthorizationRules:1: the authorization rule has no Event.");
+        error.Message.Should().Contain("AllowPublish(*, results, a..b): the event pattern is not valid");
+    }
+
+    [Fact]
     public void BindConfiguration_CustomSectionPath_IsRead()
     {
         using IHost host = TestHosts.Build(
