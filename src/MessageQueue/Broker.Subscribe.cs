@@ -28,6 +28,11 @@ public sealed partial class Broker
 
         options = options?.Clone() ?? SubscriptionOptions.Default;
         options.Validate(nameof(options));
+        if (!ReferenceEquals(client, _builtIn) && client.SubscriptionCount >= _options.MaxSubscriptionsPerClient)
+        {
+            throw new InvalidOperationException(
+                $"Client '{client.Name}' holds {client.SubscriptionCount} subscriptions, the most BrokerOptions.MaxSubscriptionsPerClient allows ({_options.MaxSubscriptionsPerClient}). Dispose subscriptions it no longer needs, or raise the limit.");
+        }
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromCanceled<Subscription<T>>(cancellationToken);

@@ -44,6 +44,9 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
     private readonly Microsoft.Extensions.Logging.ILogger _logger;
     private readonly Authorizer _authorizer;
 
+    /// <summary>The options that limit what one client or one call may take (the broker's own copy).</summary>
+    internal BrokerOptions Limits => _options;
+
     /// <summary>Client authorization (see <see cref="Authorizer"/>).</summary>
     internal Authorizer Authorization => _authorizer;
 

@@ -190,6 +190,18 @@ public sealed class BrokerClient : IPublisher, ISubscriber, IAsyncDisposable
     /// <inheritdoc/>
     public override string ToString() => $"{Name} (#{Id})";
 
+    /// <summary>How many subscriptions (consumers) the client holds now.</summary>
+    internal int SubscriptionCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _consumers.Count;
+            }
+        }
+    }
+
     internal void Track(IConsumer consumer)
     {
         lock (_gate)

@@ -27,6 +27,22 @@ public sealed class BrokerOptions
     /// </value>
     public int MaxQueues { get; set; } = 1024;
 
+    /// <summary>Gets or sets the most subscriptions one client (<see cref="Broker.Connect"/>) may hold at once.</summary>
+    /// <value>The default is 1000. Must be at least 1. The broker's own subscriptions are the application's and are not counted.</value>
+    public int MaxSubscriptionsPerClient { get; set; } = 1000;
+
+    /// <summary>Gets or sets the longest event name a publish may use, in characters.</summary>
+    /// <value>The default, and the most, is 255. Must be at least 1.</value>
+    public int MaxEventNameLength { get; set; } = Names.MaxEventLength;
+
+    /// <summary>Gets or sets the most characters a publish's headers may hold, names and values together.</summary>
+    /// <value>The default is 16,384. Must be at least 0 (0: no headers at all). The trace context the broker adds when tracing counts too.</value>
+    public int MaxHeadersLength { get; set; } = 16 * 1024;
+
+    /// <summary>Gets or sets the largest payload a durable queue stores, in bytes, once serialized.</summary>
+    /// <value>The default is 4 MiB. Must be at least 1. A larger payload is refused at publish, before anything is stored.</value>
+    public int MaxPersistedPayloadSize { get; set; } = 4 * 1024 * 1024;
+
     /// <summary>Gets or sets how long <see cref="Broker.DisposeAsync"/> waits for consumers to settle what they hold.</summary>
     /// <value>The default is 30 seconds. Must be zero or positive and at most about 24.8 days, or <see cref="Timeout.InfiniteTimeSpan"/>.</value>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
@@ -103,6 +119,10 @@ public sealed class BrokerOptions
             MeterFactory = MeterFactory,
             LoggerFactory = LoggerFactory,
             Authorizer = Authorizer,
+            MaxSubscriptionsPerClient = MaxSubscriptionsPerClient,
+            MaxEventNameLength = MaxEventNameLength,
+            MaxHeadersLength = MaxHeadersLength,
+            MaxPersistedPayloadSize = MaxPersistedPayloadSize,
         };
         foreach (AuthorizationRule rule in AuthorizationRules)
         {
@@ -129,6 +149,26 @@ public sealed class BrokerOptions
         if (MaxQueues < 1)
         {
             (errors ??= []).Add($"MaxQueues is {MaxQueues}; it must be at least 1.");
+        }
+
+        if (MaxSubscriptionsPerClient < 1)
+        {
+            (errors ??= []).Add($"MaxSubscriptionsPerClient is {MaxSubscriptionsPerClient}; it must be at least 1.");
+        }
+
+        if (MaxEventNameLength is < 1 or > Names.MaxEventLength)
+        {
+            (errors ??= []).Add($"MaxEventNameLength is {MaxEventNameLength}; it must be between 1 and {Names.MaxEventLength}.");
+        }
+
+        if (MaxHeadersLength < 0)
+        {
+            (errors ??= []).Add($"MaxHeadersLength is {MaxHeadersLength}; it must be 0 or more.");
+        }
+
+        if (MaxPersistedPayloadSize < 1)
+        {
+            (errors ??= []).Add($"MaxPersistedPayloadSize is {MaxPersistedPayloadSize}; it must be at least 1.");
         }
 
         foreach (AuthorizationRule? rule in AuthorizationRules)

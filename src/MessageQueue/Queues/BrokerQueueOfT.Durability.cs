@@ -113,7 +113,7 @@ internal sealed partial class BrokerQueue<T> : IStoreCommitTarget
     {
         try
         {
-            byte[] payload = _serializer!.Serialize(draft.Payload);
+            byte[] payload = SerializeForStore(draft.Payload);
             long timestamp = _time.GetUtcNow().UtcTicks;
             var stored = new StoredMessage(
                 Name,
@@ -140,11 +140,26 @@ internal sealed partial class BrokerQueue<T> : IStoreCommitTarget
         }
     }
 
+    /// <summary>Serializes a payload for the store, refusing one past <see cref="BrokerOptions.MaxPersistedPayloadSize"/>.</summary>
+    private byte[] SerializeForStore(T payload)
+    {
+        byte[] bytes = _serializer!.Serialize(payload);
+        int max = _broker.Limits.MaxPersistedPayloadSize;
+        if (bytes.Length > max)
+        {
+            throw new ArgumentException(
+                $"The payload serialized to {bytes.Length} bytes; durable queue '{Name}' stores at most {max} (BrokerOptions.MaxPersistedPayloadSize). Send a smaller payload (a reference to the data, say), or raise the limit. Nothing was published.",
+                nameof(payload));
+        }
+
+        return bytes;
+    }
+
     /// <summary>Serializes the payload, then takes the next sequence and posts the message, together, so the store gets the queue's messages in order.</summary>
     private Message<T> Post(in Draft draft, bool toLog, out long ticket)
     {
         // Outside any lock: the serializer may run user code (converters).
-        byte[] payload = _serializer!.Serialize(draft.Payload);
+        byte[] payload = SerializeForStore(draft.Payload);
         long timestamp = _time.GetUtcNow().UtcTicks;
         bool releasedHeld = draft.DueAt != 0;
         lock (_storeGate)

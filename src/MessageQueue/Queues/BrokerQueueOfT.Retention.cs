@@ -22,7 +22,7 @@ internal sealed partial class BrokerQueue<T>
     {
         if (draft.DueAt != 0)
         {
-            Names.ValidateEvent(draft.Event, "eventName");
+            ValidateEvent(draft.Event);
             receipt = Schedule(draft, out ticket);
             return true;
         }

@@ -220,7 +220,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
             return new Draft(eventName, payload, FrozenDictionary<string, string>.Empty, Guid.Empty);
         }
 
-        IReadOnlyDictionary<string, string> headers = FreezeHeaders(options.Headers);
+        IReadOnlyDictionary<string, string> headers = FreezeHeaders(options.Headers, _broker.Limits.MaxHeadersLength);
         if (options.Timeout is { } timeout && Timeouts.Describe(timeout, "PublishOptions.Timeout", allowZero: false) is { } timeoutError)
         {
             throw new ArgumentOutOfRangeException(nameof(options), timeout, timeoutError);
@@ -298,7 +298,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         }
         else
         {
-            Names.ValidateEvent(draft.Event, "eventName");
+            ValidateEvent(draft.Event);
         }
 
         // Waiting publishers go first, so a newcomer never overtakes them.
@@ -328,6 +328,19 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
 
     public override bool TryPublishConverted<TIn>(string eventName, TIn payload, in PublishOptions options, out PublishReceipt receipt) =>
         TryPublish(eventName, (T)(object)payload!, options, out receipt);
+
+    /// <summary>Checks an event name: the broker's rules for names, and <see cref="BrokerOptions.MaxEventNameLength"/>.</summary>
+    private void ValidateEvent(string eventName)
+    {
+        Names.ValidateEvent(eventName, nameof(eventName));
+        int max = _broker.Limits.MaxEventNameLength;
+        if (eventName.Length > max)
+        {
+            throw new ArgumentException(
+                $"Event name '{eventName[..Math.Min(40, eventName.Length)]}…' is {eventName.Length} characters long; BrokerOptions.MaxEventNameLength allows {max}. Use a shorter event name. Nothing was published.",
+                nameof(eventName));
+        }
+    }
 
     /// <summary>Tells the observer, if any, that a message entered the queue. Before any consumer can see it.</summary>
     private void NotePublished(Message<T> message, int subscriptions)
@@ -684,15 +697,17 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         (byte)(sequence >> 8),
         (byte)sequence);
 
-    private static IReadOnlyDictionary<string, string> FreezeHeaders(IReadOnlyDictionary<string, string>? headers, string paramName = "options")
+    private static IReadOnlyDictionary<string, string> FreezeHeaders(IReadOnlyDictionary<string, string>? headers, int maxLength, string paramName = "options")
     {
         if (headers is null || headers.Count == 0)
         {
             return FrozenDictionary<string, string>.Empty;
         }
 
+        long length = 0;
         foreach (KeyValuePair<string, string> header in headers)
         {
+            length += (header.Key?.Length ?? 0) + (header.Value?.Length ?? 0);
             if (string.IsNullOrEmpty(header.Key))
             {
                 throw new ArgumentException("A header name is null or empty; give every header a name.", paramName);
@@ -702,6 +717,13 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
             {
                 throw new ArgumentException($"Header '{header.Key}' has a null value; use an empty string for an empty value.", paramName);
             }
+        }
+
+        if (length > maxLength)
+        {
+            throw new ArgumentException(
+                $"The headers hold {length} characters (names and values); BrokerOptions.MaxHeadersLength allows {maxLength}. Send fewer or shorter headers, or raise the limit. Nothing was published.",
+                paramName);
         }
 
         // Immutable dictionaries cannot change under us; anything else is copied so that the
@@ -748,7 +770,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         }
 
         // First sight of this event name since the subscriptions last changed: validate, match, cache.
-        Names.ValidateEvent(eventName, nameof(eventName));
+        ValidateEvent(eventName);
         var matches = new List<SubscriptionState<T>>();
         foreach (SubscriptionState<T> subscription in _subscriptions)
         {
