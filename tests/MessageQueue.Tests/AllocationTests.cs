@@ -48,6 +48,57 @@ public sealed class AllocationTests(ITestOutputHelper output)
         broker.GetSnapshot().Queue("hot").Depth.Should().Be(0);
     }
 
+    [Fact]
+    [Trait("Guarantee", "8")]
+    public async Task AClientPublishingUnderAuthorizationRules_AllocatesOnlyTheEnvelope_OnceItsDecisionIsCached()
+    {
+        var options = new BrokerOptions();
+        options.AuthorizationRules.Add(AuthorizationRule.AllowPublish("*", "hot", "{client}.e"));
+        await using var broker = new Broker(options);
+        broker.DeclareQueue<TestEvent>("hot", new QueueOptions { MaxMessages = Batch * 2 });
+        await using BrokerClient client = broker.Connect("ep42");
+        Subscription<TestEvent> subscriber = await broker.SubscribeAsync<TestEvent>("hot", "#", new SubscriptionOptions { MaxInFlight = Batch });
+        var payload = new TestEvent(1);
+
+        PublishAndDrain(client, subscriber, payload, Messages);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        PublishAndDrain(client, subscriber, payload, Messages);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        double perMessage = (double)allocated / Messages;
+        output.WriteLine($"client under rules: {allocated} B for {Messages} messages, {perMessage:0.##} B per message");
+        perMessage.Should().BeLessThanOrEqualTo(EnvelopeBudget, "an authorized publish costs a cached lookup, not an allocation");
+        await subscriber.DisposeAsync();
+    }
+
+    private static void PublishAndDrain(BrokerClient client, Subscription<TestEvent> subscriber, TestEvent payload, int count)
+    {
+        for (int done = 0; done < count; done += Batch)
+        {
+            for (int i = 0; i < Batch; i++)
+            {
+                if (!client.TryPublish("hot", "ep42.e", payload, out _))
+                {
+                    throw new InvalidOperationException("The queue had no room.");
+                }
+            }
+
+            for (int i = 0; i < Batch; i++)
+            {
+                if (!subscriber.TryRead(out Delivery<TestEvent> delivery))
+                {
+                    throw new InvalidOperationException("A delivery was missing.");
+                }
+
+                ValueTask<bool> ack = delivery.AckAsync();
+                if (!ack.IsCompletedSuccessfully || !ack.Result)
+                {
+                    throw new InvalidOperationException("An in-memory ack must complete synchronously and succeed.");
+                }
+            }
+        }
+    }
+
     /// <summary>
     /// Publish a batch, then read and ack it everywhere, all on this thread so the allocation counter
     /// sees everything. Checks are plain ifs: assertion objects would allocate inside the measurement.
