@@ -114,6 +114,9 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
     /// <summary>The broker's instruments (see <see cref="BrokerMetrics"/>).</summary>
     internal BrokerMetrics Metrics => _metrics;
 
+    /// <summary>Whether a queue of that name exists.</summary>
+    internal bool HasQueue(string name) => Queues.ContainsKey(name);
+
     /// <summary>Whether <see cref="DisposeAsync"/> has begun.</summary>
     internal bool IsDisposed => Volatile.Read(ref _state) != Running;
 

@@ -117,33 +117,20 @@ public sealed class BrokerClient : IPublisher, ISubscriber, IAsyncDisposable
 
     // ---------------------------------------------------------------- authorization cache
 
-    private Dictionary<(BrokerOperation, string, string), string?>? _decisions;
+    // Read without a lock: threads publishing through one client do not queue up behind each other here.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(BrokerOperation, string, string), string?> _decisions = new();
+    private int _decisionCount;
 
     /// <summary>A remembered decision: true with <paramref name="denied"/> null when allowed, or the reason it was denied.</summary>
-    internal bool TryGetDecision(BrokerOperation operation, string queue, string eventOrFilter, out string? denied)
-    {
-        lock (_gate)
-        {
-            if (_decisions is not null && _decisions.TryGetValue((operation, queue, eventOrFilter), out denied))
-            {
-                return true;
-            }
-        }
-
-        denied = null;
-        return false;
-    }
+    internal bool TryGetDecision(BrokerOperation operation, string queue, string eventOrFilter, out string? denied) =>
+        _decisions.TryGetValue((operation, queue, eventOrFilter), out denied);
 
     /// <summary>Remembers a decision, up to <see cref="Authorizer.MaxCachedPerClient"/> of them.</summary>
     internal void RememberDecision(BrokerOperation operation, string queue, string eventOrFilter, string? denied)
     {
-        lock (_gate)
+        if (Volatile.Read(ref _decisionCount) < Authorizer.MaxCachedPerClient && _decisions.TryAdd((operation, queue, eventOrFilter), denied))
         {
-            _decisions ??= [];
-            if (_decisions.Count < Authorizer.MaxCachedPerClient)
-            {
-                _decisions[(operation, queue, eventOrFilter)] = denied;
-            }
+            Interlocked.Increment(ref _decisionCount);
         }
     }
 

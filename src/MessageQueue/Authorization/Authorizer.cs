@@ -84,6 +84,16 @@ internal sealed class Authorizer
     /// <summary>The rules' decision: true, false, or null when no rule speaks to the call.</summary>
     private (bool? Allowed, string Reason) Decide(string client, BrokerOperation operation, string queue, string eventOrFilter)
     {
+        // A dead-letter queue holds its source queue's messages: it is judged by the source queue's rules.
+        if (queue.EndsWith(Names.DeadLetterSuffix, StringComparison.Ordinal))
+        {
+            queue = queue[..^Names.DeadLetterSuffix.Length];
+        }
+
+        // {client} stands for the name as one literal word. A name that is not one plain word (it has '.', '*', '#' or
+        // another character patterns give a meaning to) could widen a pattern: for it, allow rules with {client} do not
+        // apply, and deny rules with {client} apply as if it were '#', which denies more, never less.
+        bool plain = IsPlainWord(client);
         AuthorizationRule? allowedBy = null;
         foreach (AuthorizationRule rule in _rules)
         {
@@ -92,13 +102,20 @@ internal sealed class Authorizer
                 continue;
             }
 
-            string queuePattern = rule.Queue.Replace(AuthorizationRule.ClientPlaceholder, client, StringComparison.Ordinal);
+            bool hasPlaceholder = rule.Queue.Contains(AuthorizationRule.ClientPlaceholder, StringComparison.Ordinal) || rule.Event.Contains(AuthorizationRule.ClientPlaceholder, StringComparison.Ordinal);
+            if (hasPlaceholder && !plain && !rule.IsDeny)
+            {
+                continue;
+            }
+
+            string word = plain ? client : "#";
+            string queuePattern = rule.Queue.Replace(AuthorizationRule.ClientPlaceholder, word, StringComparison.Ordinal);
             if (!TopicPatterns.Covers(queuePattern, queue))
             {
                 continue;
             }
 
-            string eventPattern = rule.Event.Replace(AuthorizationRule.ClientPlaceholder, client, StringComparison.Ordinal);
+            string eventPattern = rule.Event.Replace(AuthorizationRule.ClientPlaceholder, word, StringComparison.Ordinal);
             if (rule.IsDeny)
             {
                 // A publish's event is one event; a subscription's filter is denied if it could receive any event the rule denies.
@@ -120,6 +137,19 @@ internal sealed class Authorizer
         }
 
         return (_rules.Length == 0 ? null : _custom is null ? false : null, "no rule allows it");
+    }
+
+    private static bool IsPlainWord(string name)
+    {
+        foreach (char c in name)
+        {
+            if (!char.IsAsciiLetterOrDigit(c) && c is not '-' and not '_')
+            {
+                return false;
+            }
+        }
+
+        return name.Length > 0;
     }
 
     private BrokerAuthorizationException Denied(BrokerClient client, BrokerOperation operation, string queue, string eventOrFilter, string reason, Exception? inner = null)

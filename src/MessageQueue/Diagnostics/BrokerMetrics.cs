@@ -35,11 +35,13 @@ internal sealed class BrokerMetrics : IDisposable
     private readonly Meter _meter;
     private readonly bool _ownsMeter;
     private readonly TimeProvider _time;
+    private readonly Broker _broker;
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, string>> _eventTags = new(StringComparer.Ordinal);
 
     public BrokerMetrics(Broker broker, IMeterFactory? factory, TimeProvider time)
     {
         _time = time;
+        _broker = broker;
         var options = new MeterOptions(MeterName) { Version = typeof(Broker).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion };
         if (factory is not null)
         {
@@ -198,7 +200,11 @@ internal sealed class BrokerMetrics : IDisposable
     /// <summary>A publish took from <paramref name="startedAt"/> until now.</summary>
     public void RecordPublishDuration(string queue, string eventName, long startedAt, Exception? error)
     {
-        TagList tags = Tags(queue, null, eventName);
+        // A failed publish may name a queue or an event that does not exist (or is not even valid): tagging those would
+        // let bad input grow the tag set without bound.
+        TagList tags = error is null || _broker.HasQueue(queue)
+            ? Tags(queue, null, error is null ? eventName : OtherEvents)
+            : Tags(OtherEvents, null, OtherEvents);
         tags.Add("messaging.operation.name", "publish");
         tags.Add("messaging.operation.type", "send");
         if (error is not null)
@@ -214,12 +220,12 @@ internal sealed class BrokerMetrics : IDisposable
     {
         if (AuthorizationDenials.Enabled)
         {
+            // Not the client: client names come from callers, and their number is not bounded.
             var tags = new TagList
             {
                 { "messaging.system", System },
-                { "messaging.destination.name", queue },
+                { "messaging.destination.name", _broker.HasQueue(queue) ? queue : OtherEvents },
                 { "messaging.operation.name", operation },
-                { "messagequeue.client", client },
             };
             AuthorizationDenials.Add(1, tags);
         }

@@ -20,9 +20,10 @@ internal sealed partial class BrokerQueue<T>
     /// <summary>A publish into a Limits queue: DropOldest evicts the oldest message to make room, Reject refuses.</summary>
     private bool TryPublishToLog(in Draft draft, out PublishReceipt receipt, out long ticket)
     {
+        // Before anything is evicted or stored: a refused publish changes nothing.
+        ValidateEvent(draft.Event);
         if (draft.DueAt != 0)
         {
-            ValidateEvent(draft.Event);
             receipt = Schedule(draft, out ticket);
             return true;
         }

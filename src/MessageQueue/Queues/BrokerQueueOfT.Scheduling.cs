@@ -102,11 +102,12 @@ internal sealed partial class BrokerQueue<T>
             {
                 ReleaseHeld(draft);
             }
-            catch (Exception error) when (error is MessageStoreException or ObjectDisposedException)
+            catch (Exception error) when (error is MessageStoreException or ObjectDisposedException or ArgumentException)
             {
-                // The store failed earlier (publishers were told), or the broker is shutting down: the held message
-                // stays stored for the next start. Its unit of depth was freed where the staging failed. A timer
-                // callback must not throw.
+                // The store failed earlier (publishers were told), the broker is shutting down, or a limit was lowered
+                // since the message was held (BrokerOptions.MaxPersistedPayloadSize, say): it is abandoned, counted, and a
+                // stored one stays stored for the next start. Its unit of depth was freed where the staging failed. A
+                // timer callback must not throw.
                 Interlocked.Increment(ref _abandoned);
             }
             finally

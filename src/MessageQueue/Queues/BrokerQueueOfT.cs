@@ -915,8 +915,6 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
 
         Interlocked.Increment(ref _deadLettered);
         _observer?.Settled(ObservedSettlement.DeadLettered, Name, subscription, message.Id, message.Sequence, message.Event, message.Payload, attempts, null, reason);
-        _metrics.RecordDeadLettered(Name, subscription, message.Event, reason);
-        BrokerLog.DeadLettered(_broker.Logger, message.Id, message.Event, message.Sequence, Name, subscription ?? string.Empty, attempts, reason);
         DateTimeOffset now = _time.GetUtcNow();
         long nowTimestamp = _time.GetTimestamp();
         var headers = new Dictionary<string, string>(message.Headers, StringComparer.Ordinal)
@@ -950,11 +948,14 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         try
         {
             DeadLetterQueue.TryAppend(new Draft(message.Event, message.Payload, headers.ToFrozenDictionary(StringComparer.Ordinal), message.Id), out _, force: true, out _);
+            _metrics.RecordDeadLettered(Name, subscription, message.Event, reason);
+            BrokerLog.DeadLettered(_broker.Logger, message.Id, message.Event, message.Sequence, Name, subscription ?? string.Empty, attempts, reason);
         }
-        catch (MessageStoreException)
+        catch (Exception error) when (error is MessageStoreException or ArgumentException)
         {
-            // A durable dead-letter queue whose store failed earlier: dead-lettering runs in acks, nacks and
-            // timers, which must not throw; the dead letter is dropped, counted and raised instead.
+            // A durable dead-letter queue whose store failed earlier, or a limit lowered since the message was accepted
+            // (BrokerOptions.MaxPersistedPayloadSize, say). Dead-lettering runs in acks, nacks and timers, which must
+            // not throw: the dead letter is dropped, counted and raised instead.
             Interlocked.Decrement(ref _deadLettered);
             Interlocked.Increment(ref _dropped);
             _broker.RaiseMessageDropped([new MessageDroppedEventArgs(Name, subscription ?? string.Empty, message.Id, message.Sequence, message.Event, DropReason.DeadLetterDiscarded)]);

@@ -43,6 +43,22 @@ public sealed class LimitsTests
     }
 
     [Fact]
+    public async Task EventNameLength_OnAFullLimitsQueue_IsCheckedBeforeAnythingIsEvicted()
+    {
+        await using var broker = new Broker(new BrokerOptions { MaxEventNameLength = 10 });
+        broker.DeclareQueue<TestEvent>("log", new QueueOptions { Retention = RetentionPolicy.Limits, MaxMessages = 2, Overflow = OverflowPolicy.DropOldest });
+        await broker.PublishAsync("log", "e", new TestEvent(1));
+        await broker.PublishAsync("log", "e", new TestEvent(2));
+
+        await FluentActions.Awaiting(() => broker.PublishAsync("log", "abcdefghijk", new TestEvent(3)).AsTask()).Should().ThrowAsync<ArgumentException>();
+
+        QueueSnapshot log = broker.GetSnapshot().Queue("log");
+        log.Dropped.Should().Be(0, "the refused publish evicted nothing");
+        log.Depth.Should().Be(2);
+        log.Published.Should().Be(2);
+    }
+
+    [Fact]
     public async Task HeadersLength_IsBounded()
     {
         await using var broker = new Broker(new BrokerOptions { MaxHeadersLength = 20 });
