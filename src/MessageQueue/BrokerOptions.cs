@@ -36,7 +36,7 @@ public sealed class BrokerOptions
     public int MaxEventNameLength { get; set; } = Names.MaxEventLength;
 
     /// <summary>Gets or sets the most characters a publish's headers may hold, names and values together.</summary>
-    /// <value>The default is 16,384. Must be at least 0 (0: no headers at all). The trace context the broker adds when tracing counts too.</value>
+    /// <value>The default is 16,384. Must be at least 0 (0: no headers at all). The W3C trace-context headers (<c>traceparent</c>, <c>tracestate</c>) are not counted.</value>
     public int MaxHeadersLength { get; set; } = 16 * 1024;
 
     /// <summary>Gets or sets the largest payload a durable queue stores, in bytes, once serialized.</summary>

@@ -7,9 +7,16 @@ using Xunit;
 
 namespace MessageQueue.Sqlite.Tests;
 
-/// <summary>The trace context travels in the stored headers: a message handled after a restart joins the publisher's trace.</summary>
+/// <summary>
+/// The trace context travels in the stored headers: a message handled after a restart joins the publisher's trace.
+/// Its ActivityListener is process-wide, so it runs alone (its collection is not parallel): no other test's messages get
+/// a trace context meanwhile.
+/// </summary>
+[Collection(Name)]
 public sealed class TracingAcrossRestartTests : IDisposable
 {
+    public const string Name = "Process-wide listeners";
+
     private readonly TempStoreFile _file = new();
     private readonly string _queue = $"traced-{Guid.NewGuid():N}";
     private readonly ConcurrentQueue<Activity> _stopped = new();
@@ -68,4 +75,10 @@ public sealed class TracingAcrossRestartTests : IDisposable
         Activity consumer = _stopped.Should().ContainSingle(a => a.Kind == ActivityKind.Consumer).Subject;
         consumer.ParentSpanId.Should().Be(publish.SpanId);
     }
+}
+
+/// <summary>Tests with a process-wide listener run alone, after the parallel ones.</summary>
+[CollectionDefinition(TracingAcrossRestartTests.Name, DisableParallelization = true)]
+public sealed class ProcessWideListeners
+{
 }

@@ -707,7 +707,13 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         long length = 0;
         foreach (KeyValuePair<string, string> header in headers)
         {
-            length += (header.Key?.Length ?? 0) + (header.Value?.Length ?? 0);
+            // The W3C trace context (bounded by its standard) is not counted: turning tracing on must not make a
+            // publish that fits fail.
+            if (header.Key is not (BrokerTelemetry.TraceParentHeader or BrokerTelemetry.TraceStateHeader))
+            {
+                length += (header.Key?.Length ?? 0) + (header.Value?.Length ?? 0);
+            }
+
             if (string.IsNullOrEmpty(header.Key))
             {
                 throw new ArgumentException("A header name is null or empty; give every header a name.", paramName);
