@@ -83,19 +83,7 @@ public sealed class AllocationTests(ITestOutputHelper output)
                 }
             }
 
-            for (int i = 0; i < Batch; i++)
-            {
-                if (!subscriber.TryRead(out Delivery<TestEvent> delivery))
-                {
-                    throw new InvalidOperationException("A delivery was missing.");
-                }
-
-                ValueTask<bool> ack = delivery.AckAsync();
-                if (!ack.IsCompletedSuccessfully || !ack.Result)
-                {
-                    throw new InvalidOperationException("An in-memory ack must complete synchronously and succeed.");
-                }
-            }
+            ReadAndAck(subscriber);
         }
     }
 
@@ -117,19 +105,25 @@ public sealed class AllocationTests(ITestOutputHelper output)
 
             foreach (Subscription<TestEvent> subscriber in subscribers)
             {
-                for (int i = 0; i < Batch; i++)
-                {
-                    if (!subscriber.TryRead(out Delivery<TestEvent> delivery))
-                    {
-                        throw new InvalidOperationException("A delivery was missing.");
-                    }
+                ReadAndAck(subscriber);
+            }
+        }
+    }
 
-                    ValueTask<bool> ack = delivery.AckAsync();
-                    if (!ack.IsCompletedSuccessfully || !ack.Result)
-                    {
-                        throw new InvalidOperationException("An in-memory ack must complete synchronously and succeed.");
-                    }
-                }
+    /// <summary>Reads and acks one batch, on this thread.</summary>
+    private static void ReadAndAck(Subscription<TestEvent> subscriber)
+    {
+        for (int i = 0; i < Batch; i++)
+        {
+            if (!subscriber.TryRead(out Delivery<TestEvent> delivery))
+            {
+                throw new InvalidOperationException("A delivery was missing.");
+            }
+
+            ValueTask<bool> ack = delivery.AckAsync();
+            if (!ack.IsCompletedSuccessfully || !ack.Result)
+            {
+                throw new InvalidOperationException("An in-memory ack must complete synchronously and succeed.");
             }
         }
     }
