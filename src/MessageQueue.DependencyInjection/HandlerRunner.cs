@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -111,8 +110,8 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
         CancellationTokenSource? timer = null;
         CancellationTokenSource? linked = null;
         CancellationToken token = _aborting.Token;
-        long started = 0;
-        using Activity? activity = BrokerTelemetry.StartProcess(delivery, _registration.SubscriptionName);
+        bool returned = false;
+        using HandlerCall call = HandlerCall.Start(_metrics, delivery, _registration.SubscriptionName);
         if (timeout != Timeout.InfiniteTimeSpan)
         {
             // The timeout runs on the broker's clock, so tests drive it with a manual TimeProvider.
@@ -128,13 +127,9 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
             await using (scope.ConfigureAwait(false))
             {
                 THandler handler = scope.ServiceProvider.GetRequiredService<THandler>();
-                started = _metrics is { ProcessDuration.Enabled: true } ? _metrics.Now() : 0;
                 await handler.HandleAsync(delivery, token).ConfigureAwait(false);
-                if (started != 0)
-                {
-                    _metrics!.RecordProcessed(_registration.Queue, _registration.SubscriptionName, delivery.Event, started, null);
-                    started = 0;
-                }
+                returned = true;
+                call.Succeeded();
 
                 // False when the handler settled the delivery itself; that is fine.
                 await delivery.AckAsync(CancellationToken.None).ConfigureAwait(false);
@@ -150,10 +145,10 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
         catch (Exception error)
 #pragma warning restore CA1031
         {
-            BrokerTelemetry.Fail(activity, error);
-            if (started != 0)
+            if (!returned)
             {
-                _metrics!.RecordProcessed(_registration.Queue, _registration.SubscriptionName, delivery.Event, started, error);
+                // The handler threw (not a scoped service's clean-up after it returned).
+                call.Failed(error);
             }
 
             Message<T> message = delivery.Message;

@@ -28,7 +28,7 @@ internal sealed class Authorizer
     /// <summary>Whether anything is checked at all: with no rules and no authorizer, everything is allowed.</summary>
     public bool IsActive => _rules.Length > 0 || _custom is not null;
 
-    /// <summary>Checks a publish; throws <see cref="BrokerAuthorizationException"/> when denied.</summary>
+    /// <summary>Checks a publish (against its event name) or one filter of a subscription; a denial faults the result with <see cref="BrokerAuthorizationException"/>.</summary>
     public ValueTask CheckAsync(BrokerClient client, BrokerOperation operation, string queue, string eventOrFilter, CancellationToken cancellationToken)
     {
         if (client.TryGetDecision(operation, queue, eventOrFilter, out string? denied))
@@ -156,7 +156,7 @@ internal sealed class Authorizer
     {
         string verb = operation == BrokerOperation.Publish ? "publish" : "subscribe";
         string what = operation == BrokerOperation.Publish ? $"event '{eventOrFilter}'" : $"filter '{eventOrFilter}'";
-        _metrics.RecordDenied(client.Name, verb, queue);
+        _metrics.RecordDenied(verb, queue);
         BrokerLog.AuthorizationDenied(_logger, client.Name, verb, queue, eventOrFilter, reason);
         return new BrokerAuthorizationException(
             client.Name,

@@ -216,7 +216,7 @@ internal sealed class BrokerMetrics : IDisposable
     }
 
     /// <summary>A publish or subscribe was denied.</summary>
-    public void RecordDenied(string client, string operation, string queue)
+    public void RecordDenied(string operation, string queue)
     {
         if (AuthorizationDenials.Enabled)
         {

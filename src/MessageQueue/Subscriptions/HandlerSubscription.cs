@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace MessageQueue;
 
 /// <summary>
@@ -58,8 +56,7 @@ internal sealed class HandlerSubscription<T> : Subscription, IRunningHandler
             {
                 while (!stopping.IsCancellationRequested && _inner.TryRead(out Delivery<T> delivery))
                 {
-                    long started = _metrics is { ProcessDuration.Enabled: true } ? _metrics.Now() : 0;
-                    using Activity? activity = BrokerTelemetry.StartProcess(delivery, _inner.Name);
+                    using HandlerCall call = HandlerCall.Start(_metrics, delivery, _inner.Name);
                     try
                     {
                         await _handler(delivery, stopping).ConfigureAwait(false);
@@ -68,25 +65,17 @@ internal sealed class HandlerSubscription<T> : Subscription, IRunningHandler
                     catch (Exception error)
 #pragma warning restore CA1031
                     {
-                        BrokerTelemetry.Fail(activity, error);
+                        call.Failed(error);
                         if (_logger is not null)
                         {
                             BrokerLog.HandlerFailed(_logger, error, _inner.Name ?? "(ephemeral)", delivery.Message.Queue, delivery.Message.Id, delivery.Event, delivery.Attempt);
-                        }
-
-                        if (started != 0)
-                        {
-                            _metrics!.RecordProcessed(delivery.Message.Queue, _inner.Name, delivery.Event, started, error);
                         }
 
                         await HandlerFailure.NackAsync(_inner, delivery, error).ConfigureAwait(false);
                         continue;
                     }
 
-                    if (started != 0)
-                    {
-                        _metrics!.RecordProcessed(delivery.Message.Queue, _inner.Name, delivery.Event, started, null);
-                    }
+                    call.Succeeded();
 
                     // False when the handler settled the delivery itself; that is fine.
                     await delivery.AckAsync(CancellationToken.None).ConfigureAwait(false);

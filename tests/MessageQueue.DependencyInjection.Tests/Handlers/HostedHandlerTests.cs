@@ -204,13 +204,5 @@ public sealed class HostedHandlerTests
         _logs.WithEvent(5).Should().ContainSingle().Which.Message.Should().Contain("1 messages handled; 1 prefetched and 0 unfinished");
     }
 
-    private IHost Build(Action<IServiceCollection> configure) => TestHosts.Build(
-        services =>
-        {
-            services.AddSingleton(_recorder);
-            services.AddScoped<ScopedContext>();
-            services.AddMessageBroker(b => b.DeclareQueue<Order>("orders"));
-            configure(services);
-        },
-        _logs);
+    private IHost Build(Action<IServiceCollection> configure) => TestHosts.BuildWithOrders(_recorder, _logs, configure);
 }

@@ -117,13 +117,5 @@ public sealed class ShutdownEdgeTests
         _recorder.Calls.Should().BeEmpty();
     }
 
-    private IHost Build(Action<IServiceCollection> configure) => TestHosts.Build(
-        services =>
-        {
-            services.AddSingleton(_recorder);
-            services.AddScoped<ScopedContext>();
-            services.AddMessageBroker(b => b.DeclareQueue<Order>("orders"));
-            configure(services);
-        },
-        _logs);
+    private IHost Build(Action<IServiceCollection> configure) => TestHosts.BuildWithOrders(_recorder, _logs, configure);
 }

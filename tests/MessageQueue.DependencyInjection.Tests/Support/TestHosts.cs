@@ -28,4 +28,15 @@ public static class TestHosts
         services(builder.Services);
         return builder.Build();
     }
+
+    /// <summary>A host with the hosted-handler tests' common services: the recorder, a scoped context and the "orders" queue.</summary>
+    public static IHost BuildWithOrders(Recorder recorder, LogSink logs, Action<IServiceCollection> configure) => Build(
+        services =>
+        {
+            services.AddSingleton(recorder);
+            services.AddScoped<ScopedContext>();
+            services.AddMessageBroker(b => b.DeclareQueue<Order>("orders"));
+            configure(services);
+        },
+        logs);
 }
