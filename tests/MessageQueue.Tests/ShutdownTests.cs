@@ -91,6 +91,33 @@ public sealed class ShutdownTests
 
     [Fact]
     [Trait("Guarantee", "10")]
+    public async Task DisposeAsync_DeliveriesWaitingOutANackBackoff_GoBackAtOnceWithoutWaitingForTheTimeout()
+    {
+        Broker broker = NewBroker(Timeout.InfiniteTimeSpan);
+        Subscription<TestEvent> worker = await broker.SubscribeAsync<TestEvent>("jobs", "#", new SubscriptionOptions { Name = "worker", MaxInFlight = 10 });
+        for (int i = 0; i < 3; i++)
+        {
+            await broker.PublishAsync("jobs", "run", new TestEvent(i));
+        }
+
+        for (int i = 0; i < 3; i++)
+        {
+            Delivery<TestEvent> delivery = await worker.ReadAsync();
+            (await delivery.NackAsync(TimeSpan.FromMinutes(5))).Should().BeTrue();
+        }
+
+        // No reader holds these three; they wait on a timer that this clock never fires. The shutdown has nothing to wait for.
+        await broker.DisposeAsync().OrHang("the shutdown: the backoff of a nacked delivery is not a handler at work");
+
+        SubscriptionSnapshot subscription = broker.GetSnapshot().Queue("jobs").Subscription("worker");
+        subscription.Backlog.Should().Be(3, "the nacked messages went back to their durable subscription");
+        subscription.InFlight.Should().Be(0);
+        subscription.Nacked.Should().Be(3);
+        broker.GetSnapshot().Queue("jobs").Depth.Should().Be(3, "nothing is lost");
+    }
+
+    [Fact]
+    [Trait("Guarantee", "10")]
     public async Task DisposeAsync_ConsumersSettleWhileDraining_AcksAndRejectsStillWork()
     {
         Broker broker = NewBroker();

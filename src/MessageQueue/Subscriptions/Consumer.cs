@@ -80,6 +80,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
     private bool _closed;
     private long _autoAcked; // auto-acked reads, counted without the lock
     private TaskCompletionSource? _drained;
+    private int _parked; // slots waiting out a nack's backoff: no reader holds them. Changed under _tableGate.
     private ITimer? _timer;
     private long _timerDue; // when the timer fires next, as a timestamp; 0 when it is not armed
 
@@ -566,6 +567,12 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
 
                 ref Slot slot = ref _slots[index];
                 _reader.Counters.Nacked++;
+                if (error is not null)
+                {
+                    // Counted with the nack, before the redelivery or dead letter it causes can be seen.
+                    _state.RecordHandlerFailure();
+                }
+
                 slot.History = DeliveryHistory.Record(slot.History, DeliveredAt(slot, now), error);
                 TimeSpan wait = delay ?? _options.RedeliveryDelay(slot.Attempt);
                 _metrics.RecordNacked(Queue, Name, slot.Message!.Event);
@@ -580,9 +587,14 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
                     // Stale tokens from here on: the delivery is settled as far as its reader is concerned.
                     slot.Generation++;
                     slot.Waiting = true;
-                    _observer?.Parked(Queue, Name, 1);
                     slot.Due = now + ToTimestampUnits(wait);
                     ArmLocked(slot.Due, now);
+                    Volatile.Write(ref _parked, _parked + 1);
+                    SignalIfDrained();
+
+                    // Reported after the timer is armed: the harness moves its clock once everything is parked,
+                    // and the timer must be due at now + wait, not at wait after the clock has moved.
+                    _observer?.Parked(Queue, Name, 1);
                     return true;
                 }
 
@@ -686,6 +698,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
         ref Slot slot = ref _slots[index];
         if (slot.Waiting)
         {
+            Volatile.Write(ref _parked, _parked - 1);
             _observer?.Parked(Queue, Name, -1);
         }
 
@@ -707,10 +720,16 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
         SignalIfDrained();
     }
 
-    /// <summary>During shutdown, completes <see cref="WhenDrained"/> once everything pushed has left.</summary>
+    /// <summary>
+    /// During shutdown, completes <see cref="WhenDrained"/> once no reader holds anything: everything pushed has
+    /// left, or is waiting out a nack's backoff (which no handler is working on, so there is nothing to wait for;
+    /// the broker takes those back when it closes the consumer). Settled is read before parked: a parked slot
+    /// that is freed in between moves from one count to the other and is missed, never counted twice.
+    /// </summary>
     private void SignalIfDrained()
     {
-        if (Volatile.Read(ref _drained) is { } drained && Volatile.Read(ref _settled.Value) == Volatile.Read(ref _publisher.Pushed))
+        if (Volatile.Read(ref _drained) is { } drained
+            && Volatile.Read(ref _settled.Value) + Volatile.Read(ref _parked) == Volatile.Read(ref _publisher.Pushed))
         {
             drained.TrySetResult();
         }

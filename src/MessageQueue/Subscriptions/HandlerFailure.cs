@@ -15,15 +15,9 @@ internal static class HandlerFailure
     {
         if (subscription is Consumer<T> consumer)
         {
-            // Counted only when the nack settled the delivery: a handler that acked or rejected it and then threw
-            // (or whose clean-up threw) did not fail the message.
-            bool nacked = consumer.NackAfterHandlerFailure(delivery, error);
-            if (nacked)
-            {
-                consumer.State.RecordHandlerFailure();
-            }
-
-            return new ValueTask<bool>(nacked);
+            // The nack counts the failure, and only when it settled the delivery: a handler that acked or rejected
+            // it and then threw (or whose clean-up threw) did not fail the message.
+            return new ValueTask<bool>(consumer.NackAfterHandlerFailure(delivery, error));
         }
 
         // Another implementation of the contract: a plain nack on the subscription's schedule.

@@ -14,7 +14,7 @@ public sealed class LogSink : ILoggerProvider
 {
     private readonly ConcurrentQueue<LogEntry> _entries = new();
     private readonly object _gate = new();
-    private readonly List<(int EventId, TaskCompletionSource<LogEntry> Signal)> _waiters = [];
+    private readonly List<(int EventId, int Count, TaskCompletionSource<LogEntry> Signal)> _waiters = [];
 
     public IReadOnlyList<LogEntry> Entries => [.. _entries];
 
@@ -22,17 +22,22 @@ public sealed class LogSink : ILoggerProvider
     public IEnumerable<LogEntry> WithEvent(int eventId) => _entries.Where(e => e.EventId == eventId && IsLibrary(e.Category));
 
     /// <summary>Completes with the first library entry with this event id, logged before or after the call.</summary>
-    public Task<LogEntry> WaitForEvent(int eventId)
+    public Task<LogEntry> WaitForEvent(int eventId) => WaitForEvent(eventId, 1);
+
+    /// <summary>
+    /// Completes with the <paramref name="count"/>th library entry with this event id, logged before or after the call.
+    /// </summary>
+    public Task<LogEntry> WaitForEvent(int eventId, int count)
     {
         lock (_gate)
         {
-            if (WithEvent(eventId).FirstOrDefault() is { } logged)
+            if (WithEvent(eventId).Skip(count - 1).FirstOrDefault() is { } logged)
             {
                 return Task.FromResult(logged);
             }
 
             var signal = new TaskCompletionSource<LogEntry>(TaskCreationOptions.RunContinuationsAsynchronously);
-            _waiters.Add((eventId, signal));
+            _waiters.Add((eventId, count, signal));
             return signal.Task;
         }
     }
@@ -48,7 +53,7 @@ public sealed class LogSink : ILoggerProvider
             _entries.Enqueue(entry);
             for (int i = _waiters.Count - 1; i >= 0; i--)
             {
-                if (IsLibrary(entry.Category) && _waiters[i].EventId == entry.EventId)
+                if (IsLibrary(entry.Category) && _waiters[i].EventId == entry.EventId && WithEvent(entry.EventId).Count() >= _waiters[i].Count)
                 {
                     _waiters[i].Signal.TrySetResult(entry);
                     _waiters.RemoveAt(i);

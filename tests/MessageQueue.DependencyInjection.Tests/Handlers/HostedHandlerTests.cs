@@ -74,18 +74,24 @@ public sealed class HostedHandlerTests
         await using Subscription<Order> deadLetters = await broker.SubscribeAsync<Order>(Broker.GetDeadLetterQueueName("orders"), "#");
 
         await broker.PublishAsync("orders", "created", new Order(1, "tea"));
-        await _recorder.WaitForCalls(1).OrHang("attempt 1");
+
+        // Each failure is logged after its nack, so the redelivery delay is already running on the broker's clock
+        // before the test moves that clock. Advancing earlier would start the delay late.
+        await _logs.WaitForEvent(2, 1).OrHang("attempt 1 failed and was nacked");
 
         // Nothing comes back before the first delay has passed on the broker's clock.
         clock.Advance(TimeSpan.FromMilliseconds(999));
         _recorder.Calls.Should().HaveCount(1);
         clock.Advance(TimeSpan.FromMilliseconds(1));
-        await _recorder.WaitForCalls(2).OrHang("attempt 2, after 1 s");
+        await _logs.WaitForEvent(2, 2).OrHang("attempt 2, after 1 s, failed and was nacked");
         clock.Advance(TimeSpan.FromSeconds(5));
         await _recorder.WaitForCalls(3).OrHang("attempt 3, after 5 s");
 
         Delivery<Order> dead = await deadLetters.ReadAsync().OrHang("the dead letter");
         dead.Payload.Should().Be(new Order(1, "tea"));
+
+        // The runner logs the last failure after its nack has dead-lettered the message.
+        await _logs.WaitForEvent(3).OrHang("the last failure logged");
         _recorder.Calls.Select(c => c.Attempt).Should().Equal(1, 2, 3);
 
         SubscriptionSnapshot billing = broker.GetSnapshot().Queues.Single(q => q.Name == "orders").Subscription("billing");
