@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Checks that the README's "Use it in an ASP.NET Core or worker app" snippet works as a newcomer would
-# use it: a fresh `dotnet new web` project, Program.cs and appsettings.json replaced by the README's two
-# code blocks, a reference to the library, then run on 127.0.0.1 and driven over HTTP with curl.
+# use it: a fresh `dotnet new web` project outside the repository, Program.cs and appsettings.json replaced
+# by the README's two code blocks, `dotnet add package` of the packed MessageQueue.DependencyInjection and
+# MessageQueue.Sqlite, then run on 127.0.0.1 and driven over HTTP with curl.
 #
 # Usage: eng/check-readme-app.sh            (from anywhere; needs the .NET 10 SDK and curl)
+# It packs the solution first, unless MQ_PACKED=1 says artifacts/packages is fresh (eng/check-packages.sh
+# has just packed it, as in .ci/run).
 # Exit status 0 when the app answered as the README says; non-zero, with the app's log, otherwise.
 set -euo pipefail
 
-repo="$(cd "$(dirname "$0")/.." && pwd)"
+source "$(dirname "$0")/lib/packages.sh"
 work="$(mktemp -d)"
 app_pid=""
 cleanup() {
@@ -28,6 +31,13 @@ extract() {
   ' "$repo/README.md"
 }
 
+if [ "${MQ_PACKED:-}" != "1" ]; then
+  pack_all "$work/pack.log" || { cat "$work/pack.log" >&2; fail "dotnet pack"; }
+fi
+version="$(package_version)"
+use_consumer_cache
+write_nuget_config "$work"
+
 cd "$work"
 dotnet new web -n ReadmeApp -o ReadmeApp >/dev/null || fail "dotnet new web"
 cd ReadmeApp
@@ -36,9 +46,10 @@ extract json > appsettings.json
 [ -s Program.cs ] || fail "no csharp block found in the README section"
 [ -s appsettings.json ] || fail "no json block found in the README section"
 
-# Until the packages are published, the README's "add a reference" is a project reference.
-dotnet add reference "$repo/src/MessageQueue.DependencyInjection/MessageQueue.DependencyInjection.csproj" \
-  "$repo/src/MessageQueue.Sqlite/MessageQueue.Sqlite.csproj" >/dev/null || fail "dotnet add reference"
+# The README's install lines, with the packed version.
+for id in MessageQueue.DependencyInjection MessageQueue.Sqlite; do
+  dotnet add package "$id" --version "$version" > "$work/add.log" 2>&1 || { cat "$work/add.log" >&2; fail "dotnet add package $id"; }
+done
 dotnet build -c Release -nologo -v quiet > "$work/build.log" 2>&1 || { cat "$work/build.log" >&2; fail "the README snippet does not build"; }
 
 dotnet bin/Release/net10.0/ReadmeApp.dll --urls http://127.0.0.1:0 > "$work/app.log" 2>&1 &
