@@ -61,9 +61,13 @@ for entry in "${expected_packages[@]}"; do
     grep -rqF "\"src\", \"$id\", \"PublicAPI.txt\"" "$repo/tests" --include='*.cs' \
       || fail "$id: no test compares the assembly with src/$id/PublicAPI.txt (see tests/*/Api/PublicApiTests.cs)"
     if [ "${CI:-}" = "true" ]; then
-      # ContinuousIntegrationBuild maps source paths to /_/, so the PDB names no build machine's folders.
-      unzip -p "$snupkg" "lib/net10.0/$id.pdb" | grep -aqF "/_/src/$id/" \
-        || fail "$id: the PDB was not built with ContinuousIntegrationBuild (no /_/ source paths)"
+      # ContinuousIntegrationBuild maps the build's paths to /_/, so the assembly names no build machine's
+      # folders: its debug directory points at /_/src/<id>/obj/.../<id>.pdb.
+      unzip -p "$nupkg" "lib/net10.0/$id.dll" | grep -aqF "/_/src/$id/obj/" \
+        || fail "$id: the assembly was not built with ContinuousIntegrationBuild (its PDB path is not mapped to /_/)"
+      if unzip -p "$nupkg" "lib/net10.0/$id.dll" | grep -aqF "$repo/"; then
+        fail "$id: the assembly contains the build machine's path $repo/"
+      fi
     fi
   else
     grep -qF '<packageType name="DotnetTool" />' <<< "$nuspec" || fail "$id: not a .NET tool package"
