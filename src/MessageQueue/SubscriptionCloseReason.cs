@@ -18,4 +18,10 @@ public enum SubscriptionCloseReason
     /// subscriptions could go on.
     /// </summary>
     CutLoose = 2,
+
+    /// <summary>
+    /// The transport lost its connection (or its channel) to the server that holds the subscription, for example
+    /// RabbitMQ restarting. What the consumer held unsettled stays on the server and is delivered again.
+    /// </summary>
+    ConnectionLost = 3,
 }

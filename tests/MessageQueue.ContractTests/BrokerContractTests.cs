@@ -81,7 +81,7 @@ public abstract class BrokerContractTests : IAsyncLifetime
 
     // ------------------------------------------------------------------ publish and route
 
-    [Fact]
+    [ContractFact]
     public async Task PublishAsync_MatchingSubscription_DeliversEnvelopeWithReceiptValues()
     {
         string queue = await NewQueueAsync();
@@ -103,7 +103,7 @@ public abstract class BrokerContractTests : IAsyncLifetime
         receipt.Queue.Should().Be(queue);
     }
 
-    [Fact]
+    [ContractFact]
     public async Task PublishAsync_Sequences_IncreaseByOnePerMessageAndIdsAreDistinct()
     {
         string queue = await NewQueueAsync();
@@ -138,7 +138,7 @@ public abstract class BrokerContractTests : IAsyncLifetime
 
     private static readonly string[] AllEvents = ["add", "delete", "ep42.results", "ep7.results", "a.b.c", "orders.eu.created"];
 
-    [Theory]
+    [ContractTheory]
     [MemberData(nameof(FilterCases))]
     public async Task SubscribeAsync_Filter_ReceivesExactlyTheMatchingEvents(string filter, string[] expected)
     {
@@ -155,7 +155,7 @@ public abstract class BrokerContractTests : IAsyncLifetime
         received.Select(d => d.Event).Should().Equal(expected, $"filter '{filter}' follows AMQP topic rules");
     }
 
-    [Fact]
+    [ContractFact]
     public async Task SubscribeAsync_SeveralMatchingFilters_DeliversEachMessageOnce()
     {
         string queue = await NewQueueAsync();
@@ -167,7 +167,7 @@ public abstract class BrokerContractTests : IAsyncLifetime
         received.Should().ContainSingle().Which.Payload.Number.Should().Be(1);
     }
 
-    [Fact]
+    [ContractFact]
     [Trait("Guarantee", "1")]
     public async Task PublishAsync_FanOut_EveryMatchingSubscriptionReceivesEveryMessageOnce()
     {
@@ -191,7 +191,7 @@ public abstract class BrokerContractTests : IAsyncLifetime
         }
     }
 
-    [Fact]
+    [ContractFact]
     public async Task SubscribeAsync_Ephemeral_StartsAtMessagesPublishedAfterIt()
     {
         string queue = await NewQueueAsync();
@@ -209,7 +209,7 @@ public abstract class BrokerContractTests : IAsyncLifetime
 
     // ------------------------------------------------------------------ order
 
-    [Fact]
+    [ContractFact]
     [Trait("Guarantee", "3")]
     public async Task ReadAsync_ManyMessages_ArriveInPublishOrder()
     {
@@ -237,7 +237,7 @@ public abstract class BrokerContractTests : IAsyncLifetime
         await publisher.OrHang("the publisher");
     }
 
-    [Fact]
+    [ContractFact]
     [Trait("Guarantee", "3")]
     [Trait("Guarantee", "2")]
     public async Task NackAsync_MaxInFlightOne_RedeliversBeforeAnythingNewer()
@@ -265,7 +265,7 @@ public abstract class BrokerContractTests : IAsyncLifetime
 
     // ------------------------------------------------------------------ acks and at-least-once
 
-    [Fact]
+    [ContractFact]
     [Trait("Guarantee", "2")]
     public async Task AckAsync_SecondAckOfSameDelivery_ReturnsFalseAndChangesNothing()
     {
@@ -285,7 +285,7 @@ public abstract class BrokerContractTests : IAsyncLifetime
         (await DrainUpToSentinelAsync(queue, subscription)).Should().BeEmpty();
     }
 
-    [Fact]
+    [ContractFact]
     [Trait("Guarantee", "2")]
     [Trait("Guarantee", "5")]
     public async Task DisposeAsync_DurableConsumerHoldingUnacked_NextConsumerGetsThemWithAttemptIncreased()
@@ -308,9 +308,38 @@ public abstract class BrokerContractTests : IAsyncLifetime
         again.Select(d => (d.Payload.Number, d.Attempt)).Should().Equal((0, 2), (2, 2));
     }
 
-    [Fact]
+    [ContractFact]
     [Trait("Guarantee", "5")]
     [Trait("Guarantee", "3")]
+    public async Task SubscribeAsync_DurableReattach_CatchesUpOnEverythingInOrder_ReadAndUnackedAsARedelivery()
+    {
+        string queue = await NewQueueAsync();
+        Subscription<TestEvent> consumer = await Subscriber.SubscribeAsync<TestEvent>(queue, ["add", "delete", Sentinel], Durable("audit"));
+        for (int i = 0; i < 4; i++)
+        {
+            await PublishAsync(queue, "add", i);
+        }
+
+        List<Delivery<TestEvent>> read = await ReadAsync(consumer, 2);
+        await read[0].AckAsync();
+        await consumer.DisposeAsync();
+        for (int i = 4; i < 8; i++)
+        {
+            await PublishAsync(queue, i % 2 == 0 ? "add" : "delete", i);
+        }
+
+        await using Subscription<TestEvent> back = await Subscriber.SubscribeAsync<TestEvent>(queue, ["add", "delete", Sentinel], Durable("audit"));
+        List<Delivery<TestEvent>> caughtUp = await DrainUpToSentinelAsync(queue, back);
+        caughtUp.Select(d => d.Payload.Number).Should().Equal([1, 2, 3, 4, 5, 6, 7], "nothing is lost or repeated, and the order is kept");
+        caughtUp.Select(d => d.Message.Sequence).Should().BeInAscendingOrder();
+        caughtUp[0].Attempt.Should().Be(2, "message 1 was read and not acked: it comes back as a redelivery");
+        caughtUp.Skip(3).Select(d => d.Attempt).Should().AllBeEquivalentTo(1, "messages 4 to 7 were published while no consumer was attached");
+    }
+
+    [ContractFact]
+    [Trait("Guarantee", "5")]
+    [Trait("Guarantee", "3")]
+    [RequiresCapability(ContractCapability.UnreadDeliveriesKeepTheirAttempt)]
     public async Task SubscribeAsync_DurableReattach_GetsInFlightFirstThenEverythingMissedInOrder()
     {
         string queue = await NewQueueAsync();
@@ -344,7 +373,7 @@ public abstract class BrokerContractTests : IAsyncLifetime
         (await DrainUpToSentinelAsync(queue, other)).Select(d => d.Payload.Number).Should().Equal(0, 1, 2, 3, 4, 6);
     }
 
-    [Fact]
+    [ContractFact]
     [Trait("Guarantee", "2")]
     public async Task AutoAck_ReadThenDetach_MessageIsNotDeliveredAgain()
     {
@@ -365,7 +394,7 @@ public abstract class BrokerContractTests : IAsyncLifetime
 
     // ------------------------------------------------------------------ bounds
 
-    [Fact]
+    [ContractFact]
     [Trait("Guarantee", "4")]
     public async Task ReadAsync_ConsumerThatNeverAcks_HoldsAtMostMaxInFlight()
     {
@@ -388,7 +417,7 @@ public abstract class BrokerContractTests : IAsyncLifetime
 
     // ------------------------------------------------------------------ dead letters
 
-    [Fact]
+    [ContractFact]
     [Trait("Guarantee", "1")]
     public async Task RejectAsync_Message_GoesToDeadLetterQueueWithReasonAndSource()
     {
@@ -418,7 +447,7 @@ public abstract class BrokerContractTests : IAsyncLifetime
 
     // ------------------------------------------------------------------ handlers
 
-    [Fact]
+    [ContractFact]
     public async Task SubscribeAsync_HandlerReturns_EachMessageAckedOnceInOrder()
     {
         string queue = await NewQueueAsync();
@@ -449,7 +478,7 @@ public abstract class BrokerContractTests : IAsyncLifetime
         (await DrainUpToSentinelAsync(queue, check)).Should().BeEmpty();
     }
 
-    [Fact]
+    [ContractFact]
     [Trait("Guarantee", "2")]
     public async Task SubscribeAsync_HandlerThrows_MessageIsDeliveredAgainWithNextAttempt()
     {
@@ -481,7 +510,7 @@ public abstract class BrokerContractTests : IAsyncLifetime
 
     // ------------------------------------------------------------------ clients
 
-    [Fact]
+    [ContractFact]
     public async Task ClientDisposeAsync_DetachesItsSubscriptionsAndCompletesThem()
     {
         string queue = await NewQueueAsync();
@@ -503,7 +532,7 @@ public abstract class BrokerContractTests : IAsyncLifetime
 
     // ------------------------------------------------------------------ competing consumers
 
-    [Fact]
+    [ContractFact]
     [Trait("Guarantee", "2")]
     public async Task SubscribeAsync_TwoConsumersOnOneDurableSubscription_EachMessageGoesToExactlyOne()
     {
@@ -542,7 +571,7 @@ public abstract class BrokerContractTests : IAsyncLifetime
 
     // ------------------------------------------------------------------ cancellation
 
-    [Fact]
+    [ContractFact]
     public async Task ReadAsync_CancelledWhileWaiting_ThrowsAndTheNextMessageStillArrives()
     {
         string queue = await NewQueueAsync();
