@@ -26,6 +26,14 @@ public sealed class RabbitMqOptions
     /// </summary>
     public int MaxDeadLetters { get; set; } = 10_000;
 
+    /// <summary>
+    /// How long to wait before each attempt to connect again after the connection was lost: the first delay before
+    /// the first attempt, and so on, the last one repeating until the server is back or the transport is disposed.
+    /// The default is 0.1 s, 0.5 s, 1 s, 2 s, then every 5 s.
+    /// </summary>
+    public IList<TimeSpan> ReconnectDelays { get; set; } =
+        [TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(5)];
+
     /// <summary>The serializer options for payloads; null means <see cref="JsonSerializerOptions.Default"/>.</summary>
     public JsonSerializerOptions? JsonSerializerOptions { get; set; }
 
@@ -54,7 +62,20 @@ public sealed class RabbitMqOptions
         }
 
         ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
+        ArgumentNullException.ThrowIfNull(ReconnectDelays, nameof(ReconnectDelays));
+        foreach (TimeSpan delay in ReconnectDelays)
+        {
+            if (delay < TimeSpan.Zero)
+            {
+                throw new ArgumentOutOfRangeException(nameof(ReconnectDelays), delay, "RabbitMqOptions.ReconnectDelays must not hold negative delays.");
+            }
+        }
     }
 
-    internal RabbitMqOptions Clone() => (RabbitMqOptions)MemberwiseClone();
+    internal RabbitMqOptions Clone()
+    {
+        var clone = (RabbitMqOptions)MemberwiseClone();
+        clone.ReconnectDelays = [.. ReconnectDelays];
+        return clone;
+    }
 }

@@ -12,15 +12,22 @@ namespace MessageQueue.RabbitMQ;
 /// One consumer on RabbitMQ: a channel of its own with a prefetch of <see cref="SubscriptionOptions.MaxInFlight"/>,
 /// consuming from the subscription's RabbitMQ queue into a local buffer that the prefetch bounds.
 /// </summary>
-internal sealed class RabbitMqSubscription<T> : Subscription<T>
+internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
 {
+    private const int TagBits = 40;
+    private const ulong TagMask = (1UL << TagBits) - 1;
+
     private readonly RabbitMqTransport _owner;
-    private readonly IChannel _channel;
     private readonly SubscriptionOptions _options;
     private readonly bool _durable;
     private readonly Channel<Incoming> _incoming;
-    private readonly ConcurrentDictionary<ulong, Pending> _pending = new();
-    private readonly ConcurrentDictionary<ulong, ITimer> _parked = new();
+    private readonly ConcurrentDictionary<long, Pending> _pending = new();
+    private readonly ConcurrentDictionary<long, ITimer> _parked = new();
+
+    // The channel deliveries come from now. A durable subscription gets a new one, with the next generation, when
+    // the transport reconnects; a token names its generation, so a settle of a delivery from a lost channel is
+    // stale (it returns false: RabbitMQ delivers the message again).
+    private volatile Lease _lease;
 
     // Ephemeral queues are exclusive to this consumer, so it counts returns itself; quorum queues count them
     // in x-delivery-count.
@@ -28,10 +35,10 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _closing;
 
-    private RabbitMqSubscription(RabbitMqTransport owner, IChannel channel, string queue, string[] filters, SubscriptionOptions options)
+    private RabbitMqSubscription(RabbitMqTransport owner, Lease lease, string queue, string[] filters, SubscriptionOptions options)
     {
         _owner = owner;
-        _channel = channel;
+        _lease = lease;
         _options = options;
         _durable = options.Name is not null;
         Queue = queue;
@@ -83,48 +90,100 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>
         }
     }
 
-    public static async Task<RabbitMqSubscription<T>> StartAsync(RabbitMqTransport owner, string queue, string[] filters, SubscriptionOptions options, CancellationToken cancellationToken)
+    public bool IsDurable => _durable;
+
+    public static async Task<RabbitMqSubscription<T>> StartAsync(RabbitMqTransport owner, IConnection connection, int generation, string queue, string[] filters, SubscriptionOptions options, CancellationToken cancellationToken)
     {
-        IChannel channel = await owner.Connection.CreateChannelAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
-        var subscription = new RabbitMqSubscription<T>(owner, channel, queue, filters, options);
+        IChannel channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        var subscription = new RabbitMqSubscription<T>(owner, new Lease(channel, generation), queue, filters, options);
         try
         {
-            await subscription.ConsumeAsync(cancellationToken).ConfigureAwait(false);
+            await subscription.ConsumeAsync(subscription._lease, cancellationToken).ConfigureAwait(false);
             return subscription;
         }
         catch
         {
-            await subscription.CloseChannelAsync().ConfigureAwait(false);
+            await CloseChannelAsync(channel).ConfigureAwait(false);
             throw;
         }
     }
 
-    private async Task ConsumeAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// After the transport reconnected: a durable subscription consumes again on a channel of the new connection,
+    /// and the deliveries its lost channel held come from RabbitMQ again. False, with the subscription faulted,
+    /// when that fails.
+    /// </summary>
+    public async Task<bool> ResumeAsync(IConnection connection, int generation)
     {
-        await _channel.BasicQosAsync(0, (ushort)Math.Min(_options.MaxInFlight, ushort.MaxValue), global: false, cancellationToken).ConfigureAwait(false);
+        if (Volatile.Read(ref _closing) != 0)
+        {
+            return false;
+        }
+
+        IChannel? channel = null;
+        try
+        {
+            channel = await connection.CreateChannelAsync().ConfigureAwait(false);
+            var lease = new Lease(channel, generation);
+            _lease = lease;
+            await ConsumeAsync(lease, CancellationToken.None).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception error) when (error is not OutOfMemoryException)
+        {
+            if (channel is not null)
+            {
+                await CloseChannelAsync(channel).ConfigureAwait(false);
+            }
+
+            Fault(new SubscriptionClosedException(Queue, Name, SubscriptionCloseReason.ConnectionLost,
+                $"The subscription on '{Queue}' could not consume again after RabbitMQ came back ({error.Message}); what it held stays on the server. Subscribe again."));
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// The transport lost its connection. What this consumer held goes back to RabbitMQ with the connection: forget it.
+    /// A durable subscription waits for <see cref="ResumeAsync"/>; an ephemeral one ends, because RabbitMQ deleted its
+    /// queue with the connection and what is published until it subscribes again never reaches it.
+    /// </summary>
+    public void OnConnectionLost(string reason)
+    {
+        Abandon();
+        if (!_durable)
+        {
+            Fault(new SubscriptionClosedException(Queue, Name, SubscriptionCloseReason.ConnectionLost,
+                $"The connection to RabbitMQ was lost ({reason}). An ephemeral subscription's queue goes with its connection, so this subscription has ended; subscribe again once the server is back (RabbitMqTransport.Reconnected)."));
+        }
+    }
+
+    private async Task ConsumeAsync(Lease lease, CancellationToken cancellationToken)
+    {
+        IChannel channel = lease.Channel;
+        await channel.BasicQosAsync(0, (ushort)Math.Min(_options.MaxInFlight, ushort.MaxValue), global: false, cancellationToken).ConfigureAwait(false);
         string rabbitQueue;
         try
         {
             if (_durable)
             {
                 rabbitQueue = Topology.DurableQueueName(Queue, _options.Name!);
-                await _channel.QueueDeclareAsync(rabbitQueue, durable: true, exclusive: false, autoDelete: false, Topology.DurableQueueArguments(Queue, _options), cancellationToken: cancellationToken).ConfigureAwait(false);
+                await channel.QueueDeclareAsync(rabbitQueue, durable: true, exclusive: false, autoDelete: false, Topology.DurableQueueArguments(Queue, _options), cancellationToken: cancellationToken).ConfigureAwait(false);
             }
             else
             {
-                QueueDeclareOk declared = await _channel.QueueDeclareAsync(string.Empty, durable: false, exclusive: true, autoDelete: true, Topology.EphemeralQueueArguments(Queue), cancellationToken: cancellationToken).ConfigureAwait(false);
+                QueueDeclareOk declared = await channel.QueueDeclareAsync(string.Empty, durable: false, exclusive: true, autoDelete: true, Topology.EphemeralQueueArguments(Queue), cancellationToken: cancellationToken).ConfigureAwait(false);
                 rabbitQueue = declared.QueueName;
             }
 
             foreach (string filter in Filters)
             {
-                await _channel.QueueBindAsync(rabbitQueue, Queue, filter, cancellationToken: cancellationToken).ConfigureAwait(false);
+                await channel.QueueBindAsync(rabbitQueue, Queue, filter, cancellationToken: cancellationToken).ConfigureAwait(false);
             }
 
-            var consumer = new AsyncEventingBasicConsumer(_channel);
-            consumer.ReceivedAsync += OnReceivedAsync;
-            _channel.ChannelShutdownAsync += OnChannelShutdownAsync;
-            await _channel.BasicConsumeAsync(rabbitQueue, autoAck: false, consumerTag: string.Empty, noLocal: false, exclusive: _options.Exclusive == ExclusiveMode.Reject, arguments: null, consumer, cancellationToken).ConfigureAwait(false);
+            var consumer = new AsyncEventingBasicConsumer(channel);
+            consumer.ReceivedAsync += (_, delivery) => OnReceivedAsync(lease, delivery);
+            channel.ChannelShutdownAsync += (_, reason) => OnChannelShutdownAsync(lease, reason);
+            await channel.BasicConsumeAsync(rabbitQueue, autoAck: false, consumerTag: string.Empty, noLocal: false, exclusive: _options.Exclusive == ExclusiveMode.Reject, arguments: null, consumer, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationInterruptedException error) when (error.ShutdownReason?.ReplyCode == 403 && _options.Exclusive == ExclusiveMode.Reject)
         {
@@ -140,7 +199,7 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>
         }
     }
 
-    private async Task OnReceivedAsync(object sender, BasicDeliverEventArgs delivery)
+    private async Task OnReceivedAsync(Lease lease, BasicDeliverEventArgs delivery)
     {
         IReadOnlyBasicProperties properties = delivery.BasicProperties;
         Dictionary<string, string> headers = Topology.ReadHeaders(properties, out long sequence, out int deliveryCount);
@@ -154,7 +213,7 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>
         catch (JsonException error)
         {
             // Never delivered as something it is not: straight to the dead-letter queue, saying why.
-            await DeadLetterRawAsync(delivery, headers, $"The payload is not a {typeof(T).Name}: {error.Message}").ConfigureAwait(false);
+            await DeadLetterRawAsync(lease, delivery, headers, $"The payload is not a {typeof(T).Name}: {error.Message}").ConfigureAwait(false);
             return;
         }
 
@@ -165,28 +224,42 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>
         var message = new Message<T>(id, Queue, delivery.RoutingKey, payload, sequence, timestamp, headers);
 
         // Never waits: RabbitMQ sends at most MaxInFlight unacked deliveries, and the buffer holds that many.
-        _incoming.Writer.TryWrite(new Incoming(message, delivery.DeliveryTag, attempt));
+        _incoming.Writer.TryWrite(new Incoming(message, Token(lease.Generation, delivery.DeliveryTag), attempt));
     }
 
-    private Task OnChannelShutdownAsync(object sender, ShutdownEventArgs reason)
+    private Task OnChannelShutdownAsync(Lease lease, ShutdownEventArgs reason)
     {
-        if (Interlocked.Exchange(ref _closing, 1) != 0)
+        // The transport handles a lost connection (OnConnectionLost, then ResumeAsync for a durable subscription).
+        // Here only this channel closed while its connection stays up: the server cancelled the consumer, or the
+        // queue was deleted. The subscription ends.
+        if (lease != _lease || Volatile.Read(ref _closing) != 0 || _owner.IsConnectionLost(lease.Generation))
         {
             return Task.CompletedTask;
         }
 
-        // Not asked for: the connection or the channel was lost, or the server cancelled the consumer.
-        var closed = new SubscriptionClosedException(Queue, Name, SubscriptionCloseReason.ConnectionLost,
-            $"The RabbitMQ channel of the subscription on '{Queue}' closed ({reason.ReplyCode} {reason.ReplyText}); what it held unacked stays on the server and is delivered again. Subscribe again once the server is back.");
         Abandon();
-        _incoming.Writer.TryComplete(closed);
-        _completion.TrySetException(closed);
+        Fault(new SubscriptionClosedException(Queue, Name, SubscriptionCloseReason.ConnectionLost,
+            $"The RabbitMQ channel of the subscription on '{Queue}' closed ({reason.ReplyCode} {reason.ReplyText}); what it held unacked stays on the server and is delivered again. Subscribe again."));
         return Task.CompletedTask;
     }
 
+    private void Fault(SubscriptionClosedException closed)
+    {
+        if (Interlocked.Exchange(ref _closing, 1) != 0)
+        {
+            return;
+        }
+
+        _incoming.Writer.TryComplete(closed);
+        _completion.TrySetException(closed);
+        _ = CloseChannelAsync(_lease.Channel);
+    }
+
+    private static long Token(int generation, ulong tag) => ((long)generation << TagBits) | (long)(tag & TagMask);
+
     public override ValueTask<Delivery<T>> ReadAsync(CancellationToken cancellationToken = default)
     {
-        if (_incoming.Reader.TryRead(out Incoming item))
+        if (TryReadCurrent(out Incoming item))
         {
             return Take(item);
         }
@@ -196,13 +269,35 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>
 
     private async ValueTask<Delivery<T>> ReadSlowAsync(CancellationToken cancellationToken)
     {
-        Incoming item = await _incoming.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-        return await Take(item).ConfigureAwait(false);
+        while (true)
+        {
+            Incoming item = await _incoming.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            if (IsCurrent(item.Token))
+            {
+                return await Take(item).ConfigureAwait(false);
+            }
+        }
     }
+
+    /// <summary>Reads past deliveries of a lost channel: RabbitMQ delivers those again on the new one.</summary>
+    private bool TryReadCurrent(out Incoming item)
+    {
+        while (_incoming.Reader.TryRead(out item))
+        {
+            if (IsCurrent(item.Token))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private bool IsCurrent(long token) => (int)(token >> TagBits) == _lease.Generation;
 
     public override bool TryRead(out Delivery<T> delivery)
     {
-        if (_incoming.Reader.TryRead(out Incoming item))
+        if (TryReadCurrent(out Incoming item))
         {
             ValueTask<Delivery<T>> taken = Take(item);
             delivery = taken.IsCompletedSuccessfully ? taken.Result : taken.AsTask().GetAwaiter().GetResult();
@@ -217,39 +312,39 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>
 
     private ValueTask<Delivery<T>> Take(in Incoming item)
     {
-        var delivery = new Delivery<T>(item.Message, item.Attempt, item.Attempt >= _options.MaxDeliveries, this, (long)item.Tag);
+        var delivery = new Delivery<T>(item.Message, item.Attempt, item.Attempt >= _options.MaxDeliveries, this, item.Token);
         if (_options.AutoAck)
         {
             // Settled the moment it is read (at-most-once); its token is never pending, so settling it returns false.
-            return AckOnReadAsync(delivery, item.Tag);
+            return AckOnReadAsync(delivery, item.Token);
         }
 
-        _pending[item.Tag] = new Pending(item.Message, item.Attempt);
+        _pending[item.Token] = new Pending(item.Message, item.Attempt);
         return new ValueTask<Delivery<T>>(delivery);
     }
 
-    private async ValueTask<Delivery<T>> AckOnReadAsync(Delivery<T> delivery, ulong tag)
+    private async ValueTask<Delivery<T>> AckOnReadAsync(Delivery<T> delivery, long token)
     {
-        await TrySendAsync(requeue: null, tag).ConfigureAwait(false);
+        await TrySendAsync(requeue: null, token).ConfigureAwait(false);
         return delivery;
     }
 
     protected internal override async ValueTask<bool> AckCoreAsync(long token, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        if (!_pending.TryRemove((ulong)token, out Pending pending))
+        if (!_pending.TryRemove(token, out Pending pending))
         {
             return false;
         }
 
         _returns.TryRemove(pending.Message.Id, out _);
-        return await TrySendAsync(requeue: null, (ulong)token).ConfigureAwait(false);
+        return await TrySendAsync(requeue: null, token).ConfigureAwait(false);
     }
 
     protected internal override async ValueTask<bool> NackCoreAsync(long token, TimeSpan? delay, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        ulong tag = (ulong)token;
+        long tag = token;
         if (!_pending.TryRemove(tag, out Pending pending))
         {
             return false;
@@ -271,7 +366,7 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>
         ITimer timer = _owner.Options.TimeProvider.CreateTimer(
             static state =>
             {
-                var (subscription, tag, id) = ((RabbitMqSubscription<T>, ulong, Guid))state!;
+                var (subscription, tag, id) = ((RabbitMqSubscription<T>, long, Guid))state!;
                 if (subscription._parked.TryRemove(tag, out ITimer? parked))
                 {
                     parked.Dispose();
@@ -289,7 +384,7 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>
     protected internal override async ValueTask<bool> RejectCoreAsync(long token, string? reason, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        ulong tag = (ulong)token;
+        long tag = token;
         if (!_pending.TryRemove(tag, out Pending pending))
         {
             return false;
@@ -301,7 +396,7 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>
     protected internal override ValueTask<bool> ExtendCoreAsync(long token, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        return new ValueTask<bool>(_pending.ContainsKey((ulong)token));
+        return new ValueTask<bool>(_pending.ContainsKey(token));
     }
 
     public override async ValueTask DisposeAsync()
@@ -314,7 +409,7 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>
 
         Abandon();
         _incoming.Writer.TryComplete();
-        await CloseChannelAsync().ConfigureAwait(false);
+        await CloseChannelAsync(_lease.Channel).ConfigureAwait(false);
         _completion.TrySetResult();
     }
 
@@ -322,7 +417,7 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>
     private void Abandon()
     {
         _pending.Clear();
-        foreach (ulong tag in _parked.Keys)
+        foreach (long tag in _parked.Keys)
         {
             if (_parked.TryRemove(tag, out ITimer? timer))
             {
@@ -331,21 +426,21 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>
         }
     }
 
-    private async Task CloseChannelAsync()
+    private static async Task CloseChannelAsync(IChannel channel)
     {
         try
         {
-            await _channel.CloseAsync().ConfigureAwait(false);
+            await channel.CloseAsync().ConfigureAwait(false);
         }
-        catch (Exception error) when (error is AlreadyClosedException or OperationInterruptedException or ObjectDisposedException)
+        catch (Exception error) when (error is AlreadyClosedException or OperationInterruptedException or ObjectDisposedException or IOException)
         {
             // Already gone with its connection: nothing is left to give back.
         }
 
-        await _channel.DisposeAsync().ConfigureAwait(false);
+        await channel.DisposeAsync().ConfigureAwait(false);
     }
 
-    private async Task<bool> RequeueAsync(ulong tag, Guid id)
+    private async Task<bool> RequeueAsync(long tag, Guid id)
     {
         if (!_durable)
         {
@@ -359,7 +454,7 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>
     /// Publishes a copy with the reason and history in headers to the queue's dead-letter exchange (confirmed), then
     /// acks the original. If the process dies between the two, the message is delivered again (at-least-once).
     /// </summary>
-    private async Task<bool> DeadLetterAsync(ulong tag, Pending pending, string reason, string? detail)
+    private async Task<bool> DeadLetterAsync(long tag, Pending pending, string reason, string? detail)
     {
         Message<T> message = pending.Message;
         var headers = new Dictionary<string, object?>(StringComparer.Ordinal);
@@ -398,7 +493,7 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>
         return await TrySendAsync(requeue: null, tag).ConfigureAwait(false);
     }
 
-    private async Task DeadLetterRawAsync(BasicDeliverEventArgs delivery, Dictionary<string, string> headers, string detail)
+    private async Task DeadLetterRawAsync(Lease lease, BasicDeliverEventArgs delivery, Dictionary<string, string> headers, string detail)
     {
         var copy = new Dictionary<string, object?>(StringComparer.Ordinal);
         foreach (KeyValuePair<string, string> header in headers)
@@ -422,35 +517,44 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>
             Headers = copy,
         };
         await _owner.SendAsync(Topology.DeadLetterExchange(Queue), delivery.RoutingKey, properties, delivery.Body.ToArray(), timeout: null, CancellationToken.None).ConfigureAwait(false);
-        await TrySendAsync(requeue: null, delivery.DeliveryTag).ConfigureAwait(false);
+        await TrySendAsync(requeue: null, Token(lease.Generation, delivery.DeliveryTag)).ConfigureAwait(false);
     }
 
     /// <summary>
     /// Sends an ack (<paramref name="requeue"/> null) or a nack that requeues; false when the channel is gone (RabbitMQ
     /// has taken the delivery back).
     /// </summary>
-    private async Task<bool> TrySendAsync(bool? requeue, ulong tag)
+    private async Task<bool> TrySendAsync(bool? requeue, long token)
     {
+        Lease lease = _lease;
+        if ((int)(token >> TagBits) != lease.Generation)
+        {
+            return false;
+        }
+
+        ulong tag = (ulong)token & TagMask;
         try
         {
             if (requeue is null)
             {
-                await _channel.BasicAckAsync(tag, multiple: false, CancellationToken.None).ConfigureAwait(false);
+                await lease.Channel.BasicAckAsync(tag, multiple: false, CancellationToken.None).ConfigureAwait(false);
             }
             else
             {
-                await _channel.BasicNackAsync(tag, multiple: false, requeue: requeue.Value, CancellationToken.None).ConfigureAwait(false);
+                await lease.Channel.BasicNackAsync(tag, multiple: false, requeue: requeue.Value, CancellationToken.None).ConfigureAwait(false);
             }
 
             return true;
         }
-        catch (Exception error) when (error is AlreadyClosedException or OperationInterruptedException or ObjectDisposedException)
+        catch (Exception error) when (error is AlreadyClosedException or OperationInterruptedException or ObjectDisposedException or IOException)
         {
             return false;
         }
     }
 
-    private readonly record struct Incoming(Message<T> Message, ulong Tag, int Attempt);
+    private readonly record struct Incoming(Message<T> Message, long Token, int Attempt);
+
+    private sealed record Lease(IChannel Channel, int Generation);
 
     private readonly record struct Pending(Message<T> Message, int Attempt);
 }

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
 using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
 using RabbitMQ.Client.Exceptions;
 
 namespace MessageQueue.RabbitMQ;
@@ -19,27 +20,57 @@ namespace MessageQueue.RabbitMQ;
 /// confirm.</para>
 /// <para>One transport is one connection and one client identity. Disposing it closes the connection: every
 /// subscription it made completes, and what they held unacked goes back to RabbitMQ.</para>
+/// <para>When the connection is lost, <see cref="ConnectionLost"/> is raised and the transport reconnects with
+/// backoff (<see cref="RabbitMqOptions.ReconnectDelays"/>), then raises <see cref="Reconnected"/>. Durable
+/// subscriptions consume again on the new connection: what they held unacked comes again from RabbitMQ, and a
+/// settle of a delivery from the lost connection returns false. Ephemeral subscriptions end, their
+/// <see cref="Subscription.Completion"/> faulted with <see cref="SubscriptionClosedException"/>
+/// (<see cref="SubscriptionCloseReason.ConnectionLost"/>), because RabbitMQ deletes their queues with the
+/// connection. A publish while the connection is down waits for it, within its timeout.</para>
 /// <para>Create one with <see cref="ConnectAsync"/>.</para>
 /// </remarks>
 public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposable
 {
     private readonly RabbitMqOptions _options;
-    private readonly IConnection _connection;
-    private readonly IChannel _publishChannel;
+    private readonly ConnectionFactory _factory;
     private readonly JsonSerializerOptions _json;
+    private readonly Lock _linkGate = new();
+    private readonly CancellationTokenSource _disposing = new();
+    private Link _link;
+
+    // Completed while connected; replaced by a pending one when the connection is lost.
+    private TaskCompletionSource<Link> _connected;
     private readonly ConcurrentDictionary<string, Lazy<Task>> _declared = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, StrongBox> _sequences = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<Subscription, byte> _subscriptions = new();
     private readonly SemaphoreSlim _topologyGate = new(1, 1);
     private int _disposed;
 
-    private RabbitMqTransport(RabbitMqOptions options, IConnection connection, IChannel publishChannel)
+    private RabbitMqTransport(RabbitMqOptions options, ConnectionFactory factory, Link link)
     {
         _options = options;
-        _connection = connection;
-        _publishChannel = publishChannel;
+        _factory = factory;
         _json = options.JsonSerializerOptions ?? JsonSerializerOptions.Default;
+        _link = link;
+        _connected = new TaskCompletionSource<Link>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _connected.SetResult(link);
+        Watch(link);
     }
+
+    /// <summary>
+    /// Raised when the connection to RabbitMQ is lost (the server stopped, the network failed). The transport is
+    /// already reconnecting. Raised on the thread pool; an exception from a handler is ignored.
+    /// </summary>
+    public event EventHandler<RabbitMqConnectionEventArgs>? ConnectionLost;
+
+    /// <summary>
+    /// Raised when the transport has connected again after <see cref="ConnectionLost"/>, once durable subscriptions
+    /// consume again. Raised on the thread pool; an exception from a handler is ignored.
+    /// </summary>
+    public event EventHandler<RabbitMqConnectionEventArgs>? Reconnected;
+
+    /// <summary>Whether the transport is connected now.</summary>
+    public bool IsConnected => _connected.Task.IsCompletedSuccessfully;
 
     /// <summary>The client's name (<see cref="RabbitMqOptions.ClientName"/>), also the connection's name in RabbitMQ.</summary>
     public string ClientName => _options.ClientName;
@@ -58,17 +89,24 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
         {
             Uri = new Uri(settings.ConnectionString),
             ClientProvidedName = settings.ClientName,
+            // The transport reconnects itself, so that it can tell subscriptions and resume them in order.
             AutomaticRecoveryEnabled = false,
             TopologyRecoveryEnabled = false,
         };
 
+        Link link = await OpenAsync(factory, generation: 1, cancellationToken).ConfigureAwait(false);
+        return new RabbitMqTransport(settings, factory, link);
+    }
+
+    private static async Task<Link> OpenAsync(ConnectionFactory factory, int generation, CancellationToken cancellationToken)
+    {
         IConnection connection = await factory.CreateConnectionAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             IChannel channel = await connection.CreateChannelAsync(
                 new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true, outstandingPublisherConfirmationsRateLimiter: null),
                 cancellationToken).ConfigureAwait(false);
-            return new RabbitMqTransport(settings, connection, channel);
+            return new Link(connection, channel, generation);
         }
         catch
         {
@@ -78,8 +116,6 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
     }
 
     internal RabbitMqOptions Options => _options;
-
-    internal IConnection Connection => _connection;
 
     internal JsonSerializerOptions Json => _json;
 
@@ -167,7 +203,8 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
         ThrowIfDisposed();
         await EnsureQueueAsync(queue).WaitAsync(cancellationToken).ConfigureAwait(false);
 
-        RabbitMqSubscription<T> subscription = await RabbitMqSubscription<T>.StartAsync(this, queue, list, settings, cancellationToken).ConfigureAwait(false);
+        Link link = await _connected.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        RabbitMqSubscription<T> subscription = await RabbitMqSubscription<T>.StartAsync(this, link.Connection, link.Generation, queue, list, settings, cancellationToken).ConfigureAwait(false);
         _subscriptions.TryAdd(subscription, 0);
         _ = subscription.Completion.ContinueWith(
             static (_, state) => ((RabbitMqSubscription<T>)state!).Owner._subscriptions.TryRemove((RabbitMqSubscription<T>)state, out byte _),
@@ -190,24 +227,157 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
             return;
         }
 
+        await _disposing.CancelAsync().ConfigureAwait(false);
         foreach (Subscription subscription in _subscriptions.Keys)
         {
             await subscription.DisposeAsync().ConfigureAwait(false);
         }
 
+        Link link;
+        lock (_linkGate)
+        {
+            link = _link;
+            _connected.TrySetException(new ObjectDisposedException(nameof(RabbitMqTransport)));
+        }
+
+        await CloseAsync(link).ConfigureAwait(false);
+    }
+
+    private static async Task CloseAsync(Link link)
+    {
         try
         {
-            await _publishChannel.CloseAsync().ConfigureAwait(false);
-            await _connection.CloseAsync().ConfigureAwait(false);
+            await link.Publish.CloseAsync().ConfigureAwait(false);
+            await link.Connection.CloseAsync().ConfigureAwait(false);
         }
-        catch (AlreadyClosedException)
+        catch (Exception error) when (error is AlreadyClosedException or OperationInterruptedException or IOException)
         {
             // Lost before it was closed: there is nothing left to close.
         }
 
-        await _publishChannel.DisposeAsync().ConfigureAwait(false);
-        await _connection.DisposeAsync().ConfigureAwait(false);
-        _topologyGate.Dispose();
+        await link.Publish.DisposeAsync().ConfigureAwait(false);
+        await link.Connection.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>True when the connection of <paramref name="generation"/> is gone (lost or replaced).</summary>
+    internal bool IsConnectionLost(int generation)
+    {
+        Link link = _link;
+        return link.Generation != generation || !link.Connection.IsOpen;
+    }
+
+    private void Watch(Link link) =>
+        link.Connection.ConnectionShutdownAsync += (_, reason) => OnConnectionShutdownAsync(link, reason);
+
+    private Task OnConnectionShutdownAsync(Link link, ShutdownEventArgs reason)
+    {
+        if (reason.Initiator != ShutdownInitiator.Application)
+        {
+            LinkLost(link, $"{reason.ReplyCode} {reason.ReplyText}".Trim(), reason.Cause as Exception);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// The connection of <paramref name="link"/> is gone: from now on publishes wait for the next one. Tells the
+    /// subscriptions, raises <see cref="ConnectionLost"/> and starts reconnecting, once per connection.
+    /// </summary>
+    private void LinkLost(Link link, string why, Exception? cause)
+    {
+        if (_disposing.IsCancellationRequested)
+        {
+            return;
+        }
+
+        lock (_linkGate)
+        {
+            if (link != _link || !_connected.Task.IsCompleted)
+            {
+                return;
+            }
+
+            _connected = new TaskCompletionSource<Link>(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        foreach (Subscription subscription in _subscriptions.Keys)
+        {
+            ((IResumable)subscription).OnConnectionLost(why);
+        }
+
+        Raise(ConnectionLost, new RabbitMqConnectionEventArgs(cause ?? new IOException($"The connection to RabbitMQ was lost: {why}."), attempts: 0));
+        _ = Task.Run(() => ReconnectAsync(link));
+    }
+
+    /// <summary>Connects again with backoff until it works or the transport is disposed; then resumes durable subscriptions.</summary>
+    private async Task ReconnectAsync(Link lost)
+    {
+        IList<TimeSpan> delays = _options.ReconnectDelays;
+        int attempt = 0;
+        await CloseAsync(lost).ConfigureAwait(false);
+        while (!_disposing.IsCancellationRequested)
+        {
+            TimeSpan delay = delays.Count == 0 ? TimeSpan.Zero : delays[Math.Min(attempt, delays.Count - 1)];
+            attempt++;
+            try
+            {
+                if (delay > TimeSpan.Zero)
+                {
+                    await Task.Delay(delay, _options.TimeProvider, _disposing.Token).ConfigureAwait(false);
+                }
+
+                Link link = await OpenAsync(_factory, lost.Generation + 1, _disposing.Token).ConfigureAwait(false);
+                lock (_linkGate)
+                {
+                    _link = link;
+                }
+
+                Watch(link);
+                foreach (Subscription subscription in _subscriptions.Keys)
+                {
+                    if (subscription is IResumable { IsDurable: true } resumable)
+                    {
+                        await resumable.ResumeAsync(link.Connection, link.Generation).ConfigureAwait(false);
+                    }
+                }
+
+                lock (_linkGate)
+                {
+                    _connected.TrySetResult(link);
+                }
+
+                Raise(Reconnected, new RabbitMqConnectionEventArgs(null, attempt));
+                return;
+            }
+            catch (OperationCanceledException) when (_disposing.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception error) when (error is BrokerUnreachableException or IOException or OperationInterruptedException or AlreadyClosedException or System.Net.Sockets.SocketException)
+            {
+                // Not back yet: wait for the next step of the backoff.
+            }
+        }
+    }
+
+    private void Raise(EventHandler<RabbitMqConnectionEventArgs>? handler, RabbitMqConnectionEventArgs args)
+    {
+        if (handler is null)
+        {
+            return;
+        }
+
+        _ = Task.Run(() =>
+        {
+            try
+            {
+                handler(this, args);
+            }
+            catch (Exception error) when (error is not OutOfMemoryException)
+            {
+                // A handler's failure is its own; the transport carries on.
+            }
+        });
     }
 
     /// <summary>Publishes with a confirm: completes when RabbitMQ has the message, throws otherwise.</summary>
@@ -217,14 +387,44 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
         using var timer = new CancellationTokenSource(limit, _options.TimeProvider);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
 
+        Link link;
+        while (true)
+        {
+            try
+            {
+                // While the connection is down, wait for it to come back, within the publish's timeout.
+                link = await _connected.Task.WaitAsync(deadline.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException(
+                    $"The connection to RabbitMQ is down and did not come back within {limit}: the message to '{exchange}' ('{routingKey}') was not published. Publish it again later.");
+            }
+
+            if (link.Publish.IsOpen)
+            {
+                break;
+            }
+
+            // Closed before anything was sent on it (the shutdown event may not have been handled yet): the message
+            // is certainly not on the server, so wait for the next connection rather than fail.
+            LinkLost(link, link.Connection.CloseReason?.ReplyText ?? "the channel closed", null);
+        }
+
         try
         {
-            await _publishChannel.BasicPublishAsync(exchange, routingKey, mandatory: false, properties, body, deadline.Token).ConfigureAwait(false);
+            await link.Publish.BasicPublishAsync(exchange, routingKey, mandatory: false, properties, body, deadline.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             throw new TimeoutException(
                 $"RabbitMQ did not confirm the publish to '{exchange}' ('{routingKey}') within {limit}; the message may or may not be on the server. Publish it again (with the same PublishOptions.MessageId if consumers deduplicate).");
+        }
+        catch (Exception error) when (error is AlreadyClosedException or OperationInterruptedException or IOException)
+        {
+            throw new InvalidOperationException(
+                $"The connection to RabbitMQ was lost before it confirmed the publish to '{exchange}' ('{routingKey}'); the message may or may not be on the server. Publish it again (with the same PublishOptions.MessageId if consumers deduplicate) once the transport has reconnected.",
+                error);
         }
         catch (PublishException error)
         {
@@ -245,11 +445,12 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
             await _topologyGate.WaitAsync().ConfigureAwait(false);
             try
             {
-                await _publishChannel.ExchangeDeclareAsync(queue, ExchangeType.Topic, durable: true, autoDelete: false).ConfigureAwait(false);
+                IChannel channel = (await _connected.Task.ConfigureAwait(false)).Publish;
+                await channel.ExchangeDeclareAsync(queue, ExchangeType.Topic, durable: true, autoDelete: false).ConfigureAwait(false);
                 string deadLetters = Topology.DeadLetterExchange(queue);
-                await _publishChannel.ExchangeDeclareAsync(deadLetters, ExchangeType.Topic, durable: true, autoDelete: false).ConfigureAwait(false);
-                await _publishChannel.QueueDeclareAsync(deadLetters, durable: true, exclusive: false, autoDelete: false, arguments: Topology.DeadLetterQueueArguments(_options.MaxDeadLetters)).ConfigureAwait(false);
-                await _publishChannel.QueueBindAsync(deadLetters, deadLetters, "#").ConfigureAwait(false);
+                await channel.ExchangeDeclareAsync(deadLetters, ExchangeType.Topic, durable: true, autoDelete: false).ConfigureAwait(false);
+                await channel.QueueDeclareAsync(deadLetters, durable: true, exclusive: false, autoDelete: false, arguments: Topology.DeadLetterQueueArguments(_options.MaxDeadLetters)).ConfigureAwait(false);
+                await channel.QueueBindAsync(deadLetters, deadLetters, "#").ConfigureAwait(false);
             }
             finally
             {
@@ -270,4 +471,6 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
     {
         public long Value;
     }
+
+    private sealed record Link(IConnection Connection, IChannel Publish, int Generation);
 }

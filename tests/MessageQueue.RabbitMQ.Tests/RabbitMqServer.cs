@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Net.Sockets;
+using MessageQueue.ContractTests.Support;
 
 namespace MessageQueue.RabbitMQ.Tests;
 
@@ -23,6 +25,59 @@ public static class RabbitMqServer
         Required || Reachable.Value
             ? null
             : $"No RabbitMQ server answers at {ConnectionString}. Start one with `{StartCommand}` (or set MQ_RABBITMQ_URL), then run the tests again.";
+
+    /// <summary>
+    /// Why the server cannot be restarted from a test, or null when it can: eng/rabbitmq.sh must have started it
+    /// (it never stops a server it did not start). Under CI it must be able to.
+    /// </summary>
+    public static string? RestartSkipReason =>
+        SkipReason ?? (Required || StartedByScript
+            ? null
+            : $"The RabbitMQ server at {ConnectionString} was not started by eng/rabbitmq.sh, so this test may not restart it. Stop it and run `{StartCommand}`.");
+
+    private static string StateDirectory =>
+        Environment.GetEnvironmentVariable("MQ_RABBITMQ_DIR") is { Length: > 0 } dir ? dir : Path.Combine(PublicApi.RepositoryRoot(), "artifacts", "rabbitmq");
+
+    private static bool StartedByScript
+    {
+        get
+        {
+            string pidFile = Path.Combine(StateDirectory, "server.pid");
+            if (!File.Exists(pidFile) || !int.TryParse(File.ReadAllText(pidFile).Trim(), out int pid))
+            {
+                return false;
+            }
+
+            try
+            {
+                using Process process = Process.GetProcessById(pid);
+                return !process.HasExited;
+            }
+            catch (ArgumentException)
+            {
+                return false;
+            }
+        }
+    }
+
+    /// <summary>Stops the server by its PID and starts it again on the same state (eng/rabbitmq.sh restart).</summary>
+    public static async Task RestartAsync()
+    {
+        var start = new ProcessStartInfo("bash", [Path.Combine(PublicApi.RepositoryRoot(), "eng", "rabbitmq.sh"), "restart"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = PublicApi.RepositoryRoot(),
+        };
+        using Process process = Process.Start(start) ?? throw new InvalidOperationException("Could not start eng/rabbitmq.sh.");
+        Task<string> output = process.StandardOutput.ReadToEndAsync();
+        Task<string> errors = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().OrHang("eng/rabbitmq.sh restart");
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"eng/rabbitmq.sh restart exited with {process.ExitCode}:\n{await output}\n{await errors}");
+        }
+    }
 
     public static RabbitMqOptions Options(string clientName = "tests") => new() { ConnectionString = ConnectionString, ClientName = clientName };
 
