@@ -21,6 +21,12 @@ public sealed class RabbitMqOptions
     public TimeSpan PublishTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
+    /// How long a subscribe (and declaring a queue) waits for the connection while it is down, before it throws
+    /// <see cref="TimeoutException"/>. The default is 30 seconds.
+    /// </summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
     /// How many dead letters the retained dead-letter queue of each queue keeps (RabbitMQ's x-max-length); older
     /// ones are dropped first. The default is 10,000, the in-memory broker's default.
     /// </summary>
@@ -54,6 +60,11 @@ public sealed class RabbitMqOptions
         if (PublishTimeout <= TimeSpan.Zero && PublishTimeout != Timeout.InfiniteTimeSpan)
         {
             throw new ArgumentOutOfRangeException(nameof(PublishTimeout), PublishTimeout, "RabbitMqOptions.PublishTimeout must be positive, or Timeout.InfiniteTimeSpan.");
+        }
+
+        if (ConnectTimeout <= TimeSpan.Zero && ConnectTimeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ConnectTimeout), ConnectTimeout, "RabbitMqOptions.ConnectTimeout must be positive, or Timeout.InfiniteTimeSpan.");
         }
 
         if (MaxDeadLetters < 1)

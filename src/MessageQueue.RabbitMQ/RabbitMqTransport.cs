@@ -36,7 +36,7 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
     private readonly JsonSerializerOptions _json;
     private readonly Lock _linkGate = new();
     private readonly CancellationTokenSource _disposing = new();
-    private Link _link;
+    private Link? _link;
 
     // Completed while connected; replaced by a pending one when the connection is lost.
     private TaskCompletionSource<Link> _connected;
@@ -55,6 +55,24 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
         _connected = new TaskCompletionSource<Link>(TaskCreationOptions.RunContinuationsAsynchronously);
         _connected.SetResult(link);
         Watch(link);
+    }
+
+    /// <summary>
+    /// Creates a transport that connects in the background, retrying with <see cref="RabbitMqOptions.ReconnectDelays"/>
+    /// until the server answers. Publishes and subscribes wait for the connection (a publish within its timeout, a
+    /// subscribe within <see cref="RabbitMqOptions.ConnectTimeout"/>). This is how the DI registration
+    /// (<c>UseRabbitMq</c>) creates it; <see cref="ConnectAsync"/> connects first and fails at once instead.
+    /// </summary>
+    /// <param name="options">Where to connect and how; null for the defaults (a local server, guest user).</param>
+    /// <exception cref="ArgumentException">An option is invalid; the message names it.</exception>
+    public RabbitMqTransport(RabbitMqOptions? options = null)
+    {
+        _options = (options ?? new RabbitMqOptions()).Clone();
+        _options.Validate();
+        _factory = CreateFactory(_options);
+        _json = _options.JsonSerializerOptions ?? JsonSerializerOptions.Default;
+        _connected = new TaskCompletionSource<Link>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _ = Task.Run(() => ConnectLoopAsync(lost: null));
     }
 
     /// <summary>
@@ -85,17 +103,38 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
     {
         RabbitMqOptions settings = (options ?? new RabbitMqOptions()).Clone();
         settings.Validate();
-        var factory = new ConnectionFactory
-        {
-            Uri = new Uri(settings.ConnectionString),
-            ClientProvidedName = settings.ClientName,
-            // The transport reconnects itself, so that it can tell subscriptions and resume them in order.
-            AutomaticRecoveryEnabled = false,
-            TopologyRecoveryEnabled = false,
-        };
-
+        ConnectionFactory factory = CreateFactory(settings);
         Link link = await OpenAsync(factory, generation: 1, cancellationToken).ConfigureAwait(false);
         return new RabbitMqTransport(settings, factory, link);
+    }
+
+    private static ConnectionFactory CreateFactory(RabbitMqOptions options) => new()
+    {
+        Uri = new Uri(options.ConnectionString),
+        ClientProvidedName = options.ClientName,
+        // The transport reconnects itself, so that it can tell subscriptions and resume them in order.
+        AutomaticRecoveryEnabled = false,
+        TopologyRecoveryEnabled = false,
+    };
+
+    /// <summary>The connection, waiting for it while it is down, up to <paramref name="timeout"/>.</summary>
+    private async Task<Link> WhenConnectedAsync(TimeSpan timeout, string operation, CancellationToken cancellationToken)
+    {
+        Task<Link> connected = _connected.Task;
+        if (connected.IsCompletedSuccessfully)
+        {
+            return connected.Result;
+        }
+
+        try
+        {
+            return await connected.WaitAsync(timeout, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException(
+                $"No connection to RabbitMQ at {_factory.Endpoint} within {timeout}, so {operation} did not happen. Check that the server is running and reachable (RabbitMqOptions.ConnectionString); the transport keeps trying to connect.");
+        }
     }
 
     private static async Task<Link> OpenAsync(ConnectionFactory factory, int generation, CancellationToken cancellationToken)
@@ -203,7 +242,7 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
         ThrowIfDisposed();
         await EnsureQueueAsync(queue).WaitAsync(cancellationToken).ConfigureAwait(false);
 
-        Link link = await _connected.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        Link link = await WhenConnectedAsync(_options.ConnectTimeout, $"the subscription to '{queue}'", cancellationToken).ConfigureAwait(false);
         RabbitMqSubscription<T> subscription = await RabbitMqSubscription<T>.StartAsync(this, link.Connection, link.Generation, queue, list, settings, cancellationToken).ConfigureAwait(false);
         _subscriptions.TryAdd(subscription, 0);
         _ = subscription.Completion.ContinueWith(
@@ -233,14 +272,17 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
             await subscription.DisposeAsync().ConfigureAwait(false);
         }
 
-        Link link;
+        Link? link;
         lock (_linkGate)
         {
             link = _link;
             _connected.TrySetException(new ObjectDisposedException(nameof(RabbitMqTransport)));
         }
 
-        await CloseAsync(link).ConfigureAwait(false);
+        if (link is not null)
+        {
+            await CloseAsync(link).ConfigureAwait(false);
+        }
     }
 
     private static async Task CloseAsync(Link link)
@@ -262,8 +304,8 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
     /// <summary>True when the connection of <paramref name="generation"/> is gone (lost or replaced).</summary>
     internal bool IsConnectionLost(int generation)
     {
-        Link link = _link;
-        return link.Generation != generation || !link.Connection.IsOpen;
+        Link? link = _link;
+        return link is null || link.Generation != generation || !link.Connection.IsOpen;
     }
 
     private void Watch(Link link) =>
@@ -306,18 +348,27 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
         }
 
         Raise(ConnectionLost, new RabbitMqConnectionEventArgs(cause ?? new IOException($"The connection to RabbitMQ was lost: {why}."), attempts: 0));
-        _ = Task.Run(() => ReconnectAsync(link));
+        _ = Task.Run(() => ConnectLoopAsync(link));
     }
 
-    /// <summary>Connects again with backoff until it works or the transport is disposed; then resumes durable subscriptions.</summary>
-    private async Task ReconnectAsync(Link lost)
+    /// <summary>
+    /// Connects (again, after <paramref name="lost"/>) with backoff until it works or the transport is disposed; then
+    /// resumes durable subscriptions. The first connection of a transport created with the constructor tries at once.
+    /// </summary>
+    private async Task ConnectLoopAsync(Link? lost)
     {
         IList<TimeSpan> delays = _options.ReconnectDelays;
         int attempt = 0;
-        await CloseAsync(lost).ConfigureAwait(false);
+        if (lost is not null)
+        {
+            await CloseAsync(lost).ConfigureAwait(false);
+        }
+
         while (!_disposing.IsCancellationRequested)
         {
-            TimeSpan delay = delays.Count == 0 ? TimeSpan.Zero : delays[Math.Min(attempt, delays.Count - 1)];
+            TimeSpan delay = lost is null && attempt == 0 ? TimeSpan.Zero
+                : delays.Count == 0 ? TimeSpan.Zero
+                : delays[Math.Min(lost is null ? attempt - 1 : attempt, delays.Count - 1)];
             attempt++;
             try
             {
@@ -326,7 +377,7 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
                     await Task.Delay(delay, _options.TimeProvider, _disposing.Token).ConfigureAwait(false);
                 }
 
-                Link link = await OpenAsync(_factory, lost.Generation + 1, _disposing.Token).ConfigureAwait(false);
+                Link link = await OpenAsync(_factory, (lost?.Generation ?? 0) + 1, _disposing.Token).ConfigureAwait(false);
                 lock (_linkGate)
                 {
                     _link = link;
@@ -346,7 +397,11 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
                     _connected.TrySetResult(link);
                 }
 
-                Raise(Reconnected, new RabbitMqConnectionEventArgs(null, attempt));
+                if (lost is not null)
+                {
+                    Raise(Reconnected, new RabbitMqConnectionEventArgs(null, attempt));
+                }
+
                 return;
             }
             catch (OperationCanceledException) when (_disposing.IsCancellationRequested)
@@ -445,7 +500,7 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
             await _topologyGate.WaitAsync().ConfigureAwait(false);
             try
             {
-                IChannel channel = (await _connected.Task.ConfigureAwait(false)).Publish;
+                IChannel channel = (await WhenConnectedAsync(_options.ConnectTimeout, $"declaring queue '{queue}'", CancellationToken.None).ConfigureAwait(false)).Publish;
                 await channel.ExchangeDeclareAsync(queue, ExchangeType.Topic, durable: true, autoDelete: false).ConfigureAwait(false);
                 string deadLetters = Topology.DeadLetterExchange(queue);
                 await channel.ExchangeDeclareAsync(deadLetters, ExchangeType.Topic, durable: true, autoDelete: false).ConfigureAwait(false);

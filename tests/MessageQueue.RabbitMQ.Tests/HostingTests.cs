@@ -1,0 +1,63 @@
+using System.Threading.Channels;
+using FluentAssertions;
+using MessageQueue.ContractTests;
+using MessageQueue.ContractTests.Support;
+using MessageQueue.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace MessageQueue.RabbitMQ.Tests;
+
+/// <summary>UseRabbitMq: the one-line switch, in a real Generic Host with a hosted handler.</summary>
+public sealed class HostingTests
+{
+    [RabbitMqFact]
+    public async Task UseRabbitMq_HostedHandlerConsumesWhatTheAppPublishes_OnRabbitMq()
+    {
+        string queue = "hosted-" + Guid.NewGuid().ToString("N");
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton<Handled>();
+        builder.Services.AddMessageBroker(broker => broker.UseRabbitMq(RabbitMqServer.ConnectionString));
+        builder.Services.AddMessageHandler<RecordingHandler, TestEvent>(queue, "order.*", "billing");
+        using IHost host = builder.Build();
+        await host.StartAsync();
+
+        host.Services.GetRequiredService<IPublisher>().Should().BeOfType<RabbitMqTransport>("UseRabbitMq switched the publisher");
+        host.Services.GetRequiredService<ISubscriber>().Should().BeSameAs(host.Services.GetRequiredService<IPublisher>());
+        IPublisher publisher = host.Services.GetRequiredService<IPublisher>();
+        for (int i = 1; i <= 5; i++)
+        {
+            await publisher.PublishAsync(queue, "order.created", new TestEvent(i));
+        }
+
+        Handled handled = host.Services.GetRequiredService<Handled>();
+        var numbers = new List<int>();
+        for (int i = 0; i < 5; i++)
+        {
+            numbers.Add(await handled.Reader.ReadAsync().AsTask().OrHang($"handled message {i + 1}"));
+        }
+
+        numbers.Should().Equal([1, 2, 3, 4, 5], "one at a time, in order (MaxConcurrency 1)");
+        await host.StopAsync();
+    }
+
+    private sealed class Handled
+    {
+        private readonly Channel<int> _numbers = Channel.CreateUnbounded<int>();
+
+        public ChannelReader<int> Reader => _numbers.Reader;
+
+        public void Add(int number) => _numbers.Writer.TryWrite(number);
+    }
+
+    private sealed class RecordingHandler(Handled handled) : IMessageHandler<TestEvent>
+    {
+        public ValueTask HandleAsync(Delivery<TestEvent> delivery, CancellationToken cancellationToken)
+        {
+            handled.Add(delivery.Payload.Number);
+            return ValueTask.CompletedTask;
+        }
+    }
+}
