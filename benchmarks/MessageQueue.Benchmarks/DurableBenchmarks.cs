@@ -62,33 +62,5 @@ public class DurableBenchmarks
     [Benchmark(OperationsPerInvoke = OneByOneCount, Description = "durable publish, deliver, ack: one commit per operation")]
     public Task OneCommitPerOperation() => MoveAsync(OneByOneCount);
 
-    private async Task MoveAsync(int count)
-    {
-        Task consumer = Task.Run(async () =>
-        {
-            for (int i = 0; i < count; i++)
-            {
-                Delivery<Payload> delivery = await _worker.ReadAsync();
-                await delivery.AckAsync();
-            }
-        });
-
-        var inFlight = new Queue<Task<PublishReceipt>>(Window);
-        for (int i = 0; i < count; i++)
-        {
-            if (inFlight.Count == Window)
-            {
-                await inFlight.Dequeue();
-            }
-
-            inFlight.Enqueue(_broker.PublishAsync("q", "e", Item).AsTask());
-        }
-
-        while (inFlight.Count > 0)
-        {
-            await inFlight.Dequeue();
-        }
-
-        await consumer;
-    }
+    private Task MoveAsync(int count) => WindowedPublish.MoveAsync(_broker, _worker, "q", Item, count, Window);
 }

@@ -13,3 +13,9 @@ public sealed class RabbitMqRestartFactAttribute : FactAttribute
 {
     public RabbitMqRestartFactAttribute() => Skip = RabbitMqServer.RestartSkipReason;
 }
+
+/// <summary>A theory that needs a RabbitMQ server; see <see cref="RabbitMqFactAttribute"/>.</summary>
+public sealed class RabbitMqTheoryAttribute : TheoryAttribute
+{
+    public RabbitMqTheoryAttribute() => Skip = RabbitMqServer.SkipReason;
+}
