@@ -14,6 +14,12 @@ namespace MessageQueue.RabbitMQ;
 /// </summary>
 internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
 {
+    /// <summary>
+    /// The longest nack delay: the consumer holds a delayed delivery unacked, and RabbitMQ closes a channel that holds
+    /// one past its consumer timeout (30 minutes by default).
+    /// </summary>
+    public static readonly TimeSpan MaxNackDelay = TimeSpan.FromMinutes(15);
+
     private const int TagBits = 40;
     private const ulong TagMask = (1UL << TagBits) - 1;
 
@@ -84,6 +90,15 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
             throw new NotSupportedException("ExclusiveMode.TakeOver is not available on RabbitMQ: a consumer cannot cancel another's. Use ExclusiveMode.Standby (single active consumer) or Reject.");
         }
 
+        foreach (TimeSpan delay in options.RedeliveryDelays)
+        {
+            if (delay > MaxNackDelay)
+            {
+                throw new NotSupportedException(
+                    $"SubscriptionOptions.RedeliveryDelays holds {delay}; on RabbitMQ a nack delay may be at most {MaxNackDelay}, because the consumer holds the delivery unacked meanwhile and RabbitMQ closes a channel that holds one past its consumer timeout.");
+            }
+        }
+
         if (options.Exclusive != ExclusiveMode.None && options.Name is null)
         {
             throw new ArgumentException("An exclusive mode needs a durable subscription: set SubscriptionOptions.Name.", nameof(options));
@@ -127,6 +142,13 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
             var lease = new Lease(channel, generation);
             _lease = lease;
             await ConsumeAsync(lease, CancellationToken.None).ConfigureAwait(false);
+            if (Volatile.Read(ref _closing) != 0)
+            {
+                // Disposed while it resumed: DisposeAsync may have closed the previous channel, not this one.
+                await CloseChannelAsync(channel).ConfigureAwait(false);
+                return false;
+            }
+
             return true;
         }
         catch (Exception error) when (error is not OutOfMemoryException)
@@ -149,7 +171,14 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
     /// </summary>
     public void OnConnectionLost(string reason)
     {
+        // From here on nothing from the lost channel is read or settled, and what it left in the buffer goes: RabbitMQ
+        // delivers all of it again on the next channel, which may fill the buffer up to MaxInFlight by itself.
+        _lease.Lost = true;
         Abandon();
+        while (_incoming.Reader.TryRead(out _))
+        {
+        }
+
         if (!_durable)
         {
             Fault(new SubscriptionClosedException(Queue, Name, SubscriptionCloseReason.ConnectionLost,
@@ -182,6 +211,7 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
 
             var consumer = new AsyncEventingBasicConsumer(channel);
             consumer.ReceivedAsync += (_, delivery) => OnReceivedAsync(lease, delivery);
+            consumer.UnregisteredAsync += (_, _) => OnConsumerCancelledAsync(lease);
             channel.ChannelShutdownAsync += (_, reason) => OnChannelShutdownAsync(lease, reason);
             await channel.BasicConsumeAsync(rabbitQueue, autoAck: false, consumerTag: string.Empty, noLocal: false, exclusive: _options.Exclusive == ExclusiveMode.Reject, arguments: null, consumer, cancellationToken).ConfigureAwait(false);
         }
@@ -200,6 +230,20 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
     }
 
     private async Task OnReceivedAsync(Lease lease, BasicDeliverEventArgs delivery)
+    {
+        try
+        {
+            await ReceiveAsync(lease, delivery).ConfigureAwait(false);
+        }
+        catch (Exception error) when (error is not OutOfMemoryException)
+        {
+            // Nothing may escape into the client's dispatcher. A delivery that could not be taken in goes to RabbitMQ's
+            // dead-letter exchange (reason "rejected"), never silently away.
+            await TrySendAsync(requeue: false, Token(lease.Generation, delivery.DeliveryTag)).ConfigureAwait(false);
+        }
+    }
+
+    private async Task ReceiveAsync(Lease lease, BasicDeliverEventArgs delivery)
     {
         IReadOnlyBasicProperties properties = delivery.BasicProperties;
         Dictionary<string, string> headers = Topology.ReadHeaders(properties, out long sequence, out int deliveryCount);
@@ -223,8 +267,26 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
             : _owner.Options.TimeProvider.GetUtcNow().UtcTicks;
         var message = new Message<T>(id, Queue, delivery.RoutingKey, payload, sequence, timestamp, headers);
 
-        // Never waits: RabbitMQ sends at most MaxInFlight unacked deliveries, and the buffer holds that many.
-        _incoming.Writer.TryWrite(new Incoming(message, Token(lease.Generation, delivery.DeliveryTag), attempt));
+        // Never waits: RabbitMQ sends at most MaxInFlight unacked deliveries, and the buffer holds that many. If it is
+        // full all the same (leftovers of a lost channel not yet read past), the delivery goes back rather than away.
+        long token = Token(lease.Generation, delivery.DeliveryTag);
+        if (!_incoming.Writer.TryWrite(new Incoming(message, token, attempt)))
+        {
+            await RequeueAsync(token, id).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>RabbitMQ cancelled the consumer (its queue was deleted, say) while the channel stays open.</summary>
+    private Task OnConsumerCancelledAsync(Lease lease)
+    {
+        if (lease == _lease && Volatile.Read(ref _closing) == 0 && !_owner.IsConnectionLost(lease.Generation))
+        {
+            Abandon();
+            Fault(new SubscriptionClosedException(Queue, Name, SubscriptionCloseReason.ConnectionLost,
+                $"RabbitMQ cancelled the consumer of the subscription on '{Queue}' (its queue was deleted, or the server is shutting it down). Subscribe again."));
+        }
+
+        return Task.CompletedTask;
     }
 
     private Task OnChannelShutdownAsync(Lease lease, ShutdownEventArgs reason)
@@ -293,7 +355,19 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
         return false;
     }
 
-    private bool IsCurrent(long token) => (int)(token >> TagBits) == _lease.Generation;
+    /// <summary>True for a delivery of the channel in use; false for one of a lost channel, which RabbitMQ delivers again.</summary>
+    private bool IsCurrent(long token)
+    {
+        Lease lease = _lease;
+        return (int)(token >> TagBits) == lease.Generation && !lease.Lost;
+    }
+
+    /// <summary>False, forgetting the delivery, when its channel is gone: a settle of it changes nothing.</summary>
+    private bool TakePending(long token, out Pending pending)
+    {
+        bool found = _pending.TryRemove(token, out pending);
+        return found && IsCurrent(token);
+    }
 
     public override bool TryRead(out Delivery<T> delivery)
     {
@@ -332,7 +406,7 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
     protected internal override async ValueTask<bool> AckCoreAsync(long token, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        if (!_pending.TryRemove(token, out Pending pending))
+        if (!TakePending(token, out Pending pending))
         {
             return false;
         }
@@ -345,7 +419,7 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
     {
         cancellationToken.ThrowIfCancellationRequested();
         long tag = token;
-        if (!_pending.TryRemove(tag, out Pending pending))
+        if (!TakePending(tag, out Pending pending))
         {
             return false;
         }
@@ -356,6 +430,12 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
         }
 
         TimeSpan wait = delay ?? _options.RedeliveryDelay(pending.Attempt);
+        if (wait > MaxNackDelay)
+        {
+            _pending.TryAdd(tag, pending);
+            throw new ArgumentOutOfRangeException(nameof(delay), wait,
+                $"On RabbitMQ a nack delay may be at most {MaxNackDelay}: the consumer holds the delivery unacked meanwhile, and RabbitMQ closes a channel that holds one past its consumer timeout. The delivery is still pending.");
+        }
         if (wait <= TimeSpan.Zero)
         {
             return await RequeueAsync(tag, pending.Message.Id).ConfigureAwait(false);
@@ -377,6 +457,17 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
             Timeout.InfiniteTimeSpan,
             Timeout.InfiniteTimeSpan);
         _parked[tag] = timer;
+        if (!IsCurrent(tag) || Volatile.Read(ref _closing) != 0)
+        {
+            // The channel was lost (or the subscription closed) meanwhile: RabbitMQ has the delivery back already.
+            if (_parked.TryRemove(tag, out ITimer? stale))
+            {
+                stale.Dispose();
+            }
+
+            return false;
+        }
+
         timer.Change(wait, Timeout.InfiniteTimeSpan);
         return true;
     }
@@ -385,7 +476,7 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
     {
         cancellationToken.ThrowIfCancellationRequested();
         long tag = token;
-        if (!_pending.TryRemove(tag, out Pending pending))
+        if (!TakePending(tag, out Pending pending))
         {
             return false;
         }
@@ -396,7 +487,7 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
     protected internal override ValueTask<bool> ExtendCoreAsync(long token, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        return new ValueTask<bool>(_pending.ContainsKey(token));
+        return new ValueTask<bool>(_pending.ContainsKey(token) && IsCurrent(token));
     }
 
     public override async ValueTask DisposeAsync()
@@ -488,7 +579,17 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
             Headers = headers,
         };
         byte[] body = JsonSerializer.SerializeToUtf8Bytes(message.Payload, _owner.Json);
-        await _owner.SendAsync(Topology.DeadLetterExchange(Queue), message.Event, properties, body, timeout: null, CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            await _owner.SendAsync(Topology.DeadLetterExchange(Queue), message.Event, properties, body, timeout: null, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Not dead-lettered: the delivery goes back to be delivered again rather than hold its prefetch slot.
+            await RequeueAsync(tag, message.Id).ConfigureAwait(false);
+            throw;
+        }
+
         _returns.TryRemove(message.Id, out _);
         return await TrySendAsync(requeue: null, tag).ConfigureAwait(false);
     }
@@ -527,7 +628,7 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
     private async Task<bool> TrySendAsync(bool? requeue, long token)
     {
         Lease lease = _lease;
-        if ((int)(token >> TagBits) != lease.Generation)
+        if ((int)(token >> TagBits) != lease.Generation || lease.Lost)
         {
             return false;
         }
@@ -554,7 +655,21 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
 
     private readonly record struct Incoming(Message<T> Message, long Token, int Attempt);
 
-    private sealed record Lease(IChannel Channel, int Generation);
+    /// <summary>One channel of this subscription; <see cref="Lost"/> once its connection is gone.</summary>
+    private sealed class Lease(IChannel channel, int generation)
+    {
+        private volatile bool _lost;
+
+        public IChannel Channel { get; } = channel;
+
+        public int Generation { get; } = generation;
+
+        public bool Lost
+        {
+            get => _lost;
+            set => _lost = value;
+        }
+    }
 
     private readonly record struct Pending(Message<T> Message, int Attempt);
 }

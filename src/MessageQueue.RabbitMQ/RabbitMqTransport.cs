@@ -43,7 +43,6 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
     private readonly ConcurrentDictionary<string, Lazy<Task>> _declared = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, StrongBox> _sequences = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<Subscription, byte> _subscriptions = new();
-    private readonly SemaphoreSlim _topologyGate = new(1, 1);
     private int _disposed;
 
     private RabbitMqTransport(RabbitMqOptions options, ConnectionFactory factory, Link link)
@@ -105,6 +104,7 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
         settings.Validate();
         ConnectionFactory factory = CreateFactory(settings);
         Link link = await OpenAsync(factory, generation: 1, cancellationToken).ConfigureAwait(false);
+        link.Established = true;
         return new RabbitMqTransport(settings, factory, link);
     }
 
@@ -142,10 +142,7 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
         IConnection connection = await factory.CreateConnectionAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            IChannel channel = await connection.CreateChannelAsync(
-                new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true, outstandingPublisherConfirmationsRateLimiter: null),
-                cancellationToken).ConfigureAwait(false);
-            return new Link(connection, channel, generation);
+            return new Link(connection, await OpenPublishChannelAsync(connection, cancellationToken).ConfigureAwait(false), generation);
         }
         catch
         {
@@ -153,6 +150,11 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
             throw;
         }
     }
+
+    private static Task<IChannel> OpenPublishChannelAsync(IConnection connection, CancellationToken cancellationToken) =>
+        connection.CreateChannelAsync(
+            new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true, outstandingPublisherConfirmationsRateLimiter: null),
+            cancellationToken);
 
     internal RabbitMqOptions Options => _options;
 
@@ -165,11 +167,12 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
     /// <param name="queue">The queue's name, as for the in-memory broker.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>A task that completes when RabbitMQ has the queue's objects.</returns>
+    /// <exception cref="TimeoutException">The connection is down and did not come back within <see cref="RabbitMqOptions.ConnectTimeout"/>.</exception>
     public Task DeclareQueueAsync(string queue, CancellationToken cancellationToken = default)
     {
         Names.ValidateQueueName(queue, nameof(queue), allowDeadLetter: true);
         ThrowIfDisposed();
-        return EnsureQueueAsync(queue).WaitAsync(cancellationToken);
+        return EnsureQueueAsync(queue, _options.ConnectTimeout, cancellationToken);
     }
 
     /// <inheritdoc/>
@@ -190,7 +193,8 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
         }
 
         byte[] body = JsonSerializer.SerializeToUtf8Bytes(payload, _json);
-        await EnsureQueueAsync(queue).WaitAsync(cancellationToken).ConfigureAwait(false);
+        TimeSpan limit = options.Timeout ?? _options.PublishTimeout;
+        await EnsureQueueAsync(queue, limit, cancellationToken).ConfigureAwait(false);
 
         Guid id = options.MessageId ?? Guid.NewGuid();
         long sequence = Interlocked.Increment(ref _sequences.GetOrAdd(queue, static _ => new StrongBox()).Value);
@@ -217,7 +221,7 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
             properties.Expiration = Math.Max(1, (long)timeToLive.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
         }
 
-        await SendAsync(queue, eventName, properties, body, options.Timeout, cancellationToken).ConfigureAwait(false);
+        await SendAsync(queue, eventName, properties, body, limit, cancellationToken).ConfigureAwait(false);
         return new PublishReceipt(queue, id, sequence);
     }
 
@@ -240,7 +244,7 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
         SubscriptionOptions settings = options ?? new SubscriptionOptions();
         RabbitMqSubscription<T>.Validate(settings);
         ThrowIfDisposed();
-        await EnsureQueueAsync(queue).WaitAsync(cancellationToken).ConfigureAwait(false);
+        await EnsureQueueAsync(queue, _options.ConnectTimeout, cancellationToken).ConfigureAwait(false);
 
         Link link = await WhenConnectedAsync(_options.ConnectTimeout, $"the subscription to '{queue}'", cancellationToken).ConfigureAwait(false);
         RabbitMqSubscription<T> subscription = await RabbitMqSubscription<T>.StartAsync(this, link.Connection, link.Generation, queue, list, settings, cancellationToken).ConfigureAwait(false);
@@ -251,12 +255,21 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
             CancellationToken.None,
             TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);
+
+        // Disposed meanwhile: DisposeAsync may have taken its list of subscriptions before this one was in it.
+        if (_disposing.IsCancellationRequested)
+        {
+            await subscription.DisposeAsync().ConfigureAwait(false);
+            ThrowIfDisposed();
+        }
+
         return subscription;
     }
 
     /// <summary>
     /// Closes the connection. Every subscription made through this transport completes (successfully: its owner
-    /// asked for it), and what it held unacked goes back to RabbitMQ, to be delivered again.
+    /// asked for it), and what it held unacked goes back to RabbitMQ, to be delivered again. Returns promptly while
+    /// the connection is down, too.
     /// </summary>
     /// <returns>A task that completes when the connection is closed.</returns>
     public async ValueTask DisposeAsync()
@@ -266,46 +279,32 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
             return;
         }
 
+        Link? link;
+        lock (_linkGate)
+        {
+            // _disposed is set: a reconnection that completes after this closes its own new connection.
+            link = _link;
+            _connected.TrySetException(new ObjectDisposedException(nameof(RabbitMqTransport)));
+        }
+
         await _disposing.CancelAsync().ConfigureAwait(false);
+
         foreach (Subscription subscription in _subscriptions.Keys)
         {
             await subscription.DisposeAsync().ConfigureAwait(false);
         }
 
-        Link? link;
-        lock (_linkGate)
-        {
-            link = _link;
-            _connected.TrySetException(new ObjectDisposedException(nameof(RabbitMqTransport)));
-        }
-
         if (link is not null)
         {
-            await CloseAsync(link).ConfigureAwait(false);
+            await link.CloseAsync().ConfigureAwait(false);
         }
-    }
-
-    private static async Task CloseAsync(Link link)
-    {
-        try
-        {
-            await link.Publish.CloseAsync().ConfigureAwait(false);
-            await link.Connection.CloseAsync().ConfigureAwait(false);
-        }
-        catch (Exception error) when (error is AlreadyClosedException or OperationInterruptedException or IOException)
-        {
-            // Lost before it was closed: there is nothing left to close.
-        }
-
-        await link.Publish.DisposeAsync().ConfigureAwait(false);
-        await link.Connection.DisposeAsync().ConfigureAwait(false);
     }
 
     /// <summary>True when the connection of <paramref name="generation"/> is gone (lost or replaced).</summary>
     internal bool IsConnectionLost(int generation)
     {
         Link? link = _link;
-        return link is null || link.Generation != generation || !link.Connection.IsOpen;
+        return link is null || link.Generation != generation || link.Lost || !link.Connection.IsOpen;
     }
 
     private void Watch(Link link) =>
@@ -322,19 +321,21 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
     }
 
     /// <summary>
-    /// The connection of <paramref name="link"/> is gone: from now on publishes wait for the next one. Tells the
-    /// subscriptions, raises <see cref="ConnectionLost"/> and starts reconnecting, once per connection.
+    /// The connection of <paramref name="link"/> is gone. If it was in use, publishes from now on wait for the next
+    /// one; subscriptions are told, <see cref="ConnectionLost"/> is raised and reconnecting starts, once per
+    /// connection. A connection lost while it was still being set up is the reconnect loop's to notice.
     /// </summary>
     private void LinkLost(Link link, string why, Exception? cause)
     {
-        if (_disposing.IsCancellationRequested)
-        {
-            return;
-        }
-
         lock (_linkGate)
         {
-            if (link != _link || !_connected.Task.IsCompleted)
+            if (link.Lost)
+            {
+                return;
+            }
+
+            link.Lost = true;
+            if (Volatile.Read(ref _disposed) != 0 || link != _link || !link.Established)
             {
                 return;
             }
@@ -342,6 +343,8 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
             _connected = new TaskCompletionSource<Link>(TaskCreationOptions.RunContinuationsAsynchronously);
         }
 
+        // Every declaration is checked again on the next connection (the server may have lost its definitions).
+        _declared.Clear();
         foreach (Subscription subscription in _subscriptions.Keys)
         {
             ((IResumable)subscription).OnConnectionLost(why);
@@ -354,6 +357,7 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
     /// <summary>
     /// Connects (again, after <paramref name="lost"/>) with backoff until it works or the transport is disposed; then
     /// resumes durable subscriptions. The first connection of a transport created with the constructor tries at once.
+    /// A connection lost while subscriptions resume on it is replaced in turn, within the same loop.
     /// </summary>
     private async Task ConnectLoopAsync(Link? lost)
     {
@@ -361,15 +365,17 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
         int attempt = 0;
         if (lost is not null)
         {
-            await CloseAsync(lost).ConfigureAwait(false);
+            await lost.CloseAsync().ConfigureAwait(false);
         }
 
+        int generation = lost?.Generation ?? 0;
         while (!_disposing.IsCancellationRequested)
         {
             TimeSpan delay = lost is null && attempt == 0 ? TimeSpan.Zero
                 : delays.Count == 0 ? TimeSpan.Zero
                 : delays[Math.Min(lost is null ? attempt - 1 : attempt, delays.Count - 1)];
             attempt++;
+            Link? link = null;
             try
             {
                 if (delay > TimeSpan.Zero)
@@ -377,10 +383,20 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
                     await Task.Delay(delay, _options.TimeProvider, _disposing.Token).ConfigureAwait(false);
                 }
 
-                Link link = await OpenAsync(_factory, (lost?.Generation ?? 0) + 1, _disposing.Token).ConfigureAwait(false);
+                link = await OpenAsync(_factory, ++generation, _disposing.Token).ConfigureAwait(false);
                 lock (_linkGate)
                 {
-                    _link = link;
+                    if (Volatile.Read(ref _disposed) == 0)
+                    {
+                        _link = link;
+                    }
+                }
+
+                if (_link != link)
+                {
+                    // Disposed while this connection opened.
+                    await link.CloseAsync().ConfigureAwait(false);
+                    return;
                 }
 
                 Watch(link);
@@ -394,24 +410,51 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
 
                 lock (_linkGate)
                 {
-                    _connected.TrySetResult(link);
+                    if (!link.Lost && link.Connection.IsOpen && Volatile.Read(ref _disposed) == 0)
+                    {
+                        link.Established = true;
+                        _connected.TrySetResult(link);
+                        link = null;
+                    }
                 }
 
-                if (lost is not null)
+                if (link is null)
                 {
-                    Raise(Reconnected, new RabbitMqConnectionEventArgs(null, attempt));
+                    if (lost is not null)
+                    {
+                        Raise(Reconnected, new RabbitMqConnectionEventArgs(null, attempt));
+                    }
+
+                    return;
                 }
 
-                return;
+                // Lost again before it was in use: tell the subscriptions that resumed on it, and try once more.
+                link.Lost = true;
+                foreach (Subscription subscription in _subscriptions.Keys)
+                {
+                    ((IResumable)subscription).OnConnectionLost("the connection was lost again while subscriptions resumed");
+                }
             }
             catch (OperationCanceledException) when (_disposing.IsCancellationRequested)
             {
-                return;
+                break;
             }
-            catch (Exception error) when (error is BrokerUnreachableException or IOException or OperationInterruptedException or AlreadyClosedException or System.Net.Sockets.SocketException)
+            catch (Exception error) when (error is not OutOfMemoryException)
             {
-                // Not back yet: wait for the next step of the backoff.
+                // Not back yet (refused, timed out, closed halfway): the next step of the backoff.
             }
+
+            if (link is not null)
+            {
+                await link.CloseAsync().ConfigureAwait(false);
+            }
+        }
+
+        // Disposed while connecting: a connection opened meanwhile (and perhaps never published) is closed here.
+        Link? last = _link;
+        if (last is not null && !last.Established && Volatile.Read(ref _disposed) != 0)
+        {
+            await last.CloseAsync().ConfigureAwait(false);
         }
     }
 
@@ -441,10 +484,11 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
         TimeSpan limit = timeout ?? _options.PublishTimeout;
         using var timer = new CancellationTokenSource(limit, _options.TimeProvider);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
-
-        Link link;
+        IChannel channel;
         while (true)
         {
+            ThrowIfDisposed();
+            Link link;
             try
             {
                 // While the connection is down, wait for it to come back, within the publish's timeout.
@@ -456,9 +500,19 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
                     $"The connection to RabbitMQ is down and did not come back within {limit}: the message to '{exchange}' ('{routingKey}') was not published. Publish it again later.");
             }
 
-            if (link.Publish.IsOpen)
+            IChannel publish = link.Publish;
+            if (publish.IsOpen)
             {
+                channel = publish;
                 break;
+            }
+
+            if (link.Connection.IsOpen && !link.Lost)
+            {
+                // Only the publish channel closed (the server refused something on it): open another on the same connection.
+                await link.ReopenPublishAsync(publish, deadline.Token).ConfigureAwait(false);
+                _declared.Clear();
+                continue;
             }
 
             // Closed before anything was sent on it (the shutdown event may not have been handled yet): the message
@@ -468,18 +522,12 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
 
         try
         {
-            await link.Publish.BasicPublishAsync(exchange, routingKey, mandatory: false, properties, body, deadline.Token).ConfigureAwait(false);
+            await channel.BasicPublishAsync(exchange, routingKey, mandatory: false, properties, body, deadline.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             throw new TimeoutException(
                 $"RabbitMQ did not confirm the publish to '{exchange}' ('{routingKey}') within {limit}; the message may or may not be on the server. Publish it again (with the same PublishOptions.MessageId if consumers deduplicate).");
-        }
-        catch (Exception error) when (error is AlreadyClosedException or OperationInterruptedException or IOException)
-        {
-            throw new InvalidOperationException(
-                $"The connection to RabbitMQ was lost before it confirmed the publish to '{exchange}' ('{routingKey}'); the message may or may not be on the server. Publish it again (with the same PublishOptions.MessageId if consumers deduplicate) once the transport has reconnected.",
-                error);
         }
         catch (PublishException error)
         {
@@ -487,29 +535,67 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
                 $"RabbitMQ refused the publish to '{exchange}' ('{routingKey}'): it sent a negative acknowledgement. The message is not on the server; publish it again.",
                 error);
         }
+        catch (Exception error) when (error is AlreadyClosedException or OperationInterruptedException or IOException or ObjectDisposedException)
+        {
+            ThrowIfDisposed();
+            throw new InvalidOperationException(
+                $"The connection to RabbitMQ was lost before it confirmed the publish to '{exchange}' ('{routingKey}'); the message may or may not be on the server. Publish it again (with the same PublishOptions.MessageId if consumers deduplicate) once the transport has reconnected.",
+                error);
+        }
     }
 
-    /// <summary>Declares the exchange of a queue (and, for a queue that is not a dead-letter queue, its dead-letter exchange and retained queue), once.</summary>
-    internal Task EnsureQueueAsync(string queue) =>
-        _declared.GetOrAdd(queue, name => new Lazy<Task>(() => DeclareCoreAsync(name))).Value;
+    /// <summary>
+    /// Declares the exchange of a queue (and, for a queue that is not a dead-letter queue, its dead-letter exchange and
+    /// retained queue), once per connection. Waits for the connection within <paramref name="timeout"/>.
+    /// </summary>
+    internal async Task EnsureQueueAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        Task declared = _declared.GetOrAdd(queue, name => new Lazy<Task>(() => DeclareCoreAsync(name))).Value;
+        if (declared.IsCompletedSuccessfully)
+        {
+            return;
+        }
 
+        try
+        {
+            await declared.WaitAsync(timeout, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException(
+                $"No connection to RabbitMQ at {_factory.Endpoint} within {timeout}, so queue '{queue}' could not be declared, and what needed it (a publish, a subscribe) did not happen. Check that the server is running; the transport keeps trying to connect.");
+        }
+    }
+
+    /// <summary>
+    /// Declares on a channel of its own, so that a refusal (a queue that exists with other arguments) closes only that
+    /// channel and reaches the caller, never the shared publish channel.
+    /// </summary>
     private async Task DeclareCoreAsync(string queue)
     {
         try
         {
-            await _topologyGate.WaitAsync().ConfigureAwait(false);
+            Link link = await _connected.Task.ConfigureAwait(false);
+            IChannel channel = await link.Connection.CreateChannelAsync().ConfigureAwait(false);
             try
             {
-                IChannel channel = (await WhenConnectedAsync(_options.ConnectTimeout, $"declaring queue '{queue}'", CancellationToken.None).ConfigureAwait(false)).Publish;
                 await channel.ExchangeDeclareAsync(queue, ExchangeType.Topic, durable: true, autoDelete: false).ConfigureAwait(false);
                 string deadLetters = Topology.DeadLetterExchange(queue);
                 await channel.ExchangeDeclareAsync(deadLetters, ExchangeType.Topic, durable: true, autoDelete: false).ConfigureAwait(false);
                 await channel.QueueDeclareAsync(deadLetters, durable: true, exclusive: false, autoDelete: false, arguments: Topology.DeadLetterQueueArguments(_options.MaxDeadLetters)).ConfigureAwait(false);
                 await channel.QueueBindAsync(deadLetters, deadLetters, "#").ConfigureAwait(false);
+                await channel.CloseAsync().ConfigureAwait(false);
+            }
+            catch (OperationInterruptedException error) when (error.ShutdownReason?.ReplyCode == 406)
+            {
+                throw new InvalidOperationException(
+                    $"RabbitMQ refused to declare queue '{queue}': an object of the same name exists with other settings ({error.ShutdownReason.ReplyText}). " +
+                    "Use the same RabbitMqOptions.MaxDeadLetters as the transports that declared it, or delete the RabbitMQ objects first.",
+                    error);
             }
             finally
             {
-                _topologyGate.Release();
+                await channel.DisposeAsync().ConfigureAwait(false);
             }
         }
         catch
@@ -527,5 +613,77 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
         public long Value;
     }
 
-    private sealed record Link(IConnection Connection, IChannel Publish, int Generation);
+    /// <summary>One connection and its publish channel. Closed once, whoever gets there first.</summary>
+    private sealed class Link(IConnection connection, IChannel publish, int generation)
+    {
+        private readonly Lock _gate = new();
+        private Task? _reopening;
+        private int _closed;
+
+        public IConnection Connection { get; } = connection;
+
+        public IChannel Publish { get; private set; } = publish;
+
+        public int Generation { get; } = generation;
+
+        /// <summary>The connection is gone; set under the transport's link lock.</summary>
+        public bool Lost { get; set; }
+
+        /// <summary>Handed out as the transport's connection; set under the transport's link lock.</summary>
+        public bool Established { get; set; }
+
+        /// <summary>Replaces a publish channel that closed while the connection stayed up; one reopening at a time.</summary>
+        public Task ReopenPublishAsync(IChannel closed, CancellationToken cancellationToken)
+        {
+            Task reopening;
+            lock (_gate)
+            {
+                if (Publish != closed || Volatile.Read(ref _closed) != 0)
+                {
+                    return Task.CompletedTask;
+                }
+
+                reopening = _reopening ??= ReopenCoreAsync(closed);
+            }
+
+            return reopening.WaitAsync(cancellationToken);
+        }
+
+        private async Task ReopenCoreAsync(IChannel closed)
+        {
+            try
+            {
+                Publish = await OpenPublishChannelAsync(Connection, CancellationToken.None).ConfigureAwait(false);
+                await closed.DisposeAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                lock (_gate)
+                {
+                    _reopening = null;
+                }
+            }
+        }
+
+        public async Task CloseAsync()
+        {
+            if (Interlocked.Exchange(ref _closed, 1) != 0)
+            {
+                return;
+            }
+
+            try
+            {
+                await Publish.CloseAsync().ConfigureAwait(false);
+                await Connection.CloseAsync().ConfigureAwait(false);
+            }
+            catch (Exception error) when (error is AlreadyClosedException or OperationInterruptedException or IOException or ObjectDisposedException)
+            {
+                // Lost before it was closed: there is nothing left to close.
+            }
+
+            await Publish.DisposeAsync().ConfigureAwait(false);
+            await Connection.DisposeAsync().ConfigureAwait(false);
+        }
+    }
 }

@@ -102,6 +102,81 @@ public sealed class ConnectionLossTests(Xunit.Abstractions.ITestOutputHelper out
         durable.Completion.IsCompleted.Should().BeFalse("the durable subscription resumed on the new connection");
         await durable.DisposeAsync();
     }
+
+    [RabbitMqRestartFact]
+    [Trait("Guarantee", "2")]
+    public async Task ServerRestart_ConsumerBehind_GetsEverythingAgain_AndSettlesFromTheLostChannelChangeNothing()
+    {
+        RabbitMqOptions options = RabbitMqServer.Options("restart-behind");
+        options.ReconnectDelays = [TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(500)];
+        await using RabbitMqTransport transport = await RabbitMqTransport.ConnectAsync(options);
+        var back = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        transport.Reconnected += (_, _) => back.TrySetResult();
+        string queue = "behind-" + Guid.NewGuid().ToString("N");
+        await transport.DeclareQueueAsync(queue);
+        await using Subscription<TestEvent> durable = await transport.SubscribeAsync<TestEvent>(queue, ["#"], new SubscriptionOptions { Name = "slow", MaxInFlight = 4 });
+        for (int i = 0; i < 10; i++)
+        {
+            await transport.PublishAsync(queue, "tick", new TestEvent(i));
+        }
+
+        // One read and held, three more received into the consumer's buffer and not read, six waiting on the server.
+        Delivery<TestEvent> held = await durable.ReadAsync().OrHang("the first delivery");
+        await RabbitMqServer.RestartAsync();
+        await back.Task.OrHang("the transport to reconnect");
+
+        (await held.AckAsync()).Should().BeFalse("its channel is gone; RabbitMQ delivers it again");
+        (await held.RejectAsync("too late")).Should().BeFalse();
+        (await held.NackAsync(TimeSpan.FromSeconds(1))).Should().BeFalse();
+        (await held.ExtendAsync()).Should().BeFalse();
+
+        var numbers = new SortedSet<int>();
+        while (numbers.Count < 10)
+        {
+            Delivery<TestEvent> delivery = await durable.ReadAsync().OrHang($"delivery {numbers.Count + 1} of 10 after the restart");
+            (await delivery.AckAsync()).Should().BeTrue();
+            numbers.Add(delivery.Payload.Number);
+        }
+
+        numbers.Should().Equal(Enumerable.Range(0, 10), "the buffer's leftovers of the lost channel did not block the new one");
+    }
+
+    [RabbitMqRestartFact]
+    public async Task ServerDown_PublishTimesOutOnTheTransportsClock_AndDisposeReturnsPromptly()
+    {
+        var clock = new MessageQueue.Testing.ManualTimeProvider();
+        RabbitMqOptions options = RabbitMqServer.Options("outage");
+        options.TimeProvider = clock;
+        RabbitMqTransport transport = await RabbitMqTransport.ConnectAsync(options);
+        var lost = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        transport.ConnectionLost += (_, _) => lost.TrySetResult();
+        string queue = "outage-" + Guid.NewGuid().ToString("N");
+        await transport.DeclareQueueAsync(queue);
+        Subscription<TestEvent> durable = await transport.SubscribeAsync<TestEvent>(queue, ["#"], new SubscriptionOptions { Name = "waiting" });
+
+        await RabbitMqServer.StopAsync();
+        try
+        {
+            await lost.Task.OrHang("the ConnectionLost event");
+            transport.IsConnected.Should().BeFalse();
+
+            // Down: a publish waits for the connection, within its timeout on the transport's clock.
+            Task known = transport.PublishAsync(queue, "tick", new TestEvent(1), new PublishOptions { Timeout = TimeSpan.FromSeconds(5) }).AsTask();
+            Task fresh = transport.PublishAsync("never-declared-" + Guid.NewGuid().ToString("N"), "tick", new TestEvent(2), new PublishOptions { Timeout = TimeSpan.FromSeconds(5) }).AsTask();
+            known.IsCompleted.Should().BeFalse("it waits for the connection");
+            clock.Advance(TimeSpan.FromSeconds(5));
+            // The connection is down, so nothing is published; the message says so, with the server and the timeout.
+            (await FluentActions.Awaiting(() => known).Should().ThrowAsync<TimeoutException>()).Which.Message.Should().Contain("RabbitMQ").And.Contain("00:00:05");
+            (await FluentActions.Awaiting(() => fresh).Should().ThrowAsync<TimeoutException>()).Which.Message.Should().Contain("could not be declared");
+
+            await transport.DisposeAsync().AsTask().OrHang("disposing while the server is down");
+            await durable.Completion.OrHang("the durable subscription to complete when its owner disposed the transport");
+        }
+        finally
+        {
+            await RabbitMqServer.StartAsync();
+        }
+    }
 }
 
 /// <summary>Tests that restart the server run alone: nothing else may lose its connection halfway.</summary>

@@ -61,9 +61,17 @@ public static class RabbitMqServer
     }
 
     /// <summary>Stops the server by its PID and starts it again on the same state (eng/rabbitmq.sh restart).</summary>
-    public static async Task RestartAsync()
+    public static Task RestartAsync() => RunScriptAsync("restart");
+
+    /// <summary>Stops the server by its PID (eng/rabbitmq.sh stop); <see cref="StartAsync"/> brings it back on the same state.</summary>
+    public static Task StopAsync() => RunScriptAsync("stop");
+
+    /// <summary>Starts the server again (eng/rabbitmq.sh start) and waits until it is ready.</summary>
+    public static Task StartAsync() => RunScriptAsync("start");
+
+    private static async Task RunScriptAsync(string command)
     {
-        var start = new ProcessStartInfo("bash", [Path.Combine(PublicApi.RepositoryRoot(), "eng", "rabbitmq.sh"), "restart"])
+        var start = new ProcessStartInfo("bash", [Path.Combine(PublicApi.RepositoryRoot(), "eng", "rabbitmq.sh"), command])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -72,10 +80,10 @@ public static class RabbitMqServer
         using Process process = Process.Start(start) ?? throw new InvalidOperationException("Could not start eng/rabbitmq.sh.");
         Task<string> output = process.StandardOutput.ReadToEndAsync();
         Task<string> errors = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().OrHang("eng/rabbitmq.sh restart");
+        await process.WaitForExitAsync().OrHang($"eng/rabbitmq.sh {command}");
         if (process.ExitCode != 0)
         {
-            throw new InvalidOperationException($"eng/rabbitmq.sh restart exited with {process.ExitCode}:\n{await output}\n{await errors}");
+            throw new InvalidOperationException($"eng/rabbitmq.sh {command} exited with {process.ExitCode}:\n{await output}\n{await errors}");
         }
     }
 
