@@ -17,6 +17,7 @@ public sealed class BadInputTests
         { "StartAt", (t, q) => t.SubscribeAsync<TestEvent>(q, ["#"], new SubscriptionOptions { StartAt = StartPosition.All }).AsTask(), typeof(NotSupportedException), "StartAt" },
         { "MaxBacklog", (t, q) => t.SubscribeAsync<TestEvent>(q, ["#"], new SubscriptionOptions { Name = "b", MaxBacklog = 10 }).AsTask(), typeof(NotSupportedException), "MaxBacklog" },
         { "TakeOver", (t, q) => t.SubscribeAsync<TestEvent>(q, ["#"], new SubscriptionOptions { Name = "x", Exclusive = ExclusiveMode.TakeOver }).AsTask(), typeof(NotSupportedException), "TakeOver" },
+        { "nack delay over 15 minutes", (t, q) => t.SubscribeAsync<TestEvent>(q, ["#"], new SubscriptionOptions { RedeliveryDelays = [TimeSpan.FromHours(1)] }).AsTask(), typeof(NotSupportedException), "RedeliveryDelays" },
         { "exclusive without a name", (t, q) => t.SubscribeAsync<TestEvent>(q, ["#"], new SubscriptionOptions { Exclusive = ExclusiveMode.Reject }).AsTask(), typeof(ArgumentException), "SubscriptionOptions.Name" },
         { "no filters", (t, q) => t.SubscribeAsync<TestEvent>(q, []).AsTask(), typeof(ArgumentException), "at least one filter" },
         { "bad filter", (t, q) => t.SubscribeAsync<TestEvent>(q, ["a..b"]).AsTask(), typeof(ArgumentException), "filters" },
