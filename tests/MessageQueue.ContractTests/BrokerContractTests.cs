@@ -308,12 +308,13 @@ public abstract class BrokerContractTests : IAsyncLifetime
         again.Select(d => (d.Payload.Number, d.Attempt)).Should().Equal((0, 2), (2, 2));
     }
 
-    [ContractFact]
-    [Trait("Guarantee", "5")]
-    [Trait("Guarantee", "3")]
-    public async Task SubscribeAsync_DurableReattach_CatchesUpOnEverythingInOrder_ReadAndUnackedAsARedelivery()
+    /// <summary>
+    /// The durable subscription "audit" (add, delete) gets messages 0 to 3; its consumer reads 0 and 1, acks 0, and
+    /// leaves with 1 in flight and unacked, and 2 and 3 delivered but never read. Then 4 to 7 are published (add,
+    /// delete alternately) while no consumer is attached.
+    /// </summary>
+    private async Task LeaveAuditHoldingOneUnackedAsync(string queue)
     {
-        string queue = await NewQueueAsync();
         Subscription<TestEvent> consumer = await Subscriber.SubscribeAsync<TestEvent>(queue, ["add", "delete", Sentinel], Durable("audit"));
         for (int i = 0; i < 4; i++)
         {
@@ -327,6 +328,15 @@ public abstract class BrokerContractTests : IAsyncLifetime
         {
             await PublishAsync(queue, i % 2 == 0 ? "add" : "delete", i);
         }
+    }
+
+    [ContractFact]
+    [Trait("Guarantee", "5")]
+    [Trait("Guarantee", "3")]
+    public async Task SubscribeAsync_DurableReattach_CatchesUpOnEverythingInOrder_ReadAndUnackedAsARedelivery()
+    {
+        string queue = await NewQueueAsync();
+        await LeaveAuditHoldingOneUnackedAsync(queue);
 
         await using Subscription<TestEvent> back = await Subscriber.SubscribeAsync<TestEvent>(queue, ["add", "delete", Sentinel], Durable("audit"));
         List<Delivery<TestEvent>> caughtUp = await DrainUpToSentinelAsync(queue, back);
@@ -344,22 +354,7 @@ public abstract class BrokerContractTests : IAsyncLifetime
     {
         string queue = await NewQueueAsync();
         await using Subscription<TestEvent> other = await Subscriber.SubscribeAsync<TestEvent>(queue, ["add", Sentinel]);
-        Subscription<TestEvent> consumer = await Subscriber.SubscribeAsync<TestEvent>(queue, ["add", "delete", Sentinel], Durable("audit"));
-        for (int i = 0; i < 4; i++)
-        {
-            await PublishAsync(queue, "add", i);
-        }
-
-        List<Delivery<TestEvent>> read = await ReadAsync(consumer, 2);
-        await read[0].AckAsync();
-
-        // Message 1 is in flight and unacked, 2 and 3 were delivered but never read; then it leaves.
-        await consumer.DisposeAsync();
-        for (int i = 4; i < 8; i++)
-        {
-            await PublishAsync(queue, i % 2 == 0 ? "add" : "delete", i);
-        }
-
+        await LeaveAuditHoldingOneUnackedAsync(queue);
         await PublishAsync(queue, "update", 100); // matches nothing of the durable subscription
 
         await using Subscription<TestEvent> back = await Subscriber.SubscribeAsync<TestEvent>(queue, ["add", "delete", Sentinel], Durable("audit"));
