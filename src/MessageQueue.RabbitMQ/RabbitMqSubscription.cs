@@ -41,6 +41,11 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _closing;
 
+    // Acks and nacks on their way to the channel. Closing waits for them: a frame sent after the channel's close
+    // is a protocol error for which RabbitMQ closes the whole connection.
+    private int _sending;
+    private TaskCompletionSource? _sendsDone;
+
     private RabbitMqSubscription(RabbitMqTransport owner, Lease lease, string queue, string[] filters, SubscriptionOptions options)
     {
         _owner = owner;
@@ -277,31 +282,24 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
     }
 
     /// <summary>RabbitMQ cancelled the consumer (its queue was deleted, say) while the channel stays open.</summary>
-    private Task OnConsumerCancelledAsync(Lease lease)
+    private Task OnConsumerCancelledAsync(Lease lease) => EndUnasked(lease,
+        $"RabbitMQ cancelled the consumer of the subscription on '{Queue}' (its queue was deleted, or the server is shutting it down). Subscribe again.");
+
+    private Task OnChannelShutdownAsync(Lease lease, ShutdownEventArgs reason) => EndUnasked(lease,
+        $"The RabbitMQ channel of the subscription on '{Queue}' closed ({reason.ReplyCode} {reason.ReplyText}); what it held unacked stays on the server and is delivered again. Subscribe again.");
+
+    /// <summary>
+    /// Ends the subscription when the channel in use stopped delivering while its connection stays up. A lost
+    /// connection is the transport's to handle (OnConnectionLost, then ResumeAsync for a durable subscription).
+    /// </summary>
+    private Task EndUnasked(Lease lease, string message)
     {
         if (lease == _lease && Volatile.Read(ref _closing) == 0 && !_owner.IsConnectionLost(lease.Generation))
         {
             Abandon();
-            Fault(new SubscriptionClosedException(Queue, Name, SubscriptionCloseReason.ConnectionLost,
-                $"RabbitMQ cancelled the consumer of the subscription on '{Queue}' (its queue was deleted, or the server is shutting it down). Subscribe again."));
+            Fault(new SubscriptionClosedException(Queue, Name, SubscriptionCloseReason.ConnectionLost, message));
         }
 
-        return Task.CompletedTask;
-    }
-
-    private Task OnChannelShutdownAsync(Lease lease, ShutdownEventArgs reason)
-    {
-        // The transport handles a lost connection (OnConnectionLost, then ResumeAsync for a durable subscription).
-        // Here only this channel closed while its connection stays up: the server cancelled the consumer, or the
-        // queue was deleted. The subscription ends.
-        if (lease != _lease || Volatile.Read(ref _closing) != 0 || _owner.IsConnectionLost(lease.Generation))
-        {
-            return Task.CompletedTask;
-        }
-
-        Abandon();
-        Fault(new SubscriptionClosedException(Queue, Name, SubscriptionCloseReason.ConnectionLost,
-            $"The RabbitMQ channel of the subscription on '{Queue}' closed ({reason.ReplyCode} {reason.ReplyText}); what it held unacked stays on the server and is delivered again. Subscribe again."));
         return Task.CompletedTask;
     }
 
@@ -314,7 +312,7 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
 
         _incoming.Writer.TryComplete(closed);
         _completion.TrySetException(closed);
-        _ = CloseChannelAsync(_lease.Channel);
+        _ = CloseLeaseAsync(_lease.Channel);
     }
 
     private static long Token(int generation, ulong tag) => ((long)generation << TagBits) | (long)(tag & TagMask);
@@ -356,10 +354,13 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
     }
 
     /// <summary>True for a delivery of the channel in use; false for one of a lost channel, which RabbitMQ delivers again.</summary>
-    private bool IsCurrent(long token)
+    private bool IsCurrent(long token) => LeaseOf(token) is not null;
+
+    /// <summary>The channel in use, when <paramref name="token"/> names it; null for a delivery of a lost channel.</summary>
+    private Lease? LeaseOf(long token)
     {
         Lease lease = _lease;
-        return (int)(token >> TagBits) == lease.Generation && !lease.Lost;
+        return (int)(token >> TagBits) == lease.Generation && !lease.Lost ? lease : null;
     }
 
     /// <summary>False, forgetting the delivery, when its channel is gone: a settle of it changes nothing.</summary>
@@ -418,27 +419,27 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
     protected internal override async ValueTask<bool> NackCoreAsync(long token, TimeSpan? delay, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        long tag = token;
-        if (!TakePending(tag, out Pending pending))
+        if (!TakePending(token, out Pending pending))
         {
             return false;
         }
 
         if (pending.Attempt >= _options.MaxDeliveries)
         {
-            return await DeadLetterAsync(tag, pending, DeadLetterReasons.MaxDeliveries, detail: null).ConfigureAwait(false);
+            return await DeadLetterAsync(token, pending, DeadLetterReasons.MaxDeliveries, detail: null).ConfigureAwait(false);
         }
 
         TimeSpan wait = delay ?? _options.RedeliveryDelay(pending.Attempt);
         if (wait > MaxNackDelay)
         {
-            _pending.TryAdd(tag, pending);
+            _pending.TryAdd(token, pending);
             throw new ArgumentOutOfRangeException(nameof(delay), wait,
                 $"On RabbitMQ a nack delay may be at most {MaxNackDelay}: the consumer holds the delivery unacked meanwhile, and RabbitMQ closes a channel that holds one past its consumer timeout. The delivery is still pending.");
         }
+
         if (wait <= TimeSpan.Zero)
         {
-            return await RequeueAsync(tag, pending.Message.Id).ConfigureAwait(false);
+            return await RequeueAsync(token, pending.Message.Id).ConfigureAwait(false);
         }
 
         // The backoff is kept here: the delivery stays unacked (holding its share of the prefetch, so nothing newer
@@ -453,14 +454,14 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
                     _ = subscription.RequeueAsync(tag, id);
                 }
             },
-            (this, tag, pending.Message.Id),
+            (this, token, pending.Message.Id),
             Timeout.InfiniteTimeSpan,
             Timeout.InfiniteTimeSpan);
-        _parked[tag] = timer;
-        if (!IsCurrent(tag) || Volatile.Read(ref _closing) != 0)
+        _parked[token] = timer;
+        if (!IsCurrent(token) || Volatile.Read(ref _closing) != 0)
         {
             // The channel was lost (or the subscription closed) meanwhile: RabbitMQ has the delivery back already.
-            if (_parked.TryRemove(tag, out ITimer? stale))
+            if (_parked.TryRemove(token, out ITimer? stale))
             {
                 stale.Dispose();
             }
@@ -475,13 +476,12 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
     protected internal override async ValueTask<bool> RejectCoreAsync(long token, string? reason, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        long tag = token;
-        if (!TakePending(tag, out Pending pending))
+        if (!TakePending(token, out Pending pending))
         {
             return false;
         }
 
-        return await DeadLetterAsync(tag, pending, DeadLetterReasons.Rejected, reason).ConfigureAwait(false);
+        return await DeadLetterAsync(token, pending, DeadLetterReasons.Rejected, reason).ConfigureAwait(false);
     }
 
     protected internal override ValueTask<bool> ExtendCoreAsync(long token, CancellationToken cancellationToken)
@@ -500,7 +500,7 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
 
         Abandon();
         _incoming.Writer.TryComplete();
-        await CloseChannelAsync(_lease.Channel).ConfigureAwait(false);
+        await CloseLeaseAsync(_lease.Channel).ConfigureAwait(false);
         _completion.TrySetResult();
     }
 
@@ -515,6 +515,23 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
                 timer.Dispose();
             }
         }
+    }
+
+    /// <summary>
+    /// Closes the channel in use once the acks and nacks already on their way are sent. Called after _closing is set,
+    /// so no new one starts.
+    /// </summary>
+    private async Task CloseLeaseAsync(IChannel channel)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _sendsDone, done);
+        if (Volatile.Read(ref _sending) == 0)
+        {
+            done.TrySetResult();
+        }
+
+        await done.Task.ConfigureAwait(false);
+        await CloseChannelAsync(channel).ConfigureAwait(false);
     }
 
     private static async Task CloseChannelAsync(IChannel channel)
@@ -548,24 +565,7 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
     private async Task<bool> DeadLetterAsync(long tag, Pending pending, string reason, string? detail)
     {
         Message<T> message = pending.Message;
-        var headers = new Dictionary<string, object?>(StringComparer.Ordinal);
-        foreach (KeyValuePair<string, string> header in message.Headers)
-        {
-            headers[header.Key] = header.Value;
-        }
-
-        headers[MessageHeaders.DeadLetterReason] = reason;
-        if (detail is not null)
-        {
-            headers[MessageHeaders.DeadLetterDetail] = detail;
-        }
-
-        headers[MessageHeaders.SourceQueue] = Queue;
-        if (Name is not null)
-        {
-            headers[MessageHeaders.SourceSubscription] = Name;
-        }
-
+        Dictionary<string, object?> headers = DeadLetterHeaders(message.Headers, reason, detail);
         headers[MessageHeaders.Attempts] = pending.Attempt.ToString(CultureInfo.InvariantCulture);
         headers[MessageHeaders.SourceSequence] = message.Sequence.ToString(CultureInfo.InvariantCulture);
         headers[MessageHeaders.DeadLetteredAt] = _owner.Options.TimeProvider.GetUtcNow().ToString("O", CultureInfo.InvariantCulture);
@@ -596,20 +596,7 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
 
     private async Task DeadLetterRawAsync(Lease lease, BasicDeliverEventArgs delivery, Dictionary<string, string> headers, string detail)
     {
-        var copy = new Dictionary<string, object?>(StringComparer.Ordinal);
-        foreach (KeyValuePair<string, string> header in headers)
-        {
-            copy[header.Key] = header.Value;
-        }
-
-        copy[MessageHeaders.DeadLetterReason] = DeadLetterReasons.Rejected;
-        copy[MessageHeaders.DeadLetterDetail] = detail;
-        copy[MessageHeaders.SourceQueue] = Queue;
-        if (Name is not null)
-        {
-            copy[MessageHeaders.SourceSubscription] = Name;
-        }
-
+        Dictionary<string, object?> copy = DeadLetterHeaders(headers, DeadLetterReasons.Rejected, detail);
         var properties = new BasicProperties
         {
             MessageId = delivery.BasicProperties.MessageId,
@@ -621,21 +608,51 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
         await TrySendAsync(requeue: null, Token(lease.Generation, delivery.DeliveryTag)).ConfigureAwait(false);
     }
 
+    /// <summary>A message's headers, with why and where from it was dead-lettered.</summary>
+    private Dictionary<string, object?> DeadLetterHeaders(IReadOnlyDictionary<string, string> original, string reason, string? detail)
+    {
+        var headers = new Dictionary<string, object?>(StringComparer.Ordinal);
+        foreach (KeyValuePair<string, string> header in original)
+        {
+            headers[header.Key] = header.Value;
+        }
+
+        headers[MessageHeaders.DeadLetterReason] = reason;
+        if (detail is not null)
+        {
+            headers[MessageHeaders.DeadLetterDetail] = detail;
+        }
+
+        headers[MessageHeaders.SourceQueue] = Queue;
+        if (Name is not null)
+        {
+            headers[MessageHeaders.SourceSubscription] = Name;
+        }
+
+        return headers;
+    }
+
     /// <summary>
     /// Sends an ack (<paramref name="requeue"/> null) or a nack that requeues; false when the channel is gone (RabbitMQ
     /// has taken the delivery back).
     /// </summary>
     private async Task<bool> TrySendAsync(bool? requeue, long token)
     {
-        Lease lease = _lease;
-        if ((int)(token >> TagBits) != lease.Generation || lease.Lost)
+        if (LeaseOf(token) is not { } lease)
         {
             return false;
         }
 
         ulong tag = (ulong)token & TagMask;
+        Interlocked.Increment(ref _sending);
         try
         {
+            if (Volatile.Read(ref _closing) != 0)
+            {
+                // Closing: the channel's close gives the delivery back to RabbitMQ.
+                return false;
+            }
+
             if (requeue is null)
             {
                 await lease.Channel.BasicAckAsync(tag, multiple: false, CancellationToken.None).ConfigureAwait(false);
@@ -650,6 +667,13 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
         catch (Exception error) when (error is AlreadyClosedException or OperationInterruptedException or ObjectDisposedException or IOException)
         {
             return false;
+        }
+        finally
+        {
+            if (Interlocked.Decrement(ref _sending) == 0 && Volatile.Read(ref _closing) != 0)
+            {
+                Volatile.Read(ref _sendsDone)?.TrySetResult();
+            }
         }
     }
 

@@ -121,19 +121,26 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
     private async Task<Link> WhenConnectedAsync(TimeSpan timeout, string operation, CancellationToken cancellationToken)
     {
         Task<Link> connected = _connected.Task;
-        if (connected.IsCompletedSuccessfully)
+        await WaitForConnectionAsync(connected, timeout, $"{operation} did not happen", cancellationToken).ConfigureAwait(false);
+        return await connected.ConfigureAwait(false);
+    }
+
+    /// <summary>Waits for <paramref name="task"/>, which needs the connection; a timeout says what did not happen and why.</summary>
+    private async Task WaitForConnectionAsync(Task task, TimeSpan timeout, string consequence, CancellationToken cancellationToken)
+    {
+        if (task.IsCompletedSuccessfully)
         {
-            return connected.Result;
+            return;
         }
 
         try
         {
-            return await connected.WaitAsync(timeout, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+            await task.WaitAsync(timeout, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
             throw new TimeoutException(
-                $"No connection to RabbitMQ at {_factory.Endpoint} within {timeout}, so {operation} did not happen. Check that the server is running and reachable (RabbitMqOptions.ConnectionString); the transport keeps trying to connect.");
+                $"No connection to RabbitMQ at {_factory.Endpoint} within {timeout}, so {consequence}. Check that the server is running and reachable (RabbitMqOptions.ConnectionString); the transport keeps trying to connect.");
         }
     }
 
@@ -548,23 +555,10 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
     /// Declares the exchange of a queue (and, for a queue that is not a dead-letter queue, its dead-letter exchange and
     /// retained queue), once per connection. Waits for the connection within <paramref name="timeout"/>.
     /// </summary>
-    internal async Task EnsureQueueAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken)
+    internal Task EnsureQueueAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken)
     {
         Task declared = _declared.GetOrAdd(queue, name => new Lazy<Task>(() => DeclareCoreAsync(name))).Value;
-        if (declared.IsCompletedSuccessfully)
-        {
-            return;
-        }
-
-        try
-        {
-            await declared.WaitAsync(timeout, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            throw new TimeoutException(
-                $"No connection to RabbitMQ at {_factory.Endpoint} within {timeout}, so queue '{queue}' could not be declared, and what needed it (a publish, a subscribe) did not happen. Check that the server is running; the transport keeps trying to connect.");
-        }
+        return WaitForConnectionAsync(declared, timeout, $"queue '{queue}' could not be declared, and what needed it (a publish, a subscribe) did not happen", cancellationToken);
     }
 
     /// <summary>
