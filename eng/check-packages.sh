@@ -56,7 +56,10 @@ for entry in "${expected_packages[@]}"; do
   if [ "$kind" = lib ]; then
     grep -qx "lib/net10.0/$id.dll" <<< "$files" || fail "$id: lib/net10.0/$id.dll is not in the package"
     grep -qx "lib/net10.0/$id.xml" <<< "$files" || fail "$id: the XML documentation is not in the package"
-    unzip -Z1 "$snupkg" | grep -qx "lib/net10.0/$id.pdb" || fail "$id: the symbol package has no $id.pdb"
+    # Listings and entries are read whole before grep -q looks at them: under pipefail, a grep -q that stops at
+    # its first match can kill the producer with SIGPIPE, and the pipeline then fails although the match was there.
+    symbols="$(unzip -Z1 "$snupkg")"
+    grep -qx "lib/net10.0/$id.pdb" <<< "$symbols" || fail "$id: the symbol package has no $id.pdb"
     # Every library's public surface is tracked: a PublicAPI.txt, and a test that compares the assembly with it.
     [ -s "$repo/src/$id/PublicAPI.txt" ] || fail "$id: src/$id/PublicAPI.txt is missing"
     grep -rqF "\"src\", \"$id\", \"PublicAPI.txt\"" "$repo/tests" --include='*.cs' \
@@ -64,16 +67,18 @@ for entry in "${expected_packages[@]}"; do
     if [ "${CI:-}" = "true" ]; then
       # ContinuousIntegrationBuild maps the build's paths to /_/, so the assembly names no build machine's
       # folders: its debug directory points at /_/src/<id>/obj/.../<id>.pdb.
-      unzip -p "$nupkg" "lib/net10.0/$id.dll" | grep -aqF "/_/src/$id/obj/" \
+      unzip -p "$nupkg" "lib/net10.0/$id.dll" > "$work/$id.dll"
+      grep -aqF "/_/src/$id/obj/" "$work/$id.dll" \
         || fail "$id: the assembly was not built with ContinuousIntegrationBuild (its PDB path is not mapped to /_/)"
-      if unzip -p "$nupkg" "lib/net10.0/$id.dll" | grep -aqF "$repo/"; then
+      if grep -aqF "$repo/" "$work/$id.dll"; then
         fail "$id: the assembly contains the build machine's path $repo/"
       fi
     fi
   else
     grep -qF '<packageType name="DotnetTool" />' <<< "$nuspec" || fail "$id: not a .NET tool package"
     grep -qx "tools/net10.0/any/DotnetToolSettings.xml" <<< "$files" || fail "$id: DotnetToolSettings.xml is missing"
-    unzip -p "$nupkg" tools/net10.0/any/DotnetToolSettings.xml | grep -qF 'Command Name="mq"' \
+    tool_settings="$(unzip -p "$nupkg" tools/net10.0/any/DotnetToolSettings.xml)"
+    grep -qF 'Command Name="mq"' <<< "$tool_settings" \
       || fail "$id: the tool's command is not mq"
   fi
 done
@@ -173,7 +178,8 @@ dotnet tool install MessageQueue.Cli --version "$version" --tool-path "$work/too
 mkdir -p "$work/demo"
 (cd "$work/demo" && "$work/tools/mq" demo) > "$work/demo1.out" 2>&1 || show_and_fail "$work/demo1.out" "mq demo (first run) exited non-zero"
 (cd "$work/demo" && "$work/tools/mq" demo) > "$work/demo2.out" 2>&1 || show_and_fail "$work/demo2.out" "mq demo (second run) exited non-zero"
-tr -s ' \n' ' ' < "$work/demo2.out" | grep -qF "caught up on 6 of 6 kept by the last run" \
+demo2="$(tr -s ' \n' ' ' < "$work/demo2.out")"
+grep -qF "caught up on 6 of 6 kept by the last run" <<< "$demo2" \
   || show_and_fail "$work/demo2.out" "mq demo (second run) did not catch up on the 6 messages the first run kept"
 (cd "$work/demo" && "$work/tools/mq" inspect mq-demo.db) > "$work/inspect.out" 2>&1 \
   || show_and_fail "$work/inspect.out" "mq inspect exited non-zero"
