@@ -227,9 +227,14 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
                 // that settles one afterwards gets false.
                 await _aborting.CancelAsync().ConfigureAwait(false);
                 cutShort = consumer?.TakeBackInFlight() ?? Volatile.Read(ref _running);
-                if (cutShort > 0)
+                if (cutShort > 0 && consumer is not null)
                 {
                     Log.HandlersCancelledAtStop(_logger, cutShort, _handlerName, _registration.SubscriptionName);
+                }
+                else if (cutShort > 0)
+                {
+                    // Another transport (RabbitMQ): the deliveries go back when the subscription detaches, by its rules.
+                    Log.HandlersCancelledAtStopOnTransport(_logger, cutShort, _handlerName, _registration.SubscriptionName);
                 }
             }
 
@@ -244,7 +249,16 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
         }
 
         long handled = Interlocked.Read(ref _handled);
-        Log.HandlerStopped(_logger, _handlerName, handled, unread, cutShort + waiting, _registration.SubscriptionName);
+        if (consumer is not null)
+        {
+            Log.HandlerStopped(_logger, _handlerName, handled, unread, cutShort + waiting, _registration.SubscriptionName);
+        }
+        else
+        {
+            // Another transport does not say what it had prefetched: only the calls cut short are counted.
+            Log.HandlerStoppedOnTransport(_logger, _handlerName, handled, cutShort, _registration.SubscriptionName);
+        }
+
         return new HandlerTotals(handled, unread + cutShort + waiting);
     }
 }

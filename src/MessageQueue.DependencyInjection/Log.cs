@@ -35,6 +35,12 @@ internal static partial class Log
     [LoggerMessage(10, LogLevel.Warning, "Handler {Handler} threw after message {MessageId} ('{Event}', attempt {Attempt}) was already settled; the exception is logged and the message is not redelivered")]
     public static partial void HandlerThrewAfterSettling(ILogger logger, Exception error, string handler, Guid messageId, string @event, int attempt);
 
+    [LoggerMessage(12, LogLevel.Information, "Handler {Handler} stopped: {Handled} messages handled; {Unfinished} unfinished messages, and any the transport had prefetched, went back to subscription '{Subscription}'")]
+    public static partial void HandlerStoppedOnTransport(ILogger logger, string handler, long handled, int unfinished, string subscription);
+
+    [LoggerMessage(13, LogLevel.Warning, "The host's shutdown timeout ran out with {Running} calls of handler {Handler} still running: they were cancelled, and their messages went back to subscription '{Subscription}' when it detached (the transport may count that as an attempt)")]
+    public static partial void HandlersCancelledAtStopOnTransport(ILogger logger, int running, string handler, string subscription);
+
     [LoggerMessage(11, LogLevel.Error, "Starting the hosted handlers failed; the {Started} handlers already started were stopped")]
     public static partial void StartFailed(ILogger logger, Exception error, int started);
 }

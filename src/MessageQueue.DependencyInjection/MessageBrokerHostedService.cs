@@ -23,6 +23,7 @@ internal sealed class MessageBrokerHostedService(IServiceProvider services, IOpt
         ISubscriber subscriber = services.GetRequiredService<ISubscriber>();
         TimeProvider time = broker.TimeProvider;
         IServiceScopeFactory scopes = services.GetRequiredService<IServiceScopeFactory>();
+        await ResolveHandlersAsync(settings, scopes).ConfigureAwait(false);
 
         try
         {
@@ -49,6 +50,38 @@ internal sealed class MessageBrokerHostedService(IServiceProvider services, IOpt
         }
 
         Log.BrokerStarted(_logger, settings.Queues.Count, settings.Handlers.Count);
+    }
+
+    /// <summary>
+    /// Builds each handler once, in a scope of its own, before any starts: a handler the container cannot build (a
+    /// constructor dependency that is not registered) would otherwise fail every message until it is dead-lettered.
+    /// Every such handler is reported in one exception, and the host does not start.
+    /// </summary>
+    private static async Task ResolveHandlersAsync(MessageBrokerOptions settings, IServiceScopeFactory scopes)
+    {
+        List<string>? problems = null;
+        AsyncServiceScope scope = scopes.CreateAsyncScope();
+        await using (scope.ConfigureAwait(false))
+        {
+            foreach (HandlerRegistration registration in settings.Handlers)
+            {
+                try
+                {
+                    scope.ServiceProvider.GetRequiredService(registration.HandlerType);
+                }
+                catch (InvalidOperationException error)
+                {
+                    (problems ??= []).Add($"{registration}: {error.Message}");
+                }
+            }
+        }
+
+        if (problems is not null)
+        {
+            throw new InvalidOperationException(
+                $"The container cannot create {problems.Count} hosted message handler(s), so the host did not start and no message was taken. " +
+                "Register the services their constructors take. " + string.Join(" ", problems));
+        }
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

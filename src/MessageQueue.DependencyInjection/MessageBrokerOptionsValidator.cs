@@ -20,9 +20,11 @@ internal sealed class MessageBrokerOptionsValidator : IValidateOptions<MessageBr
         }
 
         var subscriptions = new HashSet<(string Queue, string Subscription)>();
+        var undeclared = new Dictionary<string, HandlerRegistration>(StringComparer.Ordinal);
         foreach (HandlerRegistration handler in options.Handlers)
         {
             ValidateHandler(handler, options, subscriptions, errors);
+            ValidateHandlerQueue(handler, options, undeclared, errors);
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
@@ -99,6 +101,33 @@ internal sealed class MessageBrokerOptionsValidator : IValidateOptions<MessageBr
         if (!subscriptions.Add((handler.Queue, handler.SubscriptionName)))
         {
             errors.Add($"{what}: another handler already uses subscription '{handler.SubscriptionName}' on this queue; give each handler its own subscription name.");
+        }
+    }
+
+    /// <summary>
+    /// A handler's queue must exist when the handler subscribes: declared in code, or declared on first use. Two
+    /// handlers of a queue declared on first use must agree on its payload type, or the second would fail at start
+    /// after the first had started.
+    /// </summary>
+    private static void ValidateHandlerQueue(HandlerRegistration handler, MessageBrokerOptions options, Dictionary<string, HandlerRegistration> undeclared, List<string> errors)
+    {
+        // A handler of a dead-letter queue depends on its source queue, which has the same payload type.
+        string source = handler.Queue.EndsWith(Names.DeadLetterSuffix, StringComparison.Ordinal) ? handler.Queue[..^Names.DeadLetterSuffix.Length] : handler.Queue;
+        if (options.FindQueue(source) is { PayloadType: not null })
+        {
+            return;
+        }
+
+        string what = $"Handler {handler.HandlerType.Name} on queue '{handler.Queue}'";
+        if (!options.Broker.AutoDeclareQueues)
+        {
+            errors.Add($"{what}: queue '{source}' is not declared and BrokerOptions.AutoDeclareQueues is false, so the handler could not subscribe; declare it with DeclareQueue<{handler.PayloadType.Name}>(\"{source}\") in AddMessageBroker.");
+            return;
+        }
+
+        if (!undeclared.TryAdd(source, handler) && undeclared[source] is { } first && first.PayloadType != handler.PayloadType)
+        {
+            errors.Add($"{what}: the handler takes {handler.PayloadType.Name} but handler {first.HandlerType.Name} takes {first.PayloadType.Name} from the same queue '{source}', which is declared on first use with one payload type; declare it with DeclareQueue<T>(\"{source}\") and give both handlers that type.");
         }
     }
 

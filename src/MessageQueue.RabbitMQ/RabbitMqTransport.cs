@@ -29,7 +29,7 @@ namespace MessageQueue.RabbitMQ;
 /// connection. A publish while the connection is down waits for it, within its timeout.</para>
 /// <para>Create one with <see cref="ConnectAsync"/>.</para>
 /// </remarks>
-public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposable
+public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposable, IDisposable
 {
     private readonly RabbitMqOptions _options;
     private readonly ConnectionFactory _factory;
@@ -272,6 +272,13 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
 
         return subscription;
     }
+
+    /// <summary>
+    /// Closes the connection as <see cref="DisposeAsync"/> does, blocking the calling thread until that completes. Prefer
+    /// <see cref="DisposeAsync"/>; this is for callers that can only dispose synchronously, such as a service
+    /// provider disposed with <c>using</c> rather than <c>await using</c>.
+    /// </summary>
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
     /// <summary>
     /// Closes the connection. Every subscription made through this transport completes (successfully: its owner

@@ -33,7 +33,7 @@ namespace MessageQueue.Testing;
 /// harness.Acked.ForEvent("order.created").Count.Should().Be(1);
 /// </code>
 /// </example>
-public sealed class BrokerTestHarness : IPublisher, ISubscriber, IAsyncDisposable
+public sealed class BrokerTestHarness : IPublisher, ISubscriber, IAsyncDisposable, IDisposable
 {
     private const int MaxClockSteps = 100_000;
     private readonly HarnessObserver _observer;
@@ -206,6 +206,12 @@ public sealed class BrokerTestHarness : IPublisher, ISubscriber, IAsyncDisposabl
         HarnessObserver.Counts counts = _observer.Read(out _);
         return Describe(counts, _observer.Snapshot(), Broker.GetSnapshot());
     }
+
+    /// <summary>
+    /// Disposes as <see cref="DisposeAsync"/> does, blocking the calling thread until that completes. Prefer
+    /// <see cref="DisposeAsync"/>; this is for a service provider disposed with <c>using</c> rather than <c>await using</c>.
+    /// </summary>
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
     /// <summary>Disposes the broker, when the harness created it; a broker from a container is the container's to dispose.</summary>
     /// <returns>A task that completes when the broker has shut down.</returns>

@@ -13,7 +13,7 @@ namespace MessageQueue;
 /// <see cref="Connect"/> for a client with its own identity and lifetime.</para>
 /// <para>Every member is thread-safe.</para>
 /// </remarks>
-public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
+public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable, IDisposable
 {
     /// <summary>The name of the built-in client that the broker's own publish and subscribe methods use.</summary>
     public const string BuiltInClientName = "$broker";
@@ -271,6 +271,13 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable
             queue.PostCursors();
         }
     }
+
+    /// <summary>
+    /// Stops the broker as <see cref="DisposeAsync"/> does, blocking the calling thread until that completes. Prefer
+    /// <see cref="DisposeAsync"/>; this is for callers that can only dispose synchronously, such as a service
+    /// provider disposed with <c>using</c> rather than <c>await using</c>.
+    /// </summary>
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
     /// <summary>
     /// Stops the broker. New publishes and subscribes fail at once with <see cref="ObjectDisposedException"/>,

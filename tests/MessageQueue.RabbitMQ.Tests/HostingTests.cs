@@ -18,6 +18,8 @@ public sealed class HostingTests
         string queue = "hosted-" + Guid.NewGuid().ToString("N");
         HostApplicationBuilder builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
+        var logs = new LogSink();
+        builder.Logging.AddProvider(logs);
         builder.Services.AddSingleton<Handled>();
         builder.Services.AddMessageBroker(broker => broker.UseRabbitMq(RabbitMqServer.ConnectionString));
         builder.Services.AddMessageHandler<RecordingHandler, TestEvent>(queue, "order.*", "billing");
@@ -41,6 +43,11 @@ public sealed class HostingTests
 
         numbers.Should().Equal([1, 2, 3, 4, 5], "one at a time, in order (MaxConcurrency 1)");
         await host.StopAsync();
+
+        // The transport does not count what it had prefetched, so the stop log says only what it knows.
+        logs.WithEvent(5).Should().BeEmpty();
+        logs.WithEvent(12).Should().ContainSingle().Which.Message.Should()
+            .Be("Handler RecordingHandler stopped: 5 messages handled; 0 unfinished messages, and any the transport had prefetched, went back to subscription 'billing'");
     }
 
     private sealed class Handled

@@ -29,6 +29,7 @@ public sealed class HostedHandlerTests
         _recorder.Calls.Select(c => c.OrderId).Should().Equal(Enumerable.Range(1, 20), "MaxConcurrency 1 keeps the order");
         _recorder.Calls.Select(c => c.Scope).Distinct().Should().HaveCount(20, "every message gets its own scope");
         _recorder.DisposedScopes.Should().BeEquivalentTo(_recorder.Calls.Select(c => c.Scope));
+        _recorder.DisposedScopesWithoutACall.Should().ContainSingle("the host built the handler once at start, in a scope of its own, to check the container can");
         await host.StopAsync();
     }
 
@@ -79,12 +80,18 @@ public sealed class HostedHandlerTests
         // before the test moves that clock. Advancing earlier would start the delay late.
         await _logs.WaitForEvent(2, 1).OrHang("attempt 1 failed and was nacked");
 
-        // Nothing comes back before the first delay has passed on the broker's clock.
+        // Nothing comes back before the first delay has passed on the broker's clock. The redelivery happens in the
+        // clock's timer callback, so the snapshot shows it (or not) as soon as Advance returns.
+        SubscriptionSnapshot Billing() => broker.GetSnapshot().Queues.Single(q => q.Name == "orders").Subscription("billing");
         clock.Advance(TimeSpan.FromMilliseconds(999));
-        _recorder.Calls.Should().HaveCount(1);
+        Billing().Redelivered.Should().Be(0, "the first delay is 1 s");
         clock.Advance(TimeSpan.FromMilliseconds(1));
+        Billing().Redelivered.Should().Be(1, "1 s has passed");
         await _logs.WaitForEvent(2, 2).OrHang("attempt 2, after 1 s, failed and was nacked");
-        clock.Advance(TimeSpan.FromSeconds(5));
+        clock.Advance(TimeSpan.FromMilliseconds(4999));
+        Billing().Redelivered.Should().Be(1, "the second delay is 5 s");
+        clock.Advance(TimeSpan.FromMilliseconds(1));
+        Billing().Redelivered.Should().Be(2, "5 s has passed");
         await _recorder.WaitForCalls(3).OrHang("attempt 3, after 5 s");
 
         Delivery<Order> dead = await deadLetters.ReadAsync().OrHang("the dead letter");
@@ -104,6 +111,25 @@ public sealed class HostedHandlerTests
         _logs.WithEvent(3).Should().ContainSingle("the last attempt logs the dead letter").Which.Exception.Should().BeOfType<InvalidOperationException>();
         _logs.Entries.Should().NotContain(e => e.Message.Contains("tea", StringComparison.Ordinal), "payloads are never logged");
         await host.StopAsync();
+    }
+
+    [Fact]
+    public async Task HandlerTheContainerCannotCreate_FailsTheStart_AndNoHandlerSubscribes()
+    {
+        using IHost host = Build(services =>
+        {
+            services.AddMessageHandler<OrderHandler, Order>("orders", "#", "fulfilment");
+            services.AddMessageHandler<NeedsAMissingServiceHandler, Order>("orders", "#", "audit");
+        });
+
+        Func<Task> start = () => host.StartAsync();
+
+        InvalidOperationException error = (await start.Should().ThrowAsync<InvalidOperationException>()).Which;
+        error.Message.Should().StartWith("The container cannot create 1 hosted message handler(s), so the host did not start and no message was taken.")
+            .And.Contain("handler NeedsAMissingServiceHandler on queue 'orders' (subscription 'audit')")
+            .And.Contain(nameof(MissingService));
+        host.Services.GetRequiredService<Broker>().GetSnapshot().Queues.Single(q => q.Name == "orders").Subscriptions
+            .Should().BeEmpty("no handler subscribed, so nothing is taken and then dead-lettered");
     }
 
     [Fact]
@@ -154,14 +180,25 @@ public sealed class HostedHandlerTests
             await broker.PublishAsync("orders", "created", new Order(i, "tea"));
         }
 
-        await gate.WaitForInside(3).OrHang("three handlers inside at once");
-        _recorder.Calls.Should().HaveCount(3, "the fourth waits for a free slot");
-        gate.Open();
+        try
+        {
+            await gate.WaitForInside(3).OrHang("three handlers inside at once");
+            _recorder.Calls.Should().HaveCount(3, "the fourth waits for a free slot");
+        }
+        finally
+        {
+            gate.Open();
+        }
+
         await _recorder.WaitForCalls(10).OrHang("all ten");
         await host.StopAsync();
 
         gate.MaxInside.Should().Be(3);
-        broker.GetSnapshot().Queues.Single(q => q.Name == "orders").Subscriptions.Single().Acked.Should().Be(10);
+        _recorder.Calls.Select(c => c.OrderId).Order().Should().Equal(Enumerable.Range(1, 10), "each order handled exactly once");
+        _recorder.Calls.Should().OnlyContain(c => c.Attempt == 1, "nothing was redelivered");
+        SubscriptionSnapshot subscription = broker.GetSnapshot().Queues.Single(q => q.Name == "orders").Subscriptions.Single();
+        subscription.Acked.Should().Be(10);
+        subscription.Redelivered.Should().Be(0);
     }
 
     [Fact]

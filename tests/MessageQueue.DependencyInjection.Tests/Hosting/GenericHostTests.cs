@@ -70,6 +70,8 @@ public sealed class GenericHostTests : IDisposable
         audited.Select(c => c.OrderId).Should().Equal(Enumerable.Range(1, Orders), "the restarted subscription delivers in publish order");
         audited[0].Attempt.Should().Be(2, "order 1 was delivered once before the stop");
         audited.Skip(1).Should().OnlyContain(c => c.Attempt == 1, "prefetched but unread messages were not counted as attempts");
+        recorder.Calls.Where(c => c.Handler == nameof(GatedHandler)).Select(c => c.Scope).Should()
+            .OnlyHaveUniqueItems("the audit handler's scoped service is new for every message").And.NotContain(Guid.Empty);
         recorder.Calls.Count(c => c.Handler == nameof(OrderHandler)).Should().Be(Orders, "fulfilment had acked everything; nothing came twice");
     }
 
@@ -109,6 +111,7 @@ public sealed class GenericHostTests : IDisposable
             services.AddSingleton(recorder);
             services.AddSingleton(gate);
             services.AddScoped<ScopedContext>();
+            services.AddScoped<AuditScope>();
             services.AddMessageBroker(b => b.DeclareQueue<Order>("orders").UseSqlite(_directory.File("app.db")));
             services.AddMessageHandler<OrderHandler, Order>("orders", "#", "fulfilment");
             services.AddMessageHandler<GatedHandler, Order>("orders", "#", "audit");

@@ -164,6 +164,44 @@ public sealed class ConfigurationAndValidationTests
     }
 
     [Fact]
+    public async Task HandlerOnAQueueTheBrokerCannotDeclare_IsReportedAtStart()
+    {
+        using IHost host = TestHosts.Build(services =>
+        {
+            services.AddSingleton(new Recorder());
+            services.AddScoped<ScopedContext>();
+            services.AddMessageBroker(b => b.DeclareQueue<Order>("orders").ConfigureBroker(o => o.AutoDeclareQueues = false));
+            services.AddMessageHandler<OrderHandler, Order>("orders", "#");                                  // fine: declared
+            services.AddMessageHandler<OrderHandler, Order>("orders.$dlq", "#", "dead");                     // fine: its source is declared
+            services.AddMessageHandler<InvoiceHandler, Invoice>("invoices", "#");                            // 1: not declared, none on first use
+        });
+
+        Func<Task> start = () => host.StartAsync();
+
+        OptionsValidationException error = (await start.Should().ThrowAsync<OptionsValidationException>()).Which;
+        error.Failures.Should().ContainSingle(string.Join(Environment.NewLine, error.Failures)).Which.Should().Be(
+            "Handler InvoiceHandler on queue 'invoices': queue 'invoices' is not declared and BrokerOptions.AutoDeclareQueues is false, so the handler could not subscribe; declare it with DeclareQueue<Invoice>(\"invoices\") in AddMessageBroker.");
+    }
+
+    [Fact]
+    public async Task TwoHandlersOfAQueueDeclaredOnFirstUse_WithDifferentPayloadTypes_AreReportedAtStart()
+    {
+        using IHost host = TestHosts.Build(services =>
+        {
+            services.AddSingleton(new Recorder());
+            services.AddScoped<ScopedContext>();
+            services.AddMessageHandler<OrderHandler, Order>("billing", "#");
+            services.AddMessageHandler<InvoiceHandler, Invoice>("billing", "#");
+        });
+
+        Func<Task> start = () => host.StartAsync();
+
+        OptionsValidationException error = (await start.Should().ThrowAsync<OptionsValidationException>()).Which;
+        error.Failures.Should().ContainSingle(string.Join(Environment.NewLine, error.Failures)).Which.Should().Contain(
+            "Handler InvoiceHandler on queue 'billing': the handler takes Invoice but handler OrderHandler takes Order from the same queue 'billing'");
+    }
+
+    [Fact]
     public void ResolvingTheBrokerWithoutAHost_WithInvalidOptions_ThrowsTheSameValidationException()
     {
         using ServiceProvider provider = new ServiceCollection()

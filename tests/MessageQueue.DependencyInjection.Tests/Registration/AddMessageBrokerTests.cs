@@ -4,6 +4,7 @@ using MessageQueue.DependencyInjection.Tests.Support;
 using MessageQueue.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Xunit;
 
 namespace MessageQueue.DependencyInjection.Tests.Registration;
@@ -54,6 +55,36 @@ public sealed class AddMessageBrokerTests
 
         Func<Task> afterDispose = async () => await publisher.PublishAsync("orders", "created", new Order(2, "tea"));
         await afterDispose.Should().ThrowAsync<ObjectDisposedException>();
+    }
+
+    [Fact]
+    public async Task DisposingTheContainerSynchronously_DisposesTheBroker()
+    {
+        IPublisher publisher;
+        using (ServiceProvider provider = new ServiceCollection().AddMessageBroker().BuildServiceProvider())
+        {
+            publisher = provider.GetRequiredService<IPublisher>();
+            await publisher.PublishAsync("orders", "created", new Order(1, "tea"));
+        }
+
+        Func<Task> afterDispose = async () => await publisher.PublishAsync("orders", "created", new Order(2, "tea"));
+        await afterDispose.Should().ThrowAsync<ObjectDisposedException>();
+    }
+
+    [Fact]
+    public async Task LoggerFactoryInTheContainer_IsTheBrokersLogger()
+    {
+        var logs = new LogSink();
+        ServiceProvider provider = new ServiceCollection()
+            .AddLogging(logging => logging.AddProvider(logs))
+            .AddMessageBroker(b => b.DeclareQueue<Order>("orders"))
+            .BuildServiceProvider();
+        await provider.GetRequiredService<Broker>().PublishAsync("orders", "created", new Order(1, "tea"));
+
+        await provider.DisposeAsync();
+
+        logs.WithEvent(107).Should().ContainSingle("the broker logged its stop through the container's ILoggerFactory")
+            .Which.Category.Should().Be("MessageQueue");
     }
 
     [Fact]

@@ -31,11 +31,12 @@ public sealed class FailingHandler(Recorder recorder) : IMessageHandler<Order>
 }
 
 /// <summary>Records, then waits at the gate (honouring its token).</summary>
-public sealed class GatedHandler(Gate gate, Recorder recorder) : IMessageHandler<Order>
+public sealed class GatedHandler(Gate gate, Recorder recorder, AuditScope? scope = null) : IMessageHandler<Order>
 {
     public async ValueTask HandleAsync(Delivery<Order> delivery, CancellationToken cancellationToken)
     {
-        recorder.Record(new HandledCall(nameof(GatedHandler), delivery.Payload.Id, Guid.Empty, delivery.Attempt));
+        // The scoped service where the host registers one (the Generic Host test does), else none.
+        recorder.Record(new HandledCall(nameof(GatedHandler), delivery.Payload.Id, scope?.Id ?? Guid.Empty, delivery.Attempt));
         await gate.PassAsync(cancellationToken);
     }
 }
@@ -79,4 +80,20 @@ public sealed class RejectThenThrowHandler(Recorder recorder) : IMessageHandler<
         await delivery.RejectAsync("bad order", cancellationToken);
         throw new InvalidOperationException("thrown after rejecting");
     }
+}
+
+/// <summary>A service nobody registered.</summary>
+public sealed class MissingService;
+
+/// <summary>Takes a service the container does not have: the host must refuse to start, not dead-letter every message.</summary>
+public sealed class NeedsAMissingServiceHandler(MissingService missing) : IMessageHandler<Order>
+{
+    public ValueTask HandleAsync(Delivery<Order> delivery, CancellationToken cancellationToken) =>
+        throw new InvalidOperationException($"never called: {missing}");
+}
+
+/// <summary>A scoped service of the audit handler, apart from <see cref="ScopedContext"/> so that its scopes are not counted with fulfilment's.</summary>
+public sealed class AuditScope
+{
+    public Guid Id { get; } = Guid.NewGuid();
 }

@@ -22,13 +22,29 @@ public sealed class Recorder
         }
     }
 
+    /// <summary>
+    /// The disposed scopes a handler call ran in. The scope in which the host builds each handler once at start, to
+    /// check that the container can, saw no call and is left out (see <see cref="DisposedScopesWithoutACall"/>).
+    /// </summary>
     public IReadOnlyList<Guid> DisposedScopes
     {
         get
         {
             lock (_gate)
             {
-                return [.. _disposedScopes];
+                return [.. _disposedScopes.Where(HadACall)];
+            }
+        }
+    }
+
+    /// <summary>The disposed scopes no handler call ran in: those of the host's start-up check.</summary>
+    public IReadOnlyList<Guid> DisposedScopesWithoutACall
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _disposedScopes.Where(s => !HadACall(s))];
             }
         }
     }
@@ -55,7 +71,10 @@ public sealed class Recorder
     public Task WaitForCalls(int count, string? handler = null) =>
         WaitUntil(() => _calls.Count(c => handler is null || c.Handler == handler) >= count);
 
-    public Task WaitForDisposedScopes(int count) => WaitUntil(() => _disposedScopes.Count >= count);
+    /// <summary>Completes once <paramref name="count"/> scopes that a handler call ran in were disposed.</summary>
+    public Task WaitForDisposedScopes(int count) => WaitUntil(() => _disposedScopes.Count(HadACall) >= count);
+
+    private bool HadACall(Guid scope) => _calls.Exists(c => c.Scope == scope);
 
     private Task WaitUntil(Func<bool> done)
     {
