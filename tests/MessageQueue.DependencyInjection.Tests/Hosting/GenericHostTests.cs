@@ -1,3 +1,4 @@
+using System.Reflection;
 using FluentAssertions;
 using MessageQueue.ContractTests.Support;
 using MessageQueue.DependencyInjection.Tests.Support;
@@ -73,6 +74,15 @@ public sealed class GenericHostTests : IDisposable
         recorder.Calls.Where(c => c.Handler == nameof(GatedHandler)).Select(c => c.Scope).Should()
             .OnlyHaveUniqueItems("the audit handler's scoped service is new for every message").And.NotContain(Guid.Empty);
         recorder.Calls.Count(c => c.Handler == nameof(OrderHandler)).Should().Be(Orders, "fulfilment had acked everything; nothing came twice");
+    }
+
+    [Fact]
+    public void TheHost_IsMicrosoftExtensionsHosting_10_0_14_OrLater()
+    {
+        // The project references the package (pruning off), so the host is the package's build even where the
+        // ASP.NET Core shared framework installed is older.
+        string version = typeof(Host).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()!.InformationalVersion;
+        Version.Parse(version.Split('+', '-')[0]).Should().BeGreaterThanOrEqualTo(new Version(10, 0, 14), version);
     }
 
     [Fact]
