@@ -14,7 +14,7 @@ internal sealed class HarnessObserver : BrokerObserver
     private long _handedOut;
     private long _letGo;
     private int _parked;
-    private readonly Dictionary<(string Queue, string? Subscription), int> _parkedBySubscription = [];
+    private readonly Dictionary<object, int> _parkedBySubscription = [];
     private int _scheduled;
     private TaskCompletionSource _changed = NewSignal();
 
@@ -40,13 +40,13 @@ internal sealed class HarnessObserver : BrokerObserver
         }
     }
 
-    /// <summary>Reads the counts and how many deliveries of each subscription wait out a backoff (ephemeral ones under a null name).</summary>
-    public Counts Read(out Task changed, out Dictionary<(string Queue, string? Subscription), int> parked)
+    /// <summary>Reads the counts and how many deliveries of each subscription (by its snapshot's Key) wait out a backoff.</summary>
+    public Counts Read(out Task changed, out Dictionary<object, int> parked)
     {
         lock (_gate)
         {
             changed = _changed.Task;
-            parked = new Dictionary<(string, string?), int>(_parkedBySubscription);
+            parked = new Dictionary<object, int>(_parkedBySubscription);
             return new Counts(_handedOut - _letGo, _parked, _scheduled, _records.Count);
         }
     }
@@ -70,7 +70,7 @@ internal sealed class HarnessObserver : BrokerObserver
             // only moves the counts.
             if (!deadLetterQueue)
             {
-                _records.Add(new MessageRecord(MessageRecordKind.Published, queue, null, id, sequence, eventName, payload, 0, null, null, headers, now));
+                _records.Add(new MessageRecord(MessageRecordKind.Published, queue, null, null, id, sequence, eventName, payload, 0, null, null, headers, now));
             }
 
             SignalLocked();
@@ -104,12 +104,12 @@ internal sealed class HarnessObserver : BrokerObserver
         }
     }
 
-    public override void Parked(string queue, string? subscription, int delta)
+    public override void Parked(string queue, string? subscription, object subscriptionKey, int delta)
     {
         lock (_gate)
         {
             _parked += delta;
-            (string, string?) key = (queue, subscription);
+            object key = subscriptionKey;
             int now = _parkedBySubscription.GetValueOrDefault(key) + delta;
             if (now == 0)
             {
@@ -124,10 +124,10 @@ internal sealed class HarnessObserver : BrokerObserver
         }
     }
 
-    public override void Delivered(string queue, string? subscription, Guid id, long sequence, string eventName, object? payload, int attempt) =>
-        Add(new MessageRecord(MessageRecordKind.Delivered, queue, subscription, id, sequence, eventName, payload, attempt, null, null, null, _clock.GetUtcNow()));
+    public override void Delivered(string queue, string? subscription, object subscriptionKey, Guid id, long sequence, string eventName, object? payload, int attempt) =>
+        Add(new MessageRecord(MessageRecordKind.Delivered, queue, subscription, subscriptionKey, id, sequence, eventName, payload, attempt, null, null, null, _clock.GetUtcNow()));
 
-    public override void Settled(ObservedSettlement kind, string queue, string? subscription, Guid id, long sequence, string eventName, object? payload, int attempt, TimeSpan? delay, string? reason)
+    public override void Settled(ObservedSettlement kind, string queue, string? subscription, object? subscriptionKey, Guid id, long sequence, string eventName, object? payload, int attempt, TimeSpan? delay, string? reason)
     {
         MessageRecordKind recordKind = kind switch
         {
@@ -138,12 +138,12 @@ internal sealed class HarnessObserver : BrokerObserver
             ObservedSettlement.TimedOut => MessageRecordKind.TimedOut,
             _ => MessageRecordKind.DeadLettered,
         };
-        Add(new MessageRecord(recordKind, queue, subscription, id, sequence, eventName, payload, attempt, delay, reason, null, _clock.GetUtcNow()));
+        Add(new MessageRecord(recordKind, queue, subscription, subscriptionKey, id, sequence, eventName, payload, attempt, delay, reason, null, _clock.GetUtcNow()));
     }
 
     /// <summary>A drop, from the broker's <see cref="Broker.MessageDropped"/> event.</summary>
     public void Dropped(MessageDroppedEventArgs dropped) =>
-        Add(new MessageRecord(MessageRecordKind.Dropped, dropped.Queue, string.IsNullOrEmpty(dropped.Subscription) ? null : dropped.Subscription, dropped.MessageId, dropped.Sequence, dropped.Event, null, 0, null, dropped.Reason.ToString(), null, _clock.GetUtcNow()));
+        Add(new MessageRecord(MessageRecordKind.Dropped, dropped.Queue, string.IsNullOrEmpty(dropped.Subscription) ? null : dropped.Subscription, null, dropped.MessageId, dropped.Sequence, dropped.Event, null, 0, null, dropped.Reason.ToString(), null, _clock.GetUtcNow()));
 
     private void Add(MessageRecord record)
     {

@@ -9,6 +9,7 @@ public sealed class MessageRecord
         MessageRecordKind kind,
         string queue,
         string? subscription,
+        object? subscriptionKey,
         Guid messageId,
         long sequence,
         string eventName,
@@ -22,6 +23,7 @@ public sealed class MessageRecord
         Kind = kind;
         Queue = queue;
         Subscription = subscription;
+        SubscriptionKey = subscriptionKey;
         MessageId = messageId;
         Sequence = sequence;
         Event = eventName;
@@ -34,6 +36,9 @@ public sealed class MessageRecord
     }
 
     private static readonly IReadOnlyDictionary<string, string> EmptyHeaders = new Dictionary<string, string>();
+
+    /// <summary>Tells the record's subscription apart from others on the queue, ephemeral ones included (see SubscriptionSnapshot.Key).</summary>
+    internal object? SubscriptionKey { get; }
 
     /// <summary>Gets what happened.</summary>
     public MessageRecordKind Kind { get; }

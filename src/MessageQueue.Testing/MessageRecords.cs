@@ -48,6 +48,11 @@ public sealed class MessageRecords : IReadOnlyList<MessageRecord>
     /// Records of one durable subscription (by name), or of ephemeral subscriptions (<see langword="null"/>). Records of a
     /// queue itself (<see cref="MessageRecordKind.Published"/>) belong to no subscription and are never included.
     /// </summary>
+    /// <remarks>
+    /// Ephemeral subscriptions have no name, so <see langword="null"/> matches all of them, on every queue (narrow with
+    /// <see cref="ForQueue"/>). To tell two subscriptions of one queue apart in the records, name them. The harness itself
+    /// (its waits, <see cref="BrokerTestHarness.AdvanceTimeAsync"/> and the pending dump) always tells them apart.
+    /// </remarks>
     /// <param name="subscription">The durable subscription's name, or <see langword="null"/>.</param>
     /// <returns>The matching records, in order.</returns>
     public MessageRecords ForSubscription(string? subscription) =>

@@ -45,16 +45,16 @@ public static class TestingServiceCollectionExtensions
         }
 
         options.Validate();
-        var time = new ManualTimeProvider(options.StartTime);
-        var observer = new HarnessObserver(time);
 
+        // Each container built from these services gets its own clock and recorder: harnesses share nothing.
         services.AddMessageBroker();
         services.RemoveAll<TimeProvider>();
-        services.AddSingleton<TimeProvider>(time);
-        services.AddSingleton(time);
+        services.AddSingleton(_ => new ManualTimeProvider(options.StartTime));
+        services.AddSingleton<TimeProvider>(static provider => provider.GetRequiredService<ManualTimeProvider>());
+        services.AddSingleton(static provider => new HarnessObserver(provider.GetRequiredService<ManualTimeProvider>()));
 
         // After the app's own configuration, whatever order it was registered in.
-        services.PostConfigure<MessageBrokerOptions>(broker =>
+        services.AddOptions<MessageBrokerOptions>().PostConfigure<ManualTimeProvider, HarnessObserver>((broker, time, observer) =>
         {
             broker.Broker.TimeProvider = time;
             broker.Broker.Observer = observer;
@@ -67,7 +67,8 @@ public static class TestingServiceCollectionExtensions
                 queue.Options.Durability = null;
             }
         });
-        services.AddSingleton(provider => new BrokerTestHarness(provider.GetRequiredService<Broker>(), time, observer, options));
+        services.AddSingleton(provider => new BrokerTestHarness(
+            provider.GetRequiredService<Broker>(), provider.GetRequiredService<ManualTimeProvider>(), provider.GetRequiredService<HarnessObserver>(), options));
         return services;
     }
 }

@@ -37,13 +37,14 @@ internal abstract class BrokerObserver
 
     /// <summary>
     /// The number of nacked deliveries of a subscription waiting out a backoff (they move again only when time passes)
-    /// changed. <paramref name="subscription"/> is null for an ephemeral subscription.
+    /// changed. <paramref name="subscription"/> is null for an ephemeral subscription; <paramref name="subscriptionKey"/>
+    /// tells subscriptions apart, ephemeral ones included (the same object as <see cref="SubscriptionSnapshot.Key"/>).
     /// </summary>
-    public abstract void Parked(string queue, string? subscription, int delta);
+    public abstract void Parked(string queue, string? subscription, object subscriptionKey, int delta);
 
     /// <summary>A consumer read a delivery.</summary>
-    public abstract void Delivered(string queue, string? subscription, Guid id, long sequence, string eventName, object? payload, int attempt);
+    public abstract void Delivered(string queue, string? subscription, object subscriptionKey, Guid id, long sequence, string eventName, object? payload, int attempt);
 
     /// <summary>A delivery was settled, extended, timed out, or dead-lettered (by a consumer or by the broker).</summary>
-    public abstract void Settled(ObservedSettlement kind, string queue, string? subscription, Guid id, long sequence, string eventName, object? payload, int attempt, TimeSpan? delay, string? reason);
+    public abstract void Settled(ObservedSettlement kind, string queue, string? subscription, object? subscriptionKey, Guid id, long sequence, string eventName, object? payload, int attempt, TimeSpan? delay, string? reason);
 }

@@ -6,6 +6,12 @@ public sealed record SubscriptionSnapshot
     /// <summary>Gets the queue name.</summary>
     public required string Queue { get; init; }
 
+    /// <summary>
+    /// Tells subscriptions apart, ephemeral ones (which have no name) included: the same object in every snapshot of one
+    /// subscription, and in what the broker tells its observer (the test harness).
+    /// </summary>
+    internal object? Key { get; init; }
+
     /// <summary>Gets the durable name, or <see langword="null"/> for an ephemeral subscription.</summary>
     public string? Name { get; init; }
 

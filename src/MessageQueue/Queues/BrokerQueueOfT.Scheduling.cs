@@ -133,7 +133,7 @@ internal sealed partial class BrokerQueue<T>
                 _broker.RaiseMessageDropped([new MessageDroppedEventArgs(Name, null, draft.Id, 0, draft.Event, DropReason.QueueOverflow)]);
                 if (_deadLetterDrops)
                 {
-                    DeadLetter(new Message<T>(draft.Id, Name, draft.Event, draft.Payload, 0, _time.GetUtcNow().UtcTicks, draft.Headers, draft.ExpiresAt), 0, DeadLetterReasons.Overflow, null, null, null);
+                    DeadLetter(new Message<T>(draft.Id, Name, draft.Event, draft.Payload, 0, _time.GetUtcNow().UtcTicks, draft.Headers, draft.ExpiresAt), 0, DeadLetterReasons.Overflow, null, null, null, null);
                 }
             }
 

@@ -871,7 +871,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
                     // Still owed until it is in the dead-letter queue (after the locks): the observer must not see
                     // a moment when it is in neither place.
                     _observer?.Referenced(1);
-                    deadLetters.Add(new OverflowDeadLetter(held, subscription.Name));
+                    deadLetters.Add(new OverflowDeadLetter(held, subscription.Name, subscription));
                 }
 
                 Release(message, subscription.Name);
@@ -882,14 +882,14 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     }
 
     /// <summary>A message a subscription lost for lack of room, for a queue that dead-letters its drops.</summary>
-    private readonly record struct OverflowDeadLetter(Consumer<T>.Unsettled Held, string? Subscription);
+    private readonly record struct OverflowDeadLetter(Consumer<T>.Unsettled Held, string? Subscription, object SubscriptionKey);
 
     /// <summary>Dead-letters what overflow dropped (<see cref="QueueOptions.DeadLetterDrops"/>). Called without any lock.</summary>
     private void DeadLetterOverflow(List<OverflowDeadLetter>? deadLetters)
     {
         foreach (OverflowDeadLetter deadLetter in deadLetters ?? [])
         {
-            DeadLetter(deadLetter.Held.Message, deadLetter.Held.Deliveries, DeadLetterReasons.Overflow, null, deadLetter.Subscription, deadLetter.Held.History);
+            DeadLetter(deadLetter.Held.Message, deadLetter.Held.Deliveries, DeadLetterReasons.Overflow, null, deadLetter.Subscription, deadLetter.SubscriptionKey, deadLetter.Held.History);
             _observer?.Released(Name, deadLetter.Held.Message.Id);
         }
     }
@@ -909,7 +909,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     /// without any lock. Without a dead-letter queue (in a dead-letter queue itself, or a queue declared
     /// with DeadLetters off) the message has nowhere to go: it is dropped, counted and raised.
     /// </summary>
-    internal void DeadLetter(Message<T> message, int attempts, string reason, string? detail, string? subscription, DeliveryHistory? history)
+    internal void DeadLetter(Message<T> message, int attempts, string reason, string? detail, string? subscription, object? subscriptionKey, DeliveryHistory? history)
     {
         if (DeadLetterQueue is null)
         {
@@ -920,7 +920,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         }
 
         Interlocked.Increment(ref _deadLettered);
-        _observer?.Settled(ObservedSettlement.DeadLettered, Name, subscription, message.Id, message.Sequence, message.Event, message.Payload, attempts, null, reason);
+        _observer?.Settled(ObservedSettlement.DeadLettered, Name, subscription, subscriptionKey, message.Id, message.Sequence, message.Event, message.Payload, attempts, null, reason);
         DateTimeOffset now = _time.GetUtcNow();
         long nowTimestamp = _time.GetTimestamp();
         var headers = new Dictionary<string, string>(message.Headers, StringComparer.Ordinal)
@@ -1166,7 +1166,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
 
         // Outside the lock: the consumers replaced by a TakeOver learn why, and starting from retained
         // messages may have passed the subscription's own bound.
-        DeadLetterAll(deadLetters, subscription.Name);
+        DeadLetterAll(deadLetters, subscription);
         foreach (Consumer<T> replaced in takenOver ?? [])
         {
             replaced.Finish(new SubscriptionClosedException(
@@ -1247,7 +1247,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
             }
         }
 
-        DeadLetterAll(deadLetters, consumer.Name);
+        DeadLetterAll(deadLetters, consumer.State);
         ReleaseAbandoned(abandoned);
     }
 
@@ -1270,12 +1270,12 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     }
 
     /// <summary>Dead-letters messages a leaving consumer held on their last attempt. Called without any lock.</summary>
-    private void DeadLetterAll(List<Consumer<T>.Unsettled>? deadLetters, string? subscription)
+    private void DeadLetterAll(List<Consumer<T>.Unsettled>? deadLetters, SubscriptionState<T> subscription)
     {
         foreach (Consumer<T>.Unsettled deadLetter in deadLetters ?? [])
         {
-            DeadLetter(deadLetter.Message, deadLetter.Deliveries, DeadLetterReasons.MaxDeliveries, null, subscription, deadLetter.History);
-            Release(deadLetter.Message, subscription);
+            DeadLetter(deadLetter.Message, deadLetter.Deliveries, DeadLetterReasons.MaxDeliveries, null, subscription.Name, subscription, deadLetter.History);
+            Release(deadLetter.Message, subscription.Name);
         }
     }
 
@@ -1312,7 +1312,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
             (events ??= []).Add(new MessageDroppedEventArgs(Name, subscription.Name ?? string.Empty, message.Id, message.Sequence, message.Event, DropReason.SubscriptionOverflow));
             if (_deadLetterDrops)
             {
-                DeadLetter(message, held.Deliveries, DeadLetterReasons.Overflow, null, subscription.Name, held.History);
+                DeadLetter(message, held.Deliveries, DeadLetterReasons.Overflow, null, subscription.Name, subscription, held.History);
             }
 
             Release(message, subscription.Name);

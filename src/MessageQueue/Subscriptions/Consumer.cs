@@ -338,10 +338,10 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
     /// <summary>Tells the observer (the test harness) about a delivery read, and settled at once under auto-ack.</summary>
     private void Observe(Message<T> message, int attempt)
     {
-        _observer!.Delivered(Queue, Name, message.Id, message.Sequence, message.Event, message.Payload, attempt);
+        _observer!.Delivered(Queue, Name, _state, message.Id, message.Sequence, message.Event, message.Payload, attempt);
         if (_autoAck)
         {
-            _observer.Settled(ObservedSettlement.Acked, Queue, Name, message.Id, message.Sequence, message.Event, message.Payload, attempt, null, "auto-ack");
+            _observer.Settled(ObservedSettlement.Acked, Queue, Name, _state, message.Id, message.Sequence, message.Event, message.Payload, attempt, null, "auto-ack");
         }
     }
 
@@ -408,7 +408,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
             }
         }
 
-        _state.Queue.DeadLetter(pushed.Message, pushed.Attempt - 1, DeadLetterReasons.Expired, null, _state.Name, pushed.History);
+        _state.Queue.DeadLetter(pushed.Message, pushed.Attempt - 1, DeadLetterReasons.Expired, null, _state.Name, _state, pushed.History);
         AfterLeaving(pushed.Message);
     }
 
@@ -467,7 +467,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
             return new ValueTask<bool>(false);
         }
 
-        _observer?.Settled(ObservedSettlement.Acked, Queue, Name, message.Id, message.Sequence, message.Event, message.Payload, attempt, null, null);
+        _observer?.Settled(ObservedSettlement.Acked, Queue, Name, _state, message.Id, message.Sequence, message.Event, message.Payload, attempt, null, null);
         _metrics.RecordAcked(Queue, Name, message.Event, message.TimestampTicks);
         AfterLeaving(message);
         return new ValueTask<bool>(true);
@@ -503,10 +503,10 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
             rejected = FreeLocked(index, recordDelivery: true, now);
         }
 
-        _observer?.Settled(ObservedSettlement.Rejected, Queue, Name, rejected.Message.Id, rejected.Message.Sequence, rejected.Message.Event, rejected.Message.Payload, rejected.Deliveries, null, reason);
+        _observer?.Settled(ObservedSettlement.Rejected, Queue, Name, _state, rejected.Message.Id, rejected.Message.Sequence, rejected.Message.Event, rejected.Message.Payload, rejected.Deliveries, null, reason);
 
         // Into the dead-letter queue before letting go, so the message is never in neither place.
-        _state.Queue.DeadLetter(rejected.Message, rejected.Deliveries, DeadLetterReasons.Rejected, reason, _state.Name, rejected.History);
+        _state.Queue.DeadLetter(rejected.Message, rejected.Deliveries, DeadLetterReasons.Rejected, reason, _state.Name, _state, rejected.History);
         AfterLeaving(rejected.Message);
         return new ValueTask<bool>(true);
     }
@@ -535,7 +535,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
             if (_observer is not null)
             {
                 ref Slot extended = ref _slots[index];
-                _observer.Settled(ObservedSettlement.Extended, Queue, Name, extended.Message!.Id, extended.Message.Sequence, extended.Message.Event, extended.Message.Payload, extended.Attempt, null, null);
+                _observer.Settled(ObservedSettlement.Extended, Queue, Name, _state, extended.Message!.Id, extended.Message.Sequence, extended.Message.Event, extended.Message.Payload, extended.Attempt, null, null);
             }
 
             return new ValueTask<bool>(true);
@@ -579,7 +579,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
                 if (_observer is not null)
                 {
                     Message<T> nackedMessage = slot.Message!;
-                    _observer.Settled(ObservedSettlement.Nacked, Queue, Name, nackedMessage.Id, nackedMessage.Sequence, nackedMessage.Event, nackedMessage.Payload, slot.Attempt, slot.Attempt < _maxDeliveries ? wait : null, error?.Message);
+                    _observer.Settled(ObservedSettlement.Nacked, Queue, Name, _state, nackedMessage.Id, nackedMessage.Sequence, nackedMessage.Event, nackedMessage.Payload, slot.Attempt, slot.Attempt < _maxDeliveries ? wait : null, error?.Message);
                 }
 
                 if (slot.Attempt < _maxDeliveries && wait > TimeSpan.Zero)
@@ -594,7 +594,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
 
                     // Reported after the timer is armed: the harness moves its clock once everything is parked,
                     // and the timer must be due at now + wait, not at wait after the clock has moved.
-                    _observer?.Parked(Queue, Name, 1);
+                    _observer?.Parked(Queue, Name, _state, 1);
                     return true;
                 }
 
@@ -623,7 +623,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
 
     private void DeadLetterAfterMaxDeliveries(in Unsettled unsettled)
     {
-        _state.Queue.DeadLetter(unsettled.Message, unsettled.Deliveries, DeadLetterReasons.MaxDeliveries, null, _state.Name, unsettled.History);
+        _state.Queue.DeadLetter(unsettled.Message, unsettled.Deliveries, DeadLetterReasons.MaxDeliveries, null, _state.Name, _state, unsettled.History);
         AfterLeaving(unsettled.Message);
     }
 
@@ -699,7 +699,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
         if (slot.Waiting)
         {
             Volatile.Write(ref _parked, _parked - 1);
-            _observer?.Parked(Queue, Name, -1);
+            _observer?.Parked(Queue, Name, _state, -1);
         }
 
         DeliveryHistory? history = recordDelivery && !slot.Waiting ? DeliveryHistory.Record(slot.History, DeliveredAt(slot, now), error: null) : slot.History;
@@ -795,7 +795,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
                     if (!slot.Waiting)
                     {
                         _reader.Counters.TimedOut++;
-                        _observer?.Settled(ObservedSettlement.TimedOut, Queue, Name, slot.Message.Id, slot.Message.Sequence, slot.Message.Event, slot.Message.Payload, slot.Attempt, null, null);
+                        _observer?.Settled(ObservedSettlement.TimedOut, Queue, Name, _state, slot.Message.Id, slot.Message.Sequence, slot.Message.Event, slot.Message.Payload, slot.Attempt, null, null);
                     }
 
                     Unsettled due = FreeLocked(i, recordDelivery: true, now);
@@ -981,6 +981,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
 
     ConsumerSnapshot IConsumer.GetSnapshot() => new()
     {
+        Key = _state,
         Queue = Queue,
         Subscription = Name,
         Filters = Filters,

@@ -659,6 +659,7 @@ internal sealed class SubscriptionState<T>
 
             return new SubscriptionSnapshot
             {
+                Key = this,
                 Queue = _queue.Name,
                 Name = Name,
                 IsDurable = Name is not null,

@@ -35,6 +35,38 @@ public sealed class AdvanceTimeTests
 
     [Fact]
     [Trait("Guarantee", "6")]
+    public async Task TwoEphemeralSubscriptions_OneRetryingInItsOnlySlot_AreToldApart()
+    {
+        // Neither subscription has a name. The retrying one's only slot holds the nacked delivery, so its backlog can
+        // move only with the clock; the other one's slots are free. Keyed by name, the two would be summed together
+        // and the harness would wait for a move that only the clock can make.
+        await using var harness = new BrokerTestHarness();
+        harness.Broker.DeclareQueue<Order>("orders");
+        int calls = 0;
+        await using Subscription retrying = await harness.SubscribeAsync<Order>("orders", ["#"], (_, _) =>
+            Interlocked.Increment(ref calls) == 1 ? throw new InvalidOperationException("once") : ValueTask.CompletedTask,
+            new SubscriptionOptions { MaxInFlight = 1, RedeliveryDelays = [TimeSpan.FromSeconds(5)] });
+        await using Subscription other = await harness.SubscribeAsync<Order>("orders", ["#"], static (_, _) => ValueTask.CompletedTask,
+            new SubscriptionOptions { MaxInFlight = 4 });
+
+        for (int i = 1; i <= 3; i++)
+        {
+            await harness.PublishAsync("orders", "order.created", new Order(i, "tea"));
+        }
+
+        await harness.WaitUntilAsync(h => h.Nacked.Count == 1);
+        harness.DescribePending().Should().Contain("attempt 1: nacked at +00:00:00, waiting out its retry delay of 00:00:05", "the dump finds the open delivery of the right subscription");
+
+        await harness.AdvanceTimeAsync(TimeSpan.FromSeconds(10));
+        await harness.WaitForIdleAsync();
+
+        harness.Acked.Count.Should().Be(6, "3 orders, each acked by both subscriptions");
+        harness.Nacked.Should().ContainSingle().Which.Delay.Should().Be(TimeSpan.FromSeconds(5));
+        harness.Acked.Where(r => r.Attempt == 2).Should().ContainSingle().Which.Time.Should().Be(Start.AddSeconds(5));
+    }
+
+    [Fact]
+    [Trait("Guarantee", "6")]
     public async Task TheReadmeExample_FiveMinutes_RunTheDefaultScheduleToTheDeadLetterQueue()
     {
         await using var harness = new BrokerTestHarness();

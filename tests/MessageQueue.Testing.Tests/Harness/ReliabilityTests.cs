@@ -1,6 +1,7 @@
 using FluentAssertions;
 using MessageQueue.Testing.Tests.Support;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace MessageQueue.Testing.Tests.Harness;
 
@@ -8,7 +9,7 @@ namespace MessageQueue.Testing.Tests.Harness;
 /// The same scenario, 200 times in a row (200 test cases), and 100 harnesses at once: a harness decided by counts has
 /// nothing to flake on, and harnesses share nothing.
 /// </summary>
-public sealed class ReliabilityTests
+public sealed class ReliabilityTests(ITestOutputHelper output)
 {
     public static TheoryData<int> Runs()
     {
@@ -32,29 +33,54 @@ public sealed class ReliabilityTests
     [Fact]
     public async Task OneHundredHarnesses_AtOnce_EachExact()
     {
-        DateTimeOffset started = TimeProvider.System.GetUtcNow();
+        long started = TimeProvider.System.GetTimestamp();
         ScenarioResult[] results = await Task.WhenAll(Enumerable.Range(1, 100).Select(run => Task.Run(() => Scenario.RunAsync(run))));
-        TimeSpan took = TimeProvider.System.GetUtcNow() - started;
+        TimeSpan took = TimeProvider.System.GetElapsedTime(started);
 
+        // Each checks its own exact counts, and that it saw only its own messages.
         foreach (ScenarioResult result in results)
         {
             result.Verify();
         }
 
-        results.Select(r => r.Run).Should().OnlyHaveUniqueItems();
-
-        // Reported, not asserted: absolute times are noise on a shared machine.
-        Console.WriteLine($"100 concurrent harnesses finished in {took.TotalMilliseconds:F0} ms");
+        // Reported, not asserted: absolute times are noise on a shared machine. .ci/run prints this line.
+        output.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"100 concurrent harnesses finished in {took.TotalMilliseconds:F0} ms"));
     }
 
     [Fact]
-    public void TheTestingAssembly_HoldsNoMutableStaticState()
+    public void TheLibraries_HoldNoMutableStaticState()
     {
-        var mutable = typeof(BrokerTestHarness).Assembly.GetTypes()
-            .SelectMany(t => t.GetFields(System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.DeclaredOnly))
-            .Where(f => !f.IsLiteral && !f.IsInitOnly && !f.Name.Contains('<'))
-            .Select(f => $"{f.DeclaringType}.{f.Name}");
-        mutable.Should().BeEmpty("harness instances must share nothing");
+        // Every static field of the core, the DI package and this package that one harness could change and another
+        // see: writable fields, and read-only ones holding a mutable collection. Per-thread and per-async-flow state
+        // is not shared between harnesses, so it is allowed by name, with why.
+        var allowed = new Dictionary<string, string>
+        {
+            ["MessageQueue.Persistence.StoreWriter.t_onWriterThread"] = "[ThreadStatic]: whether this thread is the store writer's",
+        };
+        Type[] mutableCollections = [typeof(System.Collections.IDictionary), typeof(System.Collections.IList), typeof(System.Collections.ICollection)];
+        var found = new List<string>();
+        foreach (System.Reflection.Assembly assembly in new[] { typeof(Broker).Assembly, typeof(MessageQueue.DependencyInjection.MessageBrokerBuilder).Assembly, typeof(BrokerTestHarness).Assembly })
+        {
+            foreach (Type type in assembly.GetTypes())
+            {
+                foreach (System.Reflection.FieldInfo field in type.GetFields(System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.DeclaredOnly))
+                {
+                    bool writable = !field.IsLiteral && !field.IsInitOnly && !field.Name.Contains('<', StringComparison.Ordinal);
+                    bool sharedCollection = field.IsInitOnly && !field.FieldType.IsArray && mutableCollections.Any(c => c.IsAssignableFrom(field.FieldType))
+                        && !field.FieldType.Name.StartsWith("Frozen", StringComparison.Ordinal) && !field.FieldType.Name.StartsWith("Immutable", StringComparison.Ordinal);
+                    string name = $"{type.FullName}.{field.Name}";
+                    if ((writable || sharedCollection) && !allowed.ContainsKey(name))
+                    {
+                        found.Add($"{name} : {field.FieldType.Name}");
+                    }
+                }
+            }
+        }
+
+        found.Should().BeEmpty("harness instances must share nothing");
+        typeof(Broker).Assembly.GetType("MessageQueue.Persistence.StoreWriter")!
+            .GetField("t_onWriterThread", System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)
+            .Should().NotBeNull("the allowed field exists, so the check above did look at it");
     }
 
     /// <summary>

@@ -106,22 +106,37 @@ public sealed class WaitForIdleTests
     {
         await using var harness = new BrokerTestHarness(new BrokerTestHarnessOptions { IdleTimeout = TimeSpan.FromMilliseconds(100) });
         harness.Broker.DeclareQueue<Order>("orders");
-        await using Subscription<Order> shipping = await harness.SubscribeAsync<Order>("orders", "#", new SubscriptionOptions { Name = "shipping", AckTimeout = Timeout.InfiniteTimeSpan });
-        await harness.PublishAsync("orders", "order.created", new Order(1, "tea"));
-        Delivery<Order> held = await shipping.ReadAsync();
+        await using Subscription<Order> shipping = await harness.SubscribeAsync<Order>("orders", "#", new SubscriptionOptions { Name = "shipping", AckTimeout = Timeout.InfiniteTimeSpan, MaxInFlight = 3 });
+        for (int i = 1; i <= 4; i++)
+        {
+            await harness.PublishAsync("orders", "order.created", new Order(i, "tea"));
+        }
+
+        var held = new List<Delivery<Order>> { await shipping.ReadAsync() };
         harness.Time.Advance(TimeSpan.FromSeconds(90));
+        held.Add(await shipping.ReadAsync());
+        held.Add(await shipping.ReadAsync());
 
         Func<Task> wait = () => harness.WaitForIdleAsync();
         TimeoutException timeout = (await wait.Should().ThrowAsync<TimeoutException>()).Which;
 
         timeout.Message.Should().Contain("did not become idle within 00:00:00.1000000 (real time)");
-        timeout.Message.Should().Contain("Pending: 1 deliveries owed to subscriptions");
-        timeout.Message.Should().Contain("subscription 'shipping' (durable, 1 consumer(s)): backlog 0, in flight 1");
+        timeout.Message.Should().Contain("Pending: 4 deliveries owed to subscriptions");
+        timeout.Message.Should().Contain("subscription 'shipping' (durable, 1 consumer(s)): backlog 1, in flight 3");
         timeout.Message.Should().Contain("#1 'order.created' attempt 1: delivered at +00:00:00 and not settled for 00:01:30 of test-clock time");
+        timeout.Message.Should().Contain("#2 'order.created' attempt 1: delivered at +00:01:30 and not settled for 00:00:00 of test-clock time");
+        timeout.Message.Should().Contain("#3 'order.created' attempt 1: delivered at +00:01:30");
+        timeout.Message.Should().NotContain("#4 'order.created' attempt", "order 4 waits in the backlog, undelivered");
         timeout.Message.Should().Contain("Delivered orders/shipping#1 'order.created' attempt 1");
 
         // Settled, the same harness is idle at once.
-        await held.AckAsync();
+        foreach (Delivery<Order> delivery in held)
+        {
+            await delivery.AckAsync();
+        }
+
+        Delivery<Order> fourth = await shipping.ReadAsync();
+        await fourth.AckAsync();
         await harness.WaitForIdleAsync();
     }
 

@@ -60,7 +60,7 @@ public sealed class HarnessInAHostTests : IDisposable
         await harness.WaitForIdleAsync();
 
         harness.Delivered.ForSubscription("shipping").Count.Should().Be(10, "MaxDeliveries is 10 by default");
-        harness.Nacked.Should().AllSatisfy(r => r.Reason.Should().Be("Order 1 has no item."));
+        harness.Nacked.Should().HaveCount(10).And.AllSatisfy(r => r.Reason.Should().Be("Order 1 has no item."));
         harness.DeadLettered.Should().ContainSingle().Which.Reason.Should().Be(DeadLetterReasons.MaxDeliveries);
         harness.Broker.GetSnapshot().Queue("orders").Subscription("shipping").HandlerFailures.Should().Be(10);
         host.Services.GetRequiredService<Warehouse>().Shipped.Should().BeEmpty();
@@ -77,7 +77,10 @@ public sealed class HarnessInAHostTests : IDisposable
         host.Services.GetRequiredService<ManualTimeProvider>().Should().BeSameAs(harness.Time);
         harness.Broker.Should().BeSameAs(host.Services.GetRequiredService<Broker>());
         await harness.DisposeAsync();
-        harness.Broker.GetSnapshot().Should().NotBeNull("the container owns the broker; disposing the harness leaves it alone");
+
+        // The container owns the broker: disposing the harness leaves it working.
+        PublishReceipt receipt = await host.Services.GetRequiredService<IPublisher>().PublishAsync("orders", "order.created", new Order(2, "tea"));
+        receipt.Sequence.Should().Be(1);
     }
 
     [Fact]
@@ -87,6 +90,26 @@ public sealed class HarnessInAHostTests : IDisposable
         AddApp(services);
         services.AddMessageBrokerTestHarness().AddMessageBrokerTestHarness();
         services.Count(d => d.ServiceType == typeof(BrokerTestHarness)).Should().Be(1);
+    }
+
+    [Fact]
+    public async Task TwoContainersFromTheSameServices_HaveHarnessesThatShareNothing()
+    {
+        var services = new ServiceCollection();
+        AddApp(services);
+        services.AddMessageBrokerTestHarness();
+        await using ServiceProvider first = services.BuildServiceProvider();
+        await using ServiceProvider second = services.BuildServiceProvider();
+        BrokerTestHarness one = first.GetRequiredService<BrokerTestHarness>();
+        BrokerTestHarness two = second.GetRequiredService<BrokerTestHarness>();
+
+        await one.PublishAsync("orders", "order.created", new Order(1, "tea"));
+        one.Time.Advance(TimeSpan.FromMinutes(1));
+
+        two.Time.Should().NotBeSameAs(one.Time);
+        two.Time.GetUtcNow().Should().Be(ManualTimeProvider.DefaultStart, "moving one container's clock leaves the other's alone");
+        two.Published.Should().BeEmpty("each container records only its own broker");
+        one.Published.Should().ContainSingle();
     }
 
     private IHost BuildHost()
