@@ -27,6 +27,12 @@ internal static class BrokerFactory
             options.MeterFactory = meters;
         }
 
+        if (options.Authorizer is null && services.GetService<IBrokerAuthorizer>() is { } authorizer)
+        {
+            // An authorizer registered in the container, with whatever services it takes (a policy client, say).
+            options.Authorizer = authorizer;
+        }
+
         if (settings.StoreFactory is { } createStore)
         {
             options.Store = createStore(services);

@@ -70,6 +70,8 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
 
     private async Task ReadAsync()
     {
+        // The loop outlives the host's start-up span, if any: a message without trace context starts its own trace.
+        System.Diagnostics.Activity.Current = null;
         Subscription<T> subscription = _subscription!;
         CancellationToken reading = _reading.Token;
         Exception? error = null;

@@ -69,8 +69,9 @@ public sealed class MessageBrokerBuilder
     /// <returns>This builder.</returns>
     /// <remarks>
     /// <para>The section holds <see cref="BrokerOptions"/> settings (<c>AutoDeclareQueues</c>, <c>MaxQueues</c>,
-    /// <c>ShutdownTimeout</c>, <c>Durability</c>, <c>MaxStoreBatch</c>) and a <c>Queues</c> object with one entry of
-    /// <see cref="QueueOptions"/> settings per queue name. A queue named there must also be declared in code with
+    /// <c>MaxSubscriptionsPerClient</c>, <c>MaxEventNameLength</c>, <c>MaxHeadersLength</c>, <c>MaxPersistedPayloadSize</c>,
+    /// <c>ShutdownTimeout</c>, <c>Durability</c>, <c>MaxStoreBatch</c>), an <c>AuthorizationRules</c> array, and a
+    /// <c>Queues</c> object with one entry of <see cref="QueueOptions"/> settings per queue name. A queue named there must also be declared in code with
     /// <see cref="DeclareQueue{T}(string, Action{QueueOptions}?)"/>, which gives its payload type.</para>
     /// <para>A key that is not a setting, or a value that does not convert, is a validation error on start, not
     /// silently ignored.</para>

@@ -56,7 +56,8 @@ public sealed partial class Broker
     /// </summary>
     private async ValueTask<PublishReceipt> PublishInstrumentedAsync<T>(string queue, string eventName, T payload, PublishOptions options, CancellationToken cancellationToken)
     {
-        long started = _metrics.OperationDuration.Enabled ? _metrics.Now() : 0;
+        bool timed = _metrics.OperationDuration.Enabled;
+        long started = timed ? _metrics.Now() : 0;
         using Activity? activity = BrokerTelemetry.StartPublish(queue, eventName);
         if (activity is not null)
         {
@@ -70,7 +71,7 @@ public sealed partial class Broker
                 ? await typed.PublishAsync(eventName, payload, options, cancellationToken).ConfigureAwait(false)
                 : await target.PublishConvertedAsync(eventName, payload, options, cancellationToken).ConfigureAwait(false);
             activity?.SetTag("messaging.message.id", receipt.MessageId.ToString());
-            if (started != 0)
+            if (timed)
             {
                 _metrics.RecordPublishDuration(queue, eventName, started, null);
             }
@@ -80,9 +81,9 @@ public sealed partial class Broker
         catch (Exception error)
         {
             BrokerTelemetry.Fail(activity, error);
-            if (started != 0)
+            if (timed)
             {
-                _metrics.RecordPublishDuration(queue, eventName, started, error);
+                _metrics.RecordPublishDuration(queue, eventName, started, error.GetType().FullName);
             }
 
             throw;
@@ -94,10 +95,67 @@ public sealed partial class Broker
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(queue);
         ArgumentNullException.ThrowIfNull(eventName);
+        if (_metrics.OperationDuration.Enabled || BrokerTelemetry.Source.HasListeners())
+        {
+            return TryPublishInstrumented(queue, eventName, payload, options, out receipt);
+        }
+
         BrokerQueue target = GetQueueForPublish<T>(queue);
         return target is BrokerQueue<T> typed
             ? typed.TryPublish(eventName, payload, options, out receipt)
             : target.TryPublishConverted(eventName, payload, options, out receipt);
+    }
+
+    /// <summary>
+    /// A TryPublish while someone listens: the same producer span, trace context and duration as a publish. A full queue
+    /// (false) is a failed publish, with <c>error.type</c> <see cref="QueueFullException"/>, as PublishAsync would throw.
+    /// </summary>
+    private bool TryPublishInstrumented<T>(string queue, string eventName, T payload, PublishOptions options, out PublishReceipt receipt)
+    {
+        bool timed = _metrics.OperationDuration.Enabled;
+        long started = timed ? _metrics.Now() : 0;
+        using Activity? activity = BrokerTelemetry.StartPublish(queue, eventName);
+        if (activity is not null)
+        {
+            options = options with { Headers = BrokerTelemetry.Inject(activity, options.Headers) };
+        }
+
+        string? errorType;
+        try
+        {
+            BrokerQueue target = GetQueueForPublish<T>(queue);
+            bool published = target is BrokerQueue<T> typed
+                ? typed.TryPublish(eventName, payload, options, out receipt)
+                : target.TryPublishConverted(eventName, payload, options, out receipt);
+            if (published)
+            {
+                activity?.SetTag("messaging.message.id", receipt.MessageId.ToString());
+                errorType = null;
+            }
+            else
+            {
+                errorType = typeof(QueueFullException).FullName;
+                activity?.SetStatus(ActivityStatusCode.Error, "The queue is full; nothing was published.");
+                activity?.SetTag("error.type", errorType);
+            }
+        }
+        catch (Exception error)
+        {
+            BrokerTelemetry.Fail(activity, error);
+            if (timed)
+            {
+                _metrics.RecordPublishDuration(queue, eventName, started, error.GetType().FullName);
+            }
+
+            throw;
+        }
+
+        if (timed)
+        {
+            _metrics.RecordPublishDuration(queue, eventName, started, errorType);
+        }
+
+        return errorType is null;
     }
 
     private BrokerQueue GetQueueForPublish<T>(string queue)

@@ -98,6 +98,10 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable, 
         {
             BrokerLog.Started(_logger, _stored!.Count, opened.GetType().Name);
         }
+        else
+        {
+            BrokerLog.StartedInMemory(_logger);
+        }
     }
 
     /// <summary>
@@ -411,7 +415,15 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable, 
             foreach (MessageDroppedEventArgs args in dropped)
             {
                 _metrics.RecordDropped(args);
-                BrokerLog.Dropped(_logger, args.MessageId, args.Event, args.Sequence, args.Queue, args.Subscription ?? string.Empty, args.Reason);
+                if (args.Reason == DropReason.DeadLetterDiscarded)
+                {
+                    // Meant for a dead-letter queue that does not exist: worth a warning each time.
+                    BrokerLog.Dropped(_logger, args.MessageId, args.Event, args.Sequence, args.Queue, args.Subscription ?? string.Empty, args.Reason);
+                }
+                else
+                {
+                    BrokerLog.DroppedByPolicy(_logger, args.MessageId, args.Event, args.Sequence, args.Queue, args.Subscription ?? string.Empty, args.Reason);
+                }
             }
         }
 

@@ -49,6 +49,44 @@ public sealed class AllocationTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task PublishAsync_WithNobodyListening_AllocatesOnlyTheEnvelope()
+    {
+        // PublishAsync checks for metric and trace listeners on every call; with none, the check is all it costs,
+        // and a publish into a queue with room completes synchronously, without a task.
+        await using var broker = new Broker();
+        broker.DeclareQueue<TestEvent>("hot", new QueueOptions { MaxMessages = Batch * 2 });
+        Subscription<TestEvent> subscriber = await broker.SubscribeAsync<TestEvent>("hot", "#", new SubscriptionOptions { MaxInFlight = Batch });
+        var payload = new TestEvent(1);
+
+        PublishAsyncAndDrain(broker, subscriber, payload, Messages);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        PublishAsyncAndDrain(broker, subscriber, payload, Messages);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        double perMessage = (double)allocated / Messages;
+        output.WriteLine($"PublishAsync, nobody listening: {allocated} B for {Messages} messages, {perMessage:0.##} B per message");
+        perMessage.Should().BeLessThanOrEqualTo(EnvelopeBudget, "no span, no injected headers and no measurement without a listener");
+        await subscriber.DisposeAsync();
+    }
+
+    private static void PublishAsyncAndDrain(Broker broker, Subscription<TestEvent> subscriber, TestEvent payload, int count)
+    {
+        for (int done = 0; done < count; done += Batch)
+        {
+            for (int i = 0; i < Batch; i++)
+            {
+                ValueTask<PublishReceipt> publish = broker.PublishAsync("hot", "e", payload);
+                if (!publish.IsCompletedSuccessfully)
+                {
+                    throw new InvalidOperationException("An in-memory publish into a queue with room must complete synchronously.");
+                }
+            }
+
+            ReadAndAck(subscriber);
+        }
+    }
+
+    [Fact]
     [Trait("Guarantee", "8")]
     public async Task AClientPublishingUnderAuthorizationRules_AllocatesOnlyTheEnvelope_OnceItsDecisionIsCached()
     {

@@ -27,23 +27,3 @@ public readonly record struct AuthorizationDecision
     /// <returns>The decision.</returns>
     public static AuthorizationDecision Deny(string reason, bool cacheable = true) => new() { IsAllowed = false, Reason = reason, IsCacheable = cacheable };
 }
-
-/// <summary>A call to authorize, as an <see cref="IBrokerAuthorizer"/> sees it.</summary>
-/// <param name="Client">The client's name.</param>
-/// <param name="Operation">Publish or subscribe.</param>
-/// <param name="Queue">The queue.</param>
-/// <param name="Event">The event name of a publish, or one filter of a subscription.</param>
-public readonly record struct AuthorizationRequest(string Client, BrokerOperation Operation, string Queue, string Event);
-
-/// <summary>
-/// Custom authorization decisions, for what the <see cref="BrokerOptions.AuthorizationRules"/> do not decide: a call no
-/// rule allows or denies is the authorizer's to decide (without one, it is denied once rules exist).
-/// </summary>
-public interface IBrokerAuthorizer
-{
-    /// <summary>Decides one call. It runs on the publishing or subscribing thread; keep it quick, or let the broker cache it.</summary>
-    /// <param name="request">The call.</param>
-    /// <param name="cancellationToken">The caller's token.</param>
-    /// <returns>The decision.</returns>
-    ValueTask<AuthorizationDecision> AuthorizeAsync(AuthorizationRequest request, CancellationToken cancellationToken);
-}

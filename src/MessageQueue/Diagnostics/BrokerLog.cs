@@ -12,6 +12,11 @@ internal static partial class BrokerLog
     [LoggerMessage(101, LogLevel.Warning, "Message {MessageId} ('{Event}', sequence {Sequence}) was dropped from queue '{Queue}' for subscription '{Subscription}': {Reason}")]
     public static partial void Dropped(ILogger logger, Guid messageId, string @event, long sequence, string queue, string subscription, DropReason reason);
 
+    // The same event at Debug, for drops a declared policy makes on purpose (DropOldest, Limits retention, MaxBacklog,
+    // time to live): under load they come one per publish, and the dropped counter gives their volume.
+    [LoggerMessage(101, LogLevel.Debug, "Message {MessageId} ('{Event}', sequence {Sequence}) was dropped from queue '{Queue}' for subscription '{Subscription}': {Reason}")]
+    public static partial void DroppedByPolicy(ILogger logger, Guid messageId, string @event, long sequence, string queue, string subscription, DropReason reason);
+
     [LoggerMessage(102, LogLevel.Information, "Message {MessageId} ('{Event}', sequence {Sequence}) of queue '{Queue}' went to the dead-letter queue from subscription '{Subscription}' after {Attempts} attempts: {Reason}")]
     public static partial void DeadLettered(ILogger logger, Guid messageId, string @event, long sequence, string queue, string subscription, int attempts, string reason);
 
@@ -26,6 +31,9 @@ internal static partial class BrokerLog
 
     [LoggerMessage(106, LogLevel.Information, "Message broker started: {StoredQueues} queues in its store ({Store})")]
     public static partial void Started(ILogger logger, int storedQueues, string store);
+
+    [LoggerMessage(108, LogLevel.Information, "Message broker started in memory, without a store: messages live as long as the process")]
+    public static partial void StartedInMemory(ILogger logger);
 
     [LoggerMessage(107, LogLevel.Information, "Message broker stopped: {Queues} queues, {Consumers} consumers detached, {Unsettled} deliveries still unsettled went back to their subscriptions")]
     public static partial void Stopped(ILogger logger, int queues, int consumers, int unsettled);

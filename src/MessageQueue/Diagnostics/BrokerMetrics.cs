@@ -198,18 +198,18 @@ internal sealed class BrokerMetrics : IDisposable
     }
 
     /// <summary>A publish took from <paramref name="startedAt"/> until now.</summary>
-    public void RecordPublishDuration(string queue, string eventName, long startedAt, Exception? error)
+    public void RecordPublishDuration(string queue, string eventName, long startedAt, string? errorType)
     {
         // A failed publish may name a queue or an event that does not exist (or is not even valid): tagging those would
         // let bad input grow the tag set without bound.
-        TagList tags = error is null || _broker.HasQueue(queue)
-            ? Tags(queue, null, error is null ? eventName : OtherEvents)
+        TagList tags = errorType is null || _broker.HasQueue(queue)
+            ? Tags(queue, null, errorType is null ? eventName : OtherEvents)
             : Tags(OtherEvents, null, OtherEvents);
         tags.Add("messaging.operation.name", "publish");
         tags.Add("messaging.operation.type", "send");
-        if (error is not null)
+        if (errorType is not null)
         {
-            tags.Add("error.type", error.GetType().FullName);
+            tags.Add("error.type", errorType);
         }
 
         OperationDuration.Record(_time.GetElapsedTime(startedAt).TotalSeconds, tags);

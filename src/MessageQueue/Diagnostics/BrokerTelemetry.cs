@@ -22,6 +22,23 @@ internal static class BrokerTelemetry
     /// <summary>The W3C trace-state header a publish carries, when the trace has state.</summary>
     public const string TraceStateHeader = "tracestate";
 
+    /// <summary>The length of a W3C <c>traceparent</c> (version 00): <c>00-{32 hex}-{16 hex}-{2 hex}</c>.</summary>
+    public const int TraceParentLength = 55;
+
+    /// <summary>The longest <c>tracestate</c> the W3C recommendation asks systems to carry.</summary>
+    public const int MaxTraceStateLength = 512;
+
+    /// <summary>
+    /// Whether a header is trace context within the W3C bounds, which <see cref="BrokerOptions.MaxHeadersLength"/> does not
+    /// count (turning tracing on must not make a publish that fits fail). Anything longer under those names counts.
+    /// </summary>
+    public static bool IsBoundedTraceContext(string? name, string? value) => value is not null && name switch
+    {
+        TraceParentHeader => value.Length == TraceParentLength,
+        TraceStateHeader => value.Length <= MaxTraceStateLength,
+        _ => false,
+    };
+
     private const string System = "messagequeue";
 
     public static readonly ActivitySource Source = new(SourceName, typeof(Broker).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion);
@@ -55,6 +72,11 @@ internal static class BrokerTelemetry
         if (activity.TraceStateString is { Length: > 0 } state)
         {
             injected[TraceStateHeader] = state;
+        }
+        else
+        {
+            // The caller's own trace state belongs to another trace than the one this span continues.
+            injected.Remove(TraceStateHeader);
         }
 
         return injected.ToFrozenDictionary(StringComparer.Ordinal);

@@ -12,14 +12,16 @@ internal readonly struct HandlerCall : IDisposable
     private readonly BrokerMetrics? _metrics;
     private readonly Activity? _activity;
     private readonly long _started;
+    private readonly bool _timed;
     private readonly string _queue;
     private readonly string? _subscription;
     private readonly string _event;
 
-    private HandlerCall(BrokerMetrics? metrics, Activity? activity, long started, string queue, string? subscription, string eventName)
+    private HandlerCall(BrokerMetrics? metrics, Activity? activity, bool timed, long started, string queue, string? subscription, string eventName)
     {
         _metrics = metrics;
         _activity = activity;
+        _timed = timed;
         _started = started;
         _queue = queue;
         _subscription = subscription;
@@ -29,9 +31,11 @@ internal readonly struct HandlerCall : IDisposable
     /// <summary>Starts the span (a child of the publisher's) and the clock, as far as anyone listens.</summary>
     public static HandlerCall Start<T>(BrokerMetrics? metrics, in Delivery<T> delivery, string? subscription)
     {
-        long started = metrics is { ProcessDuration.Enabled: true } ? metrics.Now() : 0;
+        // A flag, not a zero timestamp, says whether the call is timed: a clock's timestamp may well be 0.
+        bool timed = metrics is { ProcessDuration.Enabled: true };
+        long started = timed ? metrics!.Now() : 0;
         Activity? activity = BrokerTelemetry.StartProcess(delivery, subscription);
-        return new HandlerCall(metrics, activity, started, delivery.Message.Queue, subscription, delivery.Event);
+        return new HandlerCall(metrics, activity, timed, started, delivery.Message.Queue, subscription, delivery.Event);
     }
 
     /// <summary>The handler returned.</summary>
@@ -49,7 +53,7 @@ internal readonly struct HandlerCall : IDisposable
 
     private void Record(Exception? error)
     {
-        if (_started != 0)
+        if (_timed)
         {
             _metrics!.RecordProcessed(_queue, _subscription, _event, _started, error);
         }

@@ -263,6 +263,7 @@ internal sealed partial class BrokerQueue<T> : IStoreCommitTarget
             ExitAll(subscriptions);
         }
 
+        RecordSent(message);
         if (receivers == 0)
         {
             // Nobody wants it any more: not kept, like an unrouted publish.

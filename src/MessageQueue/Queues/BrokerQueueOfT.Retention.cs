@@ -110,6 +110,7 @@ internal sealed partial class BrokerQueue<T>
             }
         }
 
+        RecordSent(message);
         RaiseDropped(dropped);
         foreach (SubscriptionState<T> subscription in route)
         {

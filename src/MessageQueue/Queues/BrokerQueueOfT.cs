@@ -343,9 +343,15 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     }
 
     /// <summary>Tells the observer, if any, that a message entered the queue. Before any consumer can see it.</summary>
-    private void NotePublished(Message<T> message, int subscriptions)
-    {
+    private void NotePublished(Message<T> message, int subscriptions) =>
         _observer?.Published(Name, IsDeadLetterQueue, message.Id, message.Sequence, message.Event, message.Payload, message.Headers, subscriptions);
+
+    /// <summary>
+    /// Counts a message sent into the queue (messaging.client.sent.messages). Called after the subscriptions' locks are
+    /// released: a MeterListener's callback is user code, and runs on this thread.
+    /// </summary>
+    private void RecordSent(Message<T> message)
+    {
         if (!IsDeadLetterQueue)
         {
             _metrics.RecordSent(Name, message.Event);
@@ -416,6 +422,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
             }
         }
 
+        RecordSent(message);
         if (receivers == 0)
         {
             // The route went stale: every subscription on it ended while we published. The message
@@ -707,9 +714,9 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         long length = 0;
         foreach (KeyValuePair<string, string> header in headers)
         {
-            // The W3C trace context (bounded by its standard) is not counted: turning tracing on must not make a
-            // publish that fits fail.
-            if (header.Key is not (BrokerTelemetry.TraceParentHeader or BrokerTelemetry.TraceStateHeader))
+            // The W3C trace context, within its standard's bounds, is not counted: turning tracing on must not make a
+            // publish that fits fail. Longer values under those names count like any header.
+            if (!BrokerTelemetry.IsBoundedTraceContext(header.Key, header.Value))
             {
                 length += (header.Key?.Length ?? 0) + (header.Value?.Length ?? 0);
             }

@@ -554,8 +554,27 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
     /// </summary>
     private bool Nack(long token, TimeSpan? delay, Exception? error)
     {
+        if (!NackLocked(token, delay, error, out string? nackedEvent, out Unsettled? deadLetter))
+        {
+            return false;
+        }
+
+        // Counted once the locks are released (a MeterListener's callback is user code), before the nack returns.
+        _metrics.RecordNacked(Queue, Name, nackedEvent!);
+        if (deadLetter is { } dead)
+        {
+            DeadLetterAfterMaxDeliveries(dead);
+        }
+
+        return true;
+    }
+
+    /// <summary>The nack's part under the subscription's and the table's locks; the dead letter, if any, is left to the caller.</summary>
+    private bool NackLocked(long token, TimeSpan? delay, Exception? error, out string? nackedEvent, out Unsettled? deadLetter)
+    {
         long now = _time.GetTimestamp();
-        Unsettled? deadLetter = null;
+        nackedEvent = null;
+        deadLetter = null;
         lock (_state.Gate)
         {
             lock (_tableGate)
@@ -575,7 +594,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
 
                 slot.History = DeliveryHistory.Record(slot.History, DeliveredAt(slot, now), error);
                 TimeSpan wait = delay ?? _options.RedeliveryDelay(slot.Attempt);
-                _metrics.RecordNacked(Queue, Name, slot.Message!.Event);
+                nackedEvent = slot.Message!.Event;
                 if (_observer is not null)
                 {
                     Message<T> nackedMessage = slot.Message!;
@@ -613,11 +632,9 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
             if (deadLetter is null)
             {
                 _state.DispatchLocked();
-                return true;
             }
         }
 
-        DeadLetterAfterMaxDeliveries(deadLetter.Value);
         return true;
     }
 

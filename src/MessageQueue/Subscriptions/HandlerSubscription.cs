@@ -48,6 +48,9 @@ internal sealed class HandlerSubscription<T> : Subscription, IRunningHandler
 
     private async Task RunAsync()
     {
+        // The loop outlives whatever span was current when it subscribed (a request, start-up): a message without
+        // trace context starts a trace of its own rather than joining that one.
+        System.Diagnostics.Activity.Current = null;
         HandlerScope.Enter(this);
         CancellationToken stopping = _stop.Token;
         try

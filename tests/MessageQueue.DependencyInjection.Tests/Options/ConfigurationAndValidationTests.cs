@@ -18,6 +18,7 @@ public sealed class ConfigurationAndValidationTests
             ["MessageQueue:AutoDeclareQueues"] = "false",
             ["MessageQueue:MaxQueues"] = "8",
             ["MessageQueue:ShutdownTimeout"] = "00:00:05",
+            ["MessageQueue:MaxHeadersLength"] = "10",
             ["MessageQueue:Queues:orders:MaxMessages"] = "2",
             ["MessageQueue:Queues:orders:Overflow"] = "Reject",
         };
@@ -38,6 +39,9 @@ public sealed class ConfigurationAndValidationTests
 
         Func<Task> undeclared = async () => await broker.PublishAsync("other", "created", new Order(4, "tea"));
         await undeclared.Should().ThrowAsync<QueueNotFoundException>("AutoDeclareQueues false came from configuration");
+
+        Func<Task> bigHeaders = async () => await broker.PublishAsync("orders", "created", new Order(5, "tea"), new PublishOptions { Headers = new Dictionary<string, string> { ["tenant"] = "acme-corp" } });
+        (await bigHeaders.Should().ThrowAsync<ArgumentException>("MaxHeadersLength 10 came from configuration")).Which.Message.Should().Contain("MaxHeadersLength allows 10");
     }
 
     [Fact]

@@ -88,6 +88,34 @@ public sealed class AddMessageBrokerTests
     }
 
     [Fact]
+    [Trait("Guarantee", "8")]
+    public async Task AuthorizerInTheContainer_DecidesForTheBroker_WithItsOwnInjectedServices()
+    {
+        await using ServiceProvider provider = new ServiceCollection()
+            .AddSingleton(new TenantDirectory("ep42"))
+            .AddSingleton<IBrokerAuthorizer, TenantAuthorizer>()
+            .AddMessageBroker(b => b.DeclareQueue<Order>("results"))
+            .BuildServiceProvider();
+        Broker broker = provider.GetRequiredService<Broker>();
+        await using BrokerClient known = broker.Connect("ep42");
+        await using BrokerClient stranger = broker.Connect("ep41");
+
+        await known.PublishAsync("results", "ep42.results", new Order(1, "tea"));
+        Func<Task> denied = async () => await stranger.PublishAsync("results", "ep41.results", new Order(2, "tea"));
+
+        (await denied.Should().ThrowAsync<BrokerAuthorizationException>()).Which.Message.Should().Contain("'ep41' is not a known tenant");
+        broker.GetSnapshot().Queue("results").Published.Should().Be(1);
+    }
+
+    private sealed record TenantDirectory(string Tenant);
+
+    private sealed class TenantAuthorizer(TenantDirectory directory) : IBrokerAuthorizer
+    {
+        public ValueTask<AuthorizationDecision> AuthorizeAsync(AuthorizationRequest request, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(request.Client == directory.Tenant ? AuthorizationDecision.Allow() : AuthorizationDecision.Deny($"'{request.Client}' is not a known tenant"));
+    }
+
+    [Fact]
     public async Task TimeProviderInTheContainer_IsTheBrokersClock()
     {
         var clock = new ManualTimeProvider(new DateTimeOffset(2030, 1, 2, 3, 4, 5, TimeSpan.Zero));

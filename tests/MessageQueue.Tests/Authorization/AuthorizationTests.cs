@@ -142,6 +142,32 @@ public sealed class AuthorizationTests
         logs.WithEvent(105).Should().HaveCount(4).And.AllSatisfy(e => e.Message.Should().Be("Client 'ep42' was denied publish on queue 'results', event or filter 'ep41.results': no rule allows it"));
     }
 
+    [Fact]
+    public async Task ADeniedSubscribe_CreatesNothing_AndTheNameStaysFree()
+    {
+        await using Broker broker = SeedScheme();
+        using var metrics = new MetricRecorder(broker);
+        broker.DeclareQueue<TestEvent>("results");
+        await using BrokerClient ep42 = broker.Connect("ep42");
+        await using BrokerClient service = broker.Connect("service");
+        BrokerSnapshot before = broker.GetSnapshot();
+
+        Func<Task> eavesdrop = async () => await ep42.SubscribeAsync<TestEvent>("results", "*.results", new SubscriptionOptions { Name = "audit" });
+        (await eavesdrop.Should().ThrowAsync<BrokerAuthorizationException>()).Which.Should().Match<BrokerAuthorizationException>(e =>
+            e.Client == "ep42" && e.Operation == BrokerOperation.Subscribe && e.Queue == "results" && e.Event == "*.results");
+
+        BrokerSnapshot after = broker.GetSnapshot();
+        after.Queue("results").Subscriptions.Should().BeEmpty("a denied subscribe creates no subscription, durable or not");
+        after.Clients.Single(c => c.Name == "ep42").Subscriptions.Should().BeEmpty();
+        after.Queues.Select(q => (q.Name, q.Depth)).Should().Equal(before.Queues.Select(q => (q.Name, q.Depth)));
+        metrics.Sum("messagequeue.authorization.denials", ("messaging.operation.name", "subscribe")).Should().Be(1);
+
+        // The durable name was not taken: the allowed client subscribes under it, from the start, and gets what follows.
+        await using Subscription<TestEvent> audit = await service.SubscribeAsync<TestEvent>("results", "*.results", new SubscriptionOptions { Name = "audit" });
+        await ep42.PublishAsync("results", "ep42.results", new TestEvent(1));
+        (await audit.ReadAsync()).Payload.Number.Should().Be(1);
+    }
+
     [Theory]
     [InlineData("#")]
     [InlineData("*")]

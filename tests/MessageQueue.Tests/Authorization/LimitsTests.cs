@@ -6,6 +6,7 @@ using Xunit;
 namespace MessageQueue.Tests.Authorization;
 
 /// <summary>Limits that keep one client, or one call, from exhausting the process: each refused with a clear error, nothing changed, the broker still working.</summary>
+[Trait("Guarantee", "8")]
 public sealed class LimitsTests
 {
     [Fact]
@@ -71,6 +72,33 @@ public sealed class LimitsTests
         Delivery<TestEvent> delivered = await reader.ReadAsync();
         delivered.Payload.Number.Should().Be(2, "only the publish within the limit went through");
         delivered.Message.Headers["tenant"].Should().Be("a-very-long-va");
+    }
+
+    [Fact]
+    public async Task TraceContextHeaders_AreFreeOnlyWithinTheirW3CBounds()
+    {
+        await using var broker = new Broker(new BrokerOptions { MaxHeadersLength = 20 });
+        await using Subscription<TestEvent> reader = await broker.SubscribeAsync<TestEvent>("q", "#");
+        const string TraceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        TraceParent.Length.Should().Be(55);
+
+        // A real trace context is not counted: turning tracing on never makes a publish that fits fail.
+        await broker.PublishAsync("q", "e", new TestEvent(1), new PublishOptions
+        {
+            Headers = new Dictionary<string, string> { ["traceparent"] = TraceParent, ["tracestate"] = "vendor=" + new string('v', 505) },
+        });
+
+        // Anything else under those names counts like any header.
+        foreach ((string name, string value) in new[] { ("traceparent", new string('x', 1_000_000)), ("tracestate", new string('x', 513)), ("traceparent", TraceParent + "x") })
+        {
+            Func<Task> smuggled = () => broker.PublishAsync("q", "e", new TestEvent(2), new PublishOptions { Headers = new Dictionary<string, string> { [name] = value } }).AsTask();
+            (await smuggled.Should().ThrowAsync<ArgumentException>(name)).Which.Message.Should().Contain("BrokerOptions.MaxHeadersLength allows 20");
+        }
+
+        Delivery<TestEvent> delivered = await reader.ReadAsync();
+        delivered.Payload.Number.Should().Be(1);
+        await delivered.AckAsync();
+        broker.GetSnapshot().Queue("q").Depth.Should().Be(0, "none of the refused publishes took room");
     }
 
     [Fact]

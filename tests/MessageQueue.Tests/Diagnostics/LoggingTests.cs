@@ -38,6 +38,17 @@ public sealed class LoggingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Start_WithoutAStore_IsLogged_AsInMemory()
+    {
+        var logs = new LogSink();
+        using ILoggerFactory loggers = LoggerFactory.Create(builder => builder.AddProvider(logs));
+        await using var broker = new Broker(new BrokerOptions { TimeProvider = _clock, LoggerFactory = loggers });
+
+        logs.WithEvent(108).Should().ContainSingle().Which.Message.Should().Be("Message broker started in memory, without a store: messages live as long as the process");
+        logs.WithEvent(106).Should().BeEmpty();
+    }
+
+    [Fact]
     [Trait("Guarantee", "1")]
     public async Task Drops_AreLogged_WithQueueSubscriptionAndReason_ButNotThePayload()
     {
@@ -48,8 +59,15 @@ public sealed class LoggingTests : IAsyncLifetime
         await _broker.PublishAsync("bounded", "paid", new TestEvent(2, Secret));
 
         LogEntry dropped = _logs.WithEvent(101).Should().ContainSingle().Subject;
-        dropped.Level.Should().Be(LogLevel.Warning);
+        dropped.Level.Should().Be(LogLevel.Debug, "DropOldest drops on purpose, one per publish under load: the counter gives the volume");
         dropped.Message.Should().Be($"Message {first.MessageId} ('paid', sequence 1) was dropped from queue 'bounded' for subscription 'batch': QueueOverflow");
+
+        // A message meant for a dead-letter queue that the queue does not have is a warning.
+        await using Subscription<TestEvent> reader = await _broker.SubscribeAsync<TestEvent>("bounded", "#");
+        PublishReceipt third = await _broker.PublishAsync("bounded", "paid", new TestEvent(3, Secret));
+        await (await reader.ReadAsync()).RejectAsync("bad");
+        LogEntry discarded = _logs.WithEvent(101).Should().HaveCount(3).And.ContainSingle(e => e.Level == LogLevel.Warning).Subject;
+        discarded.Message.Should().Be($"Message {third.MessageId} ('paid', sequence 3) was dropped from queue 'bounded' for subscription '': DeadLetterDiscarded");
         _logs.Entries.Should().AllSatisfy(e => e.Message.Should().NotContain(Secret));
     }
 

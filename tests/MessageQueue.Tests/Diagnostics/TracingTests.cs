@@ -9,7 +9,7 @@ namespace MessageQueue.Tests.Diagnostics;
 
 /// <summary>Publish and process spans, and the W3C trace context that carries one into the other.</summary>
 [Collection(GlobalListeners.Name)]
-public sealed class TracingTests : IAsyncDisposable
+public sealed class TracingTests : IAsyncLifetime
 {
     private readonly string _queue = $"traced-{Guid.NewGuid():N}";
     private readonly ConcurrentQueue<Activity> _stopped = new();
@@ -41,7 +41,11 @@ public sealed class TracingTests : IAsyncDisposable
         ActivitySource.AddActivityListener(_listener);
     }
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    // IAsyncLifetime, which xUnit 2 calls after each test: a listener left attached would trace every later publish in
+    // the process, the allocation gate's included.
+    public async Task DisposeAsync()
     {
         _listener.Dispose();
         await _broker.DisposeAsync();
@@ -102,6 +106,68 @@ public sealed class TracingTests : IAsyncDisposable
         Activity process = _stopped.Single(a => a.Kind == ActivityKind.Consumer);
         process.Status.Should().Be(ActivityStatusCode.Error);
         process.GetTagItem("error.type").Should().Be(typeof(InvalidOperationException).FullName);
+    }
+
+    [Fact]
+    public async Task TryPublish_IsTracedLikeAPublish_AndAFullQueueMarksItsSpanFailed()
+    {
+        _broker.DeclareQueue<TestEvent>(_queue, new QueueOptions { MaxMessages = 1, Overflow = OverflowPolicy.Reject });
+        await using Subscription<TestEvent> reader = await _broker.SubscribeAsync<TestEvent>(_queue, "#", new SubscriptionOptions { Name = "slow" });
+
+        _broker.TryPublish(_queue, "created", new TestEvent(1), out PublishReceipt receipt).Should().BeTrue();
+        _broker.TryPublish(_queue, "created", new TestEvent(2), out _).Should().BeFalse("the queue holds one message");
+
+        Delivery<TestEvent> delivery = await reader.ReadAsync();
+        Activity[] spans = [.. _stopped.Where(a => a.Kind == ActivityKind.Producer)];
+        spans.Should().HaveCount(2);
+        spans[0].GetTagItem("messaging.message.id").Should().Be(receipt.MessageId.ToString());
+        spans[0].Status.Should().Be(ActivityStatusCode.Unset);
+        ActivityContext.TryParse(delivery.Message.Headers["traceparent"], null, out ActivityContext context).Should().BeTrue();
+        context.SpanId.Should().Be(spans[0].SpanId, "the message carries the TryPublish span's context");
+        spans[1].Status.Should().Be(ActivityStatusCode.Error);
+        spans[1].GetTagItem("error.type").Should().Be(typeof(QueueFullException).FullName);
+    }
+
+    [Fact]
+    public async Task AMessageWithoutTraceContext_StartsItsOwnTrace_NotTheOneCurrentWhenTheHandlerSubscribed()
+    {
+        // Published while nobody listens, so the message carries no trace context; kept by a durable subscription.
+        _listener.Dispose();
+        Subscription<TestEvent> keeper = await _broker.SubscribeAsync<TestEvent>(_queue, "#", new SubscriptionOptions { Name = "worker" });
+        await keeper.DisposeAsync();
+        await _broker.PublishAsync(_queue, "created", new TestEvent(1));
+
+        var consumerSpans = new ConcurrentQueue<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "MessageQueue",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activity =>
+            {
+                if (activity.Kind == ActivityKind.Consumer && Equals(activity.GetTagItem("messaging.destination.name"), _queue))
+                {
+                    consumerSpans.Enqueue(activity);
+                }
+            },
+        };
+        ActivitySource.AddActivityListener(listener);
+        var processed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Subscription handler;
+        using (Activity startup = new Activity("startup").Start())
+        {
+            // The handler subscribes while a span is current, as in a request or the host's start-up.
+            handler = await _broker.SubscribeAsync<TestEvent>(_queue, ["#"], (_, _) =>
+            {
+                processed.TrySetResult();
+                return ValueTask.CompletedTask;
+            }, new SubscriptionOptions { Name = "worker" });
+            await processed.Task.OrHang("the handler's call");
+            await handler.DisposeAsync();
+
+            Activity process = consumerSpans.Should().ContainSingle().Subject;
+            process.ParentSpanId.Should().Be(default(ActivitySpanId), "a message without trace context starts a trace of its own");
+            process.TraceId.Should().NotBe(startup.TraceId, "the span current when the handler subscribed is not its parent");
+        }
     }
 
     /// <summary>Spans stop on the handler's thread after its call returns: wait for them by count, signalled per stop.</summary>
