@@ -23,10 +23,10 @@ internal sealed class MessageBrokerHostedService(IServiceProvider services, IOpt
         ISubscriber subscriber = services.GetRequiredService<ISubscriber>();
         TimeProvider time = broker.TimeProvider;
         IServiceScopeFactory scopes = services.GetRequiredService<IServiceScopeFactory>();
-        await ResolveHandlersAsync(settings, scopes).ConfigureAwait(false);
 
         try
         {
+            await ResolveHandlersAsync(settings, scopes).ConfigureAwait(false);
             foreach (HandlerRegistration registration in settings.Handlers)
             {
                 HandlerRunner runner = registration.CreateRunner(scopes, time, _logger, broker.Metrics);
@@ -60,18 +60,20 @@ internal sealed class MessageBrokerHostedService(IServiceProvider services, IOpt
     private static async Task ResolveHandlersAsync(MessageBrokerOptions settings, IServiceScopeFactory scopes)
     {
         List<string>? problems = null;
-        AsyncServiceScope scope = scopes.CreateAsyncScope();
-        await using (scope.ConfigureAwait(false))
+        foreach (HandlerRegistration registration in settings.Handlers)
         {
-            foreach (HandlerRegistration registration in settings.Handlers)
+            AsyncServiceScope scope = scopes.CreateAsyncScope();
+            await using (scope.ConfigureAwait(false))
             {
                 try
                 {
                     scope.ServiceProvider.GetRequiredService(registration.HandlerType);
                 }
-                catch (InvalidOperationException error)
+#pragma warning disable CA1031 // Whatever the container or the constructor threw, it is reported, with every other such handler.
+                catch (Exception error)
+#pragma warning restore CA1031
                 {
-                    (problems ??= []).Add($"{registration}: {error.Message}");
+                    (problems ??= []).Add($"{registration}: {error.GetType().Name}: {error.Message}");
                 }
             }
         }
@@ -80,7 +82,7 @@ internal sealed class MessageBrokerHostedService(IServiceProvider services, IOpt
         {
             throw new InvalidOperationException(
                 $"The container cannot create {problems.Count} hosted message handler(s), so the host did not start and no message was taken. " +
-                "Register the services their constructors take. " + string.Join(" ", problems));
+                "Register the services their constructors take, and check that their constructors succeed. " + string.Join(" ", problems));
         }
     }
 

@@ -19,6 +19,12 @@ internal sealed class MessageBrokerOptions
 
     public List<HandlerRegistration> Handlers { get; } = [];
 
+    /// <summary>
+    /// Whether IPublisher and ISubscriber run on another transport (UseRabbitMq), whose queues follow its own rules: the
+    /// in-memory broker's rules for declaring queues (AutoDeclareQueues, one payload type per queue) do not apply.
+    /// </summary>
+    public bool QueuesBelongToTransport { get; set; }
+
     /// <summary>Problems found while reading configuration, reported by the validator with the rest.</summary>
     public List<string> ConfigurationErrors { get; } = [];
 

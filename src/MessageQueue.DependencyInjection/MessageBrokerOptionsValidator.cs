@@ -111,6 +111,12 @@ internal sealed class MessageBrokerOptionsValidator : IValidateOptions<MessageBr
     /// </summary>
     private static void ValidateHandlerQueue(HandlerRegistration handler, MessageBrokerOptions options, Dictionary<string, HandlerRegistration> undeclared, List<string> errors)
     {
+        if (options.QueuesBelongToTransport)
+        {
+            // On RabbitMQ a queue is an exchange, declared when first used, and each subscription reads its own type.
+            return;
+        }
+
         // A handler of a dead-letter queue depends on its source queue, which has the same payload type.
         string source = handler.Queue.EndsWith(Names.DeadLetterSuffix, StringComparison.Ordinal) ? handler.Queue[..^Names.DeadLetterSuffix.Length] : handler.Queue;
         if (options.FindQueue(source) is { PayloadType: not null })

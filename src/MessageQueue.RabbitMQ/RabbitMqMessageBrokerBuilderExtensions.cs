@@ -49,6 +49,7 @@ public static class RabbitMqMessageBrokerBuilderExtensions
 
             return new RabbitMqTransport(settings);
         });
+        builder.Services.Configure<MessageBrokerOptions>(static settings => settings.QueuesBelongToTransport = true);
         builder.Services.Replace(ServiceDescriptor.Singleton<IPublisher>(static services => services.GetRequiredService<RabbitMqTransport>()));
         builder.Services.Replace(ServiceDescriptor.Singleton<ISubscriber>(static services => services.GetRequiredService<RabbitMqTransport>()));
         return builder;

@@ -249,19 +249,19 @@ public sealed class BrokerTestHarness : IPublisher, ISubscriber, IAsyncDisposabl
 
         BrokerSnapshot snapshot = Broker.GetSnapshot();
         // Keyed by the subscription itself, not its name: ephemeral subscriptions have none.
-        var capacity = new Dictionary<object, int>();
+        var capacity = new Dictionary<SubscriptionKey, int>();
         foreach (ClientSnapshot client in snapshot.Clients)
         {
             foreach (ConsumerSnapshot consumer in client.Subscriptions)
             {
-                if (!consumer.IsStandby && consumer.Key is { } key)
+                if (!consumer.IsStandby)
                 {
-                    capacity[key] = capacity.GetValueOrDefault(key) + consumer.MaxInFlight;
+                    capacity[consumer.Key] = capacity.GetValueOrDefault(consumer.Key) + consumer.MaxInFlight;
                 }
             }
         }
 
-        counts = _observer.Read(out changed, out Dictionary<object, int> parked);
+        counts = _observer.Read(out changed, out Dictionary<SubscriptionKey, int> parked);
         long stuck = 0;
         foreach (QueueSnapshot queue in snapshot.Queues)
         {
@@ -272,7 +272,7 @@ public sealed class BrokerTestHarness : IPublisher, ISubscriber, IAsyncDisposabl
                     continue;
                 }
 
-                object key = subscription.Key!;
+                SubscriptionKey key = subscription.Key;
                 bool noConsumer = subscription.Consumers == 0 && subscription.Standby == 0;
                 bool slotsAllWaiting = subscription.Consumers > 0
                     && capacity.TryGetValue(key, out int slots)
@@ -332,7 +332,7 @@ public sealed class BrokerTestHarness : IPublisher, ISubscriber, IAsyncDisposabl
         text.Append(CultureInfo.InvariantCulture, $"Clock: {now:O} (+{now - _start} since the harness started).").AppendLine();
         text.Append(CultureInfo.InvariantCulture, $"Pending: {counts.Outstanding} deliveries owed to subscriptions ({counts.Parked} waiting out a retry delay); {counts.Scheduled} messages held for delayed delivery.").AppendLine();
 
-        Dictionary<object, Dictionary<Guid, MessageRecord>> open = OpenDeliveries(records);
+        Dictionary<SubscriptionKey, Dictionary<Guid, MessageRecord>> open = OpenDeliveries(records);
         foreach (QueueSnapshot queue in snapshot.Queues)
         {
             bool busy = queue.Scheduled > 0 || queue.Subscriptions.Any(s => s.Backlog > 0 || s.InFlight > 0);
@@ -352,7 +352,7 @@ public sealed class BrokerTestHarness : IPublisher, ISubscriber, IAsyncDisposabl
                 string name = subscription.Name is null ? "(ephemeral)" : $"'{subscription.Name}'";
                 string consumers = subscription.Consumers == 0 ? "no consumer attached: nothing reads it" : $"{subscription.Consumers} consumer(s)";
                 text.Append(CultureInfo.InvariantCulture, $"  subscription {name} ({(subscription.IsDurable ? "durable" : "ephemeral")}, {consumers}): backlog {subscription.Backlog}, in flight {subscription.InFlight}").AppendLine();
-                if (open.TryGetValue(subscription.Key!, out Dictionary<Guid, MessageRecord>? pending))
+                if (open.TryGetValue(subscription.Key, out Dictionary<Guid, MessageRecord>? pending))
                 {
                     foreach (MessageRecord record in pending.Values.OrderBy(r => r.Sequence))
                     {
@@ -380,9 +380,9 @@ public sealed class BrokerTestHarness : IPublisher, ISubscriber, IAsyncDisposabl
         : string.Create(CultureInfo.InvariantCulture, $"#{record.Sequence} '{record.Event}' attempt {record.Attempt}: delivered at +{record.Time - _start} and not settled for {now - record.Time} of test-clock time");
 
     /// <summary>Per subscription, the deliveries read and not settled, or nacked and waiting out a delay, from the records.</summary>
-    private static Dictionary<object, Dictionary<Guid, MessageRecord>> OpenDeliveries(MessageRecord[] records)
+    private static Dictionary<SubscriptionKey, Dictionary<Guid, MessageRecord>> OpenDeliveries(MessageRecord[] records)
     {
-        var open = new Dictionary<object, Dictionary<Guid, MessageRecord>>();
+        var open = new Dictionary<SubscriptionKey, Dictionary<Guid, MessageRecord>>();
         foreach (MessageRecord record in records)
         {
             if (record.Kind is MessageRecordKind.Published or MessageRecordKind.Dropped or MessageRecordKind.Extended || record.SubscriptionKey is not { } key)

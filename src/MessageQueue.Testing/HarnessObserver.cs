@@ -14,7 +14,7 @@ internal sealed class HarnessObserver : BrokerObserver
     private long _handedOut;
     private long _letGo;
     private int _parked;
-    private readonly Dictionary<object, int> _parkedBySubscription = [];
+    private readonly Dictionary<SubscriptionKey, int> _parkedBySubscription = [];
     private int _scheduled;
     private TaskCompletionSource _changed = NewSignal();
 
@@ -41,12 +41,12 @@ internal sealed class HarnessObserver : BrokerObserver
     }
 
     /// <summary>Reads the counts and how many deliveries of each subscription (by its snapshot's Key) wait out a backoff.</summary>
-    public Counts Read(out Task changed, out Dictionary<object, int> parked)
+    public Counts Read(out Task changed, out Dictionary<SubscriptionKey, int> parked)
     {
         lock (_gate)
         {
             changed = _changed.Task;
-            parked = new Dictionary<object, int>(_parkedBySubscription);
+            parked = new Dictionary<SubscriptionKey, int>(_parkedBySubscription);
             return new Counts(_handedOut - _letGo, _parked, _scheduled, _records.Count);
         }
     }
@@ -104,12 +104,12 @@ internal sealed class HarnessObserver : BrokerObserver
         }
     }
 
-    public override void Parked(string queue, string? subscription, object subscriptionKey, int delta)
+    public override void Parked(string queue, string? subscription, SubscriptionKey subscriptionKey, int delta)
     {
         lock (_gate)
         {
             _parked += delta;
-            object key = subscriptionKey;
+            SubscriptionKey key = subscriptionKey;
             int now = _parkedBySubscription.GetValueOrDefault(key) + delta;
             if (now == 0)
             {
@@ -124,10 +124,10 @@ internal sealed class HarnessObserver : BrokerObserver
         }
     }
 
-    public override void Delivered(string queue, string? subscription, object subscriptionKey, Guid id, long sequence, string eventName, object? payload, int attempt) =>
+    public override void Delivered(string queue, string? subscription, SubscriptionKey subscriptionKey, Guid id, long sequence, string eventName, object? payload, int attempt) =>
         Add(new MessageRecord(MessageRecordKind.Delivered, queue, subscription, subscriptionKey, id, sequence, eventName, payload, attempt, null, null, null, _clock.GetUtcNow()));
 
-    public override void Settled(ObservedSettlement kind, string queue, string? subscription, object? subscriptionKey, Guid id, long sequence, string eventName, object? payload, int attempt, TimeSpan? delay, string? reason)
+    public override void Settled(ObservedSettlement kind, string queue, string? subscription, SubscriptionKey? subscriptionKey, Guid id, long sequence, string eventName, object? payload, int attempt, TimeSpan? delay, string? reason)
     {
         MessageRecordKind recordKind = kind switch
         {

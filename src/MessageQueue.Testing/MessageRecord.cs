@@ -9,7 +9,7 @@ public sealed class MessageRecord
         MessageRecordKind kind,
         string queue,
         string? subscription,
-        object? subscriptionKey,
+        SubscriptionKey? subscriptionKey,
         Guid messageId,
         long sequence,
         string eventName,
@@ -35,10 +35,10 @@ public sealed class MessageRecord
         Time = time;
     }
 
-    private static readonly IReadOnlyDictionary<string, string> EmptyHeaders = new Dictionary<string, string>();
+    private static readonly IReadOnlyDictionary<string, string> EmptyHeaders = System.Collections.Frozen.FrozenDictionary<string, string>.Empty;
 
     /// <summary>Tells the record's subscription apart from others on the queue, ephemeral ones included (see SubscriptionSnapshot.Key).</summary>
-    internal object? SubscriptionKey { get; }
+    internal SubscriptionKey? SubscriptionKey { get; }
 
     /// <summary>Gets what happened.</summary>
     public MessageRecordKind Kind { get; }

@@ -108,7 +108,8 @@ public sealed partial class Broker
 
     /// <summary>
     /// A TryPublish while someone listens: the same producer span, trace context and duration as a publish. A full queue
-    /// (false) is a failed publish, with <c>error.type</c> <see cref="QueueFullException"/>, as PublishAsync would throw.
+    /// (false) sent nothing, so it is a failed publish, with <c>error.type</c> <see cref="QueueFullException"/>: what
+    /// PublishAsync throws for a full queue under <see cref="OverflowPolicy.Reject"/> (under Wait it would wait instead).
     /// </summary>
     private bool TryPublishInstrumented<T>(string queue, string eventName, T payload, PublishOptions options, out PublishReceipt receipt)
     {

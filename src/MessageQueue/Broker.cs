@@ -281,7 +281,19 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable, 
     /// <see cref="DisposeAsync"/>; this is for callers that can only dispose synchronously, such as a service
     /// provider disposed with <c>using</c> rather than <c>await using</c>.
     /// </summary>
-    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+    /// <exception cref="InvalidOperationException">Called from a callback that runs on the store's writer thread (a
+    /// <see cref="MessageDropped"/> handler, a metrics listener): blocking there would wait for that very thread. Use
+    /// <see cref="DisposeAsync"/> there, without waiting for it.</exception>
+    public void Dispose()
+    {
+        if (StoreWriter.OnWriterThread)
+        {
+            throw new InvalidOperationException(
+                "Dispose was called on the store's writer thread (from a MessageDropped handler or a metrics listener), and would wait for that thread forever. Call DisposeAsync there without waiting for it, or dispose the broker elsewhere.");
+        }
+
+        DisposeAsync().AsTask().GetAwaiter().GetResult();
+    }
 
     /// <summary>
     /// Stops the broker. New publishes and subscribes fail at once with <see cref="ObjectDisposedException"/>,

@@ -36,7 +36,7 @@ public sealed class BrokerOptions
     public int MaxEventNameLength { get; set; } = Names.MaxEventLength;
 
     /// <summary>Gets or sets the most characters a publish's headers may hold, names and values together.</summary>
-    /// <value>The default is 16,384. Must be at least 0 (0: no headers at all). The W3C trace-context headers (<c>traceparent</c>, <c>tracestate</c>) are not counted.</value>
+    /// <value>The default is 16,384. Must be at least 0 (0: no headers at all). W3C trace context within its bounds (a 55-character <c>traceparent</c>, a <c>tracestate</c> of at most 512 characters) is not counted, so turning tracing on never makes a publish fail; longer values under those names count like any header.</value>
     public int MaxHeadersLength { get; set; } = 16 * 1024;
 
     /// <summary>Gets or sets the largest payload a durable queue stores, in bytes, once serialized.</summary>

@@ -6,6 +6,7 @@ using MessageQueue.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Xunit;
 
 namespace MessageQueue.RabbitMQ.Tests;
 
@@ -48,6 +49,29 @@ public sealed class HostingTests
         logs.WithEvent(5).Should().BeEmpty();
         logs.WithEvent(12).Should().ContainSingle().Which.Message.Should()
             .Be("Handler RecordingHandler stopped: 5 messages handled; 0 unfinished messages, and any the transport had prefetched, went back to subscription 'billing'");
+    }
+
+    [Fact]
+    public void UseRabbitMq_HandlersOfOneUndeclaredQueueWithDifferentTypes_PassTheStartUpValidation()
+    {
+        // The in-memory broker allows one payload type per queue and, with AutoDeclareQueues off, no undeclared queue.
+        // On RabbitMQ a queue is an exchange and each subscription reads its own type: neither rule applies.
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton<Handled>();
+        builder.Services.AddMessageBroker(broker => broker.ConfigureBroker(o => o.AutoDeclareQueues = false).UseRabbitMq(RabbitMqServer.ConnectionString));
+        builder.Services.AddMessageHandler<RecordingHandler, TestEvent>("events", "#", "numbers");
+        builder.Services.AddMessageHandler<TextHandler, string>("events", "#", "texts");
+        using IHost host = builder.Build();
+
+        Action validate = () => host.Services.GetRequiredService<Microsoft.Extensions.Options.IStartupValidator>().Validate();
+
+        validate.Should().NotThrow();
+    }
+
+    private sealed class TextHandler : IMessageHandler<string>
+    {
+        public ValueTask HandleAsync(Delivery<string> delivery, CancellationToken cancellationToken) => ValueTask.CompletedTask;
     }
 
     private sealed class Handled

@@ -2,6 +2,7 @@ using System.Threading.Channels;
 using FluentAssertions;
 using MessageQueue.ContractTests;
 using MessageQueue.ContractTests.Support;
+using MessageQueue.Persistence;
 using MessageQueue.Testing;
 using Xunit;
 
@@ -248,5 +249,51 @@ public sealed class ShutdownTests
         await disposed.Task.OrHang("a shutdown started by a handler, with an infinite shutdown timeout");
         SubscriptionSnapshot stopper = broker.GetSnapshot().Queue("jobs").Subscription("stopper");
         (stopper.Backlog + stopper.Acked).Should().Be(1, "the handler's own message is kept for the next start or was acked; never lost");
+    }
+
+    [Fact]
+    [Trait("Guarantee", "10")]
+    public async Task Dispose_BlocksUntilStopped_AndRefusesTheStoresWriterThread()
+    {
+        var broker = new Broker(new BrokerOptions { Store = new InMemoryMessageStore(), Durability = Durability.Committed });
+        Exception? onWriterThread = null;
+        var called = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument.Meter.Scope, broker) && instrument.Name == "messaging.client.sent.messages")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, _, _, _) =>
+        {
+            // A durable message is handed to its subscriptions, and counted, on the store's writer thread.
+            try
+            {
+                broker.Dispose();
+            }
+            catch (InvalidOperationException error)
+            {
+                onWriterThread = error;
+            }
+
+            called.TrySetResult();
+        });
+        listener.Start();
+        await using Subscription<TestEvent> reader = await broker.SubscribeAsync<TestEvent>("orders", "#", new SubscriptionOptions { Name = "billing" });
+
+        await broker.PublishAsync("orders", "created", new TestEvent(1));
+        await called.Task.OrHang("the sent counter's callback");
+        listener.Dispose();
+
+        onWriterThread.Should().BeOfType<InvalidOperationException>().Which.Message.Should().Contain("store's writer thread");
+        Delivery<TestEvent> delivery = await reader.ReadAsync();
+        delivery.Payload.Number.Should().Be(1, "the broker kept working");
+        await delivery.AckAsync();
+
+        broker.Dispose();
+        Func<Task> afterDispose = async () => await broker.PublishAsync("orders", "created", new TestEvent(2));
+        await afterDispose.Should().ThrowAsync<ObjectDisposedException>("Dispose returned once the broker had stopped");
     }
 }

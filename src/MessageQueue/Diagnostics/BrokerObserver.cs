@@ -40,11 +40,11 @@ internal abstract class BrokerObserver
     /// changed. <paramref name="subscription"/> is null for an ephemeral subscription; <paramref name="subscriptionKey"/>
     /// tells subscriptions apart, ephemeral ones included (the same object as <see cref="SubscriptionSnapshot.Key"/>).
     /// </summary>
-    public abstract void Parked(string queue, string? subscription, object subscriptionKey, int delta);
+    public abstract void Parked(string queue, string? subscription, SubscriptionKey subscriptionKey, int delta);
 
     /// <summary>A consumer read a delivery.</summary>
-    public abstract void Delivered(string queue, string? subscription, object subscriptionKey, Guid id, long sequence, string eventName, object? payload, int attempt);
+    public abstract void Delivered(string queue, string? subscription, SubscriptionKey subscriptionKey, Guid id, long sequence, string eventName, object? payload, int attempt);
 
     /// <summary>A delivery was settled, extended, timed out, or dead-lettered (by a consumer or by the broker).</summary>
-    public abstract void Settled(ObservedSettlement kind, string queue, string? subscription, object? subscriptionKey, Guid id, long sequence, string eventName, object? payload, int attempt, TimeSpan? delay, string? reason);
+    public abstract void Settled(ObservedSettlement kind, string queue, string? subscription, SubscriptionKey? subscriptionKey, Guid id, long sequence, string eventName, object? payload, int attempt, TimeSpan? delay, string? reason);
 }

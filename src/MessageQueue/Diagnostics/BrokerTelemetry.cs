@@ -64,18 +64,27 @@ internal static class BrokerTelemetry
         return activity;
     }
 
-    /// <summary>The publish's headers with the span's trace context added.</summary>
-    public static IReadOnlyDictionary<string, string> Inject(Activity activity, IReadOnlyDictionary<string, string>? headers)
+    /// <summary>
+    /// The publish's headers with the span's trace context added: W3C context only, within the W3C bounds, so it never
+    /// counts toward MaxHeadersLength. A span with a hierarchical id injects nothing; a trace state longer than the
+    /// W3C's 512 characters is left out, as the recommendation allows.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string>? Inject(Activity activity, IReadOnlyDictionary<string, string>? headers)
     {
+        if (activity.IdFormat != ActivityIdFormat.W3C)
+        {
+            return headers;
+        }
+
         var injected = headers is null ? new Dictionary<string, string>(2, StringComparer.Ordinal) : new Dictionary<string, string>(headers, StringComparer.Ordinal);
         injected[TraceParentHeader] = activity.Id!;
-        if (activity.TraceStateString is { Length: > 0 } state)
+        if (activity.TraceStateString is { Length: > 0 and <= MaxTraceStateLength } state)
         {
             injected[TraceStateHeader] = state;
         }
         else
         {
-            // The caller's own trace state belongs to another trace than the one this span continues.
+            // None, or too long to carry: and the caller's own trace state belongs to another trace than this span's.
             injected.Remove(TraceStateHeader);
         }
 

@@ -7,10 +7,11 @@ public sealed record ConsumerSnapshot
     public required string Queue { get; init; }
 
     /// <summary>
-    /// Tells subscriptions apart, ephemeral ones (which have no name) included: the same object in every snapshot of one
-    /// subscription, and in what the broker tells its observer (the test harness).
+    /// Tells subscriptions apart, ephemeral ones (which have no name) included: the same value in every snapshot of one
+    /// subscription, and in what the broker tells its observer (the test harness). A value, so a kept snapshot holds
+    /// nothing of the live subscription.
     /// </summary>
-    internal object? Key { get; init; }
+    internal SubscriptionKey Key { get; init; }
 
     /// <summary>Gets the durable subscription's name, or <see langword="null"/> for an ephemeral one.</summary>
     public string? Subscription { get; init; }

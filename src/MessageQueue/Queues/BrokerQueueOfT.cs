@@ -878,7 +878,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
                     // Still owed until it is in the dead-letter queue (after the locks): the observer must not see
                     // a moment when it is in neither place.
                     _observer?.Referenced(1);
-                    deadLetters.Add(new OverflowDeadLetter(held, subscription.Name, subscription));
+                    deadLetters.Add(new OverflowDeadLetter(held, subscription.Name, subscription.Key));
                 }
 
                 Release(message, subscription.Name);
@@ -889,7 +889,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     }
 
     /// <summary>A message a subscription lost for lack of room, for a queue that dead-letters its drops.</summary>
-    private readonly record struct OverflowDeadLetter(Consumer<T>.Unsettled Held, string? Subscription, object SubscriptionKey);
+    private readonly record struct OverflowDeadLetter(Consumer<T>.Unsettled Held, string? Subscription, SubscriptionKey SubscriptionKey);
 
     /// <summary>Dead-letters what overflow dropped (<see cref="QueueOptions.DeadLetterDrops"/>). Called without any lock.</summary>
     private void DeadLetterOverflow(List<OverflowDeadLetter>? deadLetters)
@@ -916,7 +916,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     /// without any lock. Without a dead-letter queue (in a dead-letter queue itself, or a queue declared
     /// with DeadLetters off) the message has nowhere to go: it is dropped, counted and raised.
     /// </summary>
-    internal void DeadLetter(Message<T> message, int attempts, string reason, string? detail, string? subscription, object? subscriptionKey, DeliveryHistory? history)
+    internal void DeadLetter(Message<T> message, int attempts, string reason, string? detail, string? subscription, SubscriptionKey? subscriptionKey, DeliveryHistory? history)
     {
         if (DeadLetterQueue is null)
         {
@@ -1281,7 +1281,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     {
         foreach (Consumer<T>.Unsettled deadLetter in deadLetters ?? [])
         {
-            DeadLetter(deadLetter.Message, deadLetter.Deliveries, DeadLetterReasons.MaxDeliveries, null, subscription.Name, subscription, deadLetter.History);
+            DeadLetter(deadLetter.Message, deadLetter.Deliveries, DeadLetterReasons.MaxDeliveries, null, subscription.Name, subscription.Key, deadLetter.History);
             Release(deadLetter.Message, subscription.Name);
         }
     }
@@ -1319,7 +1319,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
             (events ??= []).Add(new MessageDroppedEventArgs(Name, subscription.Name ?? string.Empty, message.Id, message.Sequence, message.Event, DropReason.SubscriptionOverflow));
             if (_deadLetterDrops)
             {
-                DeadLetter(message, held.Deliveries, DeadLetterReasons.Overflow, null, subscription.Name, subscription, held.History);
+                DeadLetter(message, held.Deliveries, DeadLetterReasons.Overflow, null, subscription.Name, subscription.Key, held.History);
             }
 
             Release(message, subscription.Name);

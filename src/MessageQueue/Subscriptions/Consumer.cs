@@ -338,10 +338,10 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
     /// <summary>Tells the observer (the test harness) about a delivery read, and settled at once under auto-ack.</summary>
     private void Observe(Message<T> message, int attempt)
     {
-        _observer!.Delivered(Queue, Name, _state, message.Id, message.Sequence, message.Event, message.Payload, attempt);
+        _observer!.Delivered(Queue, Name, _state.Key, message.Id, message.Sequence, message.Event, message.Payload, attempt);
         if (_autoAck)
         {
-            _observer.Settled(ObservedSettlement.Acked, Queue, Name, _state, message.Id, message.Sequence, message.Event, message.Payload, attempt, null, "auto-ack");
+            _observer.Settled(ObservedSettlement.Acked, Queue, Name, _state.Key, message.Id, message.Sequence, message.Event, message.Payload, attempt, null, "auto-ack");
         }
     }
 
@@ -408,7 +408,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
             }
         }
 
-        _state.Queue.DeadLetter(pushed.Message, pushed.Attempt - 1, DeadLetterReasons.Expired, null, _state.Name, _state, pushed.History);
+        _state.Queue.DeadLetter(pushed.Message, pushed.Attempt - 1, DeadLetterReasons.Expired, null, _state.Name, _state.Key, pushed.History);
         AfterLeaving(pushed.Message);
     }
 
@@ -467,7 +467,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
             return new ValueTask<bool>(false);
         }
 
-        _observer?.Settled(ObservedSettlement.Acked, Queue, Name, _state, message.Id, message.Sequence, message.Event, message.Payload, attempt, null, null);
+        _observer?.Settled(ObservedSettlement.Acked, Queue, Name, _state.Key, message.Id, message.Sequence, message.Event, message.Payload, attempt, null, null);
         _metrics.RecordAcked(Queue, Name, message.Event, message.TimestampTicks);
         AfterLeaving(message);
         return new ValueTask<bool>(true);
@@ -503,10 +503,10 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
             rejected = FreeLocked(index, recordDelivery: true, now);
         }
 
-        _observer?.Settled(ObservedSettlement.Rejected, Queue, Name, _state, rejected.Message.Id, rejected.Message.Sequence, rejected.Message.Event, rejected.Message.Payload, rejected.Deliveries, null, reason);
+        _observer?.Settled(ObservedSettlement.Rejected, Queue, Name, _state.Key, rejected.Message.Id, rejected.Message.Sequence, rejected.Message.Event, rejected.Message.Payload, rejected.Deliveries, null, reason);
 
         // Into the dead-letter queue before letting go, so the message is never in neither place.
-        _state.Queue.DeadLetter(rejected.Message, rejected.Deliveries, DeadLetterReasons.Rejected, reason, _state.Name, _state, rejected.History);
+        _state.Queue.DeadLetter(rejected.Message, rejected.Deliveries, DeadLetterReasons.Rejected, reason, _state.Name, _state.Key, rejected.History);
         AfterLeaving(rejected.Message);
         return new ValueTask<bool>(true);
     }
@@ -535,7 +535,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
             if (_observer is not null)
             {
                 ref Slot extended = ref _slots[index];
-                _observer.Settled(ObservedSettlement.Extended, Queue, Name, _state, extended.Message!.Id, extended.Message.Sequence, extended.Message.Event, extended.Message.Payload, extended.Attempt, null, null);
+                _observer.Settled(ObservedSettlement.Extended, Queue, Name, _state.Key, extended.Message!.Id, extended.Message.Sequence, extended.Message.Event, extended.Message.Payload, extended.Attempt, null, null);
             }
 
             return new ValueTask<bool>(true);
@@ -554,13 +554,20 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
     /// </summary>
     private bool Nack(long token, TimeSpan? delay, Exception? error)
     {
-        if (!NackLocked(token, delay, error, out string? nackedEvent, out Unsettled? deadLetter))
+        if (!NackLocked(token, delay, error, out string? nackedEvent, out bool parked, out Unsettled? deadLetter))
         {
             return false;
         }
 
-        // Counted once the locks are released (a MeterListener's callback is user code), before the nack returns.
+        // Counted once the locks are released (a MeterListener's callback is user code), before the nack returns, and
+        // before the harness hears that the delivery waits out its delay: it may move the clock as soon as it does.
         _metrics.RecordNacked(Queue, Name, nackedEvent!);
+        if (parked)
+        {
+            // The timer is armed by now, so the redelivery is due at the nack's time plus its delay.
+            _observer?.Parked(Queue, Name, _state.Key, 1);
+        }
+
         if (deadLetter is { } dead)
         {
             DeadLetterAfterMaxDeliveries(dead);
@@ -570,10 +577,11 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
     }
 
     /// <summary>The nack's part under the subscription's and the table's locks; the dead letter, if any, is left to the caller.</summary>
-    private bool NackLocked(long token, TimeSpan? delay, Exception? error, out string? nackedEvent, out Unsettled? deadLetter)
+    private bool NackLocked(long token, TimeSpan? delay, Exception? error, out string? nackedEvent, out bool parked, out Unsettled? deadLetter)
     {
         long now = _time.GetTimestamp();
         nackedEvent = null;
+        parked = false;
         deadLetter = null;
         lock (_state.Gate)
         {
@@ -598,7 +606,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
                 if (_observer is not null)
                 {
                     Message<T> nackedMessage = slot.Message!;
-                    _observer.Settled(ObservedSettlement.Nacked, Queue, Name, _state, nackedMessage.Id, nackedMessage.Sequence, nackedMessage.Event, nackedMessage.Payload, slot.Attempt, slot.Attempt < _maxDeliveries ? wait : null, error?.Message);
+                    _observer.Settled(ObservedSettlement.Nacked, Queue, Name, _state.Key, nackedMessage.Id, nackedMessage.Sequence, nackedMessage.Event, nackedMessage.Payload, slot.Attempt, slot.Attempt < _maxDeliveries ? wait : null, error?.Message);
                 }
 
                 if (slot.Attempt < _maxDeliveries && wait > TimeSpan.Zero)
@@ -611,9 +619,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
                     Volatile.Write(ref _parked, _parked + 1);
                     SignalIfDrained();
 
-                    // Reported after the timer is armed: the harness moves its clock once everything is parked,
-                    // and the timer must be due at now + wait, not at wait after the clock has moved.
-                    _observer?.Parked(Queue, Name, _state, 1);
+                    parked = true;
                     return true;
                 }
 
@@ -640,7 +646,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
 
     private void DeadLetterAfterMaxDeliveries(in Unsettled unsettled)
     {
-        _state.Queue.DeadLetter(unsettled.Message, unsettled.Deliveries, DeadLetterReasons.MaxDeliveries, null, _state.Name, _state, unsettled.History);
+        _state.Queue.DeadLetter(unsettled.Message, unsettled.Deliveries, DeadLetterReasons.MaxDeliveries, null, _state.Name, _state.Key, unsettled.History);
         AfterLeaving(unsettled.Message);
     }
 
@@ -716,7 +722,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
         if (slot.Waiting)
         {
             Volatile.Write(ref _parked, _parked - 1);
-            _observer?.Parked(Queue, Name, _state, -1);
+            _observer?.Parked(Queue, Name, _state.Key, -1);
         }
 
         DeliveryHistory? history = recordDelivery && !slot.Waiting ? DeliveryHistory.Record(slot.History, DeliveredAt(slot, now), error: null) : slot.History;
@@ -812,7 +818,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
                     if (!slot.Waiting)
                     {
                         _reader.Counters.TimedOut++;
-                        _observer?.Settled(ObservedSettlement.TimedOut, Queue, Name, _state, slot.Message.Id, slot.Message.Sequence, slot.Message.Event, slot.Message.Payload, slot.Attempt, null, null);
+                        _observer?.Settled(ObservedSettlement.TimedOut, Queue, Name, _state.Key, slot.Message.Id, slot.Message.Sequence, slot.Message.Event, slot.Message.Payload, slot.Attempt, null, null);
                     }
 
                     Unsettled due = FreeLocked(i, recordDelivery: true, now);
@@ -998,7 +1004,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
 
     ConsumerSnapshot IConsumer.GetSnapshot() => new()
     {
-        Key = _state,
+        Key = _state.Key,
         Queue = Queue,
         Subscription = Name,
         Filters = Filters,

@@ -69,6 +69,9 @@ internal sealed class SubscriptionState<T>
     /// <summary>Increases with creation order; publishers lock subscriptions in this order.</summary>
     public long Id { get; }
 
+    /// <summary>The subscription's identity for snapshots and the observer: a value, holding nothing of this object.</summary>
+    public SubscriptionKey Key => new(_queue.Name, Id);
+
     /// <summary>
     /// Durable queues: the subscription holds the messages whose sequence is greater than this, the queue's
     /// last sequence when it was created. A message staged for the store before then but committed after is
@@ -659,7 +662,7 @@ internal sealed class SubscriptionState<T>
 
             return new SubscriptionSnapshot
             {
-                Key = this,
+                Key = Key,
                 Queue = _queue.Name,
                 Name = Name,
                 IsDurable = Name is not null,

@@ -57,7 +57,6 @@ public sealed class ReliabilityTests(ITestOutputHelper output)
         {
             ["MessageQueue.Persistence.StoreWriter.t_onWriterThread"] = "[ThreadStatic]: whether this thread is the store writer's",
         };
-        Type[] mutableCollections = [typeof(System.Collections.IDictionary), typeof(System.Collections.IList), typeof(System.Collections.ICollection)];
         var found = new List<string>();
         foreach (System.Reflection.Assembly assembly in new[] { typeof(Broker).Assembly, typeof(MessageQueue.DependencyInjection.MessageBrokerBuilder).Assembly, typeof(BrokerTestHarness).Assembly })
         {
@@ -65,13 +64,20 @@ public sealed class ReliabilityTests(ITestOutputHelper output)
             {
                 foreach (System.Reflection.FieldInfo field in type.GetFields(System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.DeclaredOnly))
                 {
-                    bool writable = !field.IsLiteral && !field.IsInitOnly && !field.Name.Contains('<', StringComparison.Ordinal);
-                    bool sharedCollection = field.IsInitOnly && !field.FieldType.IsArray && mutableCollections.Any(c => c.IsAssignableFrom(field.FieldType))
-                        && !field.FieldType.Name.StartsWith("Frozen", StringComparison.Ordinal) && !field.FieldType.Name.StartsWith("Immutable", StringComparison.Ordinal);
                     string name = $"{type.FullName}.{field.Name}";
-                    if ((writable || sharedCollection) && !allowed.ContainsKey(name))
+                    if (field.IsLiteral || allowed.ContainsKey(name))
                     {
-                        found.Add($"{name} : {field.FieldType.Name}");
+                        continue;
+                    }
+
+                    if (!field.IsInitOnly && !field.Name.Contains('<', StringComparison.Ordinal))
+                    {
+                        found.Add($"{name} : {field.FieldType.Name} is writable");
+                    }
+                    else if (field.IsInitOnly && !type.ContainsGenericParameters && IsMutableCollection(field.GetValue(null)))
+                    {
+                        // The value, not the declared type: an IReadOnlyDictionary field may hold a Dictionary.
+                        found.Add($"{name} : holds a {field.GetValue(null)!.GetType().Name}");
                     }
                 }
             }
@@ -81,6 +87,24 @@ public sealed class ReliabilityTests(ITestOutputHelper output)
         typeof(Broker).Assembly.GetType("MessageQueue.Persistence.StoreWriter")!
             .GetField("t_onWriterThread", System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)
             .Should().NotBeNull("the allowed field exists, so the check above did look at it");
+    }
+
+    /// <summary>A collection someone could add to: not an array (fixed length), and not frozen, immutable or read-only.</summary>
+    private static bool IsMutableCollection(object? value)
+    {
+        if (value is not System.Collections.IEnumerable || value is string || value is Array)
+        {
+            return false;
+        }
+
+        string ns = value.GetType().Namespace ?? string.Empty;
+        string typeName = value.GetType().Name;
+        return !ns.StartsWith("System.Collections.Frozen", StringComparison.Ordinal)
+            && !ns.StartsWith("System.Collections.Immutable", StringComparison.Ordinal)
+            && !typeName.StartsWith("ReadOnly", StringComparison.Ordinal)
+            && !typeName.StartsWith("Frozen", StringComparison.Ordinal)
+            && !typeName.StartsWith("Empty", StringComparison.Ordinal)
+            && value is System.Collections.ICollection or System.Collections.IDictionary or System.Collections.IList;
     }
 
     /// <summary>

@@ -170,6 +170,32 @@ public sealed class TracingTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task TurningTracingOn_NeverMakesAPublishFail_EvenWithNoRoomForHeaders()
+    {
+        await using var strict = new Broker(new BrokerOptions { MaxHeadersLength = 0 });
+        await using Subscription<TestEvent> reader = await strict.SubscribeAsync<TestEvent>(_queue, "#");
+
+        // A caller's trace state beyond the W3C's 512 characters is not carried; the traceparent is.
+        using (Activity caller = new Activity("request").Start())
+        {
+            caller.TraceStateString = "vendor=" + new string('v', 600);
+            await strict.PublishAsync(_queue, "created", new TestEvent(1));
+        }
+
+        // A hierarchical-id caller: its span's id is no W3C traceparent, so nothing is injected.
+        using (Activity legacy = new Activity("legacy").SetIdFormat(ActivityIdFormat.Hierarchical).Start())
+        {
+            await strict.PublishAsync(_queue, "created", new TestEvent(2));
+        }
+
+        Delivery<TestEvent> first = await reader.ReadAsync();
+        first.Message.Headers.Should().ContainKey("traceparent").WhoseValue.Should().HaveLength(55);
+        first.Message.Headers.Should().NotContainKey("tracestate");
+        Delivery<TestEvent> second = await reader.ReadAsync();
+        second.Message.Headers.Should().BeEmpty();
+    }
+
     /// <summary>Spans stop on the handler's thread after its call returns: wait for them by count, signalled per stop.</summary>
     private Task WaitForSpans(int count)
     {
