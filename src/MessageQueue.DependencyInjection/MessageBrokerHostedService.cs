@@ -19,9 +19,11 @@ internal sealed class MessageBrokerHostedService(IServiceProvider services, IOpt
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         MessageBrokerOptions settings = options.Value;
-        Broker broker = services.GetRequiredService<Broker>();
+        // Resolving the subscriber creates the broker (or, with UseRabbitMq, the transport). The in-memory broker is
+        // only created when it is the one carrying the messages.
         ISubscriber subscriber = services.GetRequiredService<ISubscriber>();
-        TimeProvider time = broker.TimeProvider;
+        Broker? broker = subscriber as Broker;
+        TimeProvider time = broker?.TimeProvider ?? services.GetService<TimeProvider>() ?? TimeProvider.System;
         IServiceScopeFactory scopes = services.GetRequiredService<IServiceScopeFactory>();
 
         try
@@ -29,7 +31,7 @@ internal sealed class MessageBrokerHostedService(IServiceProvider services, IOpt
             await ResolveHandlersAsync(settings, scopes).ConfigureAwait(false);
             foreach (HandlerRegistration registration in settings.Handlers)
             {
-                HandlerRunner runner = registration.CreateRunner(scopes, time, _logger, broker.Metrics);
+                HandlerRunner runner = registration.CreateRunner(scopes, time, _logger, broker?.Metrics);
                 await runner.StartAsync(subscriber, cancellationToken).ConfigureAwait(false);
                 lock (_runners)
                 {

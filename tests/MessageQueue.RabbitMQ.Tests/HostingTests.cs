@@ -45,6 +45,10 @@ public sealed class HostingTests
         numbers.Should().Equal([1, 2, 3, 4, 5], "one at a time, in order (MaxConcurrency 1)");
         await host.StopAsync();
 
+        // Only the transport carries messages: the in-memory broker was never created (it logs its start when it is).
+        logs.WithEvent(108).Should().BeEmpty();
+        logs.WithEvent(8).Should().ContainSingle("the hosted handlers started");
+
         // The transport does not count what it had prefetched, so the stop log says only what it knows.
         logs.WithEvent(5).Should().BeEmpty();
         logs.WithEvent(12).Should().ContainSingle().Which.Message.Should()
