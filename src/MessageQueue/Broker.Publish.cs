@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace MessageQueue;
 
 public sealed partial class Broker
@@ -56,36 +54,19 @@ public sealed partial class Broker
     /// </summary>
     private async ValueTask<PublishReceipt> PublishInstrumentedAsync<T>(string queue, string eventName, T payload, PublishOptions options, CancellationToken cancellationToken)
     {
-        bool timed = _metrics.OperationDuration.Enabled;
-        long started = timed ? _metrics.Now() : 0;
-        using Activity? activity = BrokerTelemetry.StartPublish(queue, eventName);
-        if (activity is not null)
-        {
-            options = options with { Headers = BrokerTelemetry.Inject(activity, options.Headers) };
-        }
-
+        using PublishCall call = PublishCall.Start(_metrics, queue, eventName, ref options);
         try
         {
             BrokerQueue target = GetQueueForPublish<T>(queue);
             PublishReceipt receipt = target is BrokerQueue<T> typed
                 ? await typed.PublishAsync(eventName, payload, options, cancellationToken).ConfigureAwait(false)
                 : await target.PublishConvertedAsync(eventName, payload, options, cancellationToken).ConfigureAwait(false);
-            activity?.SetTag("messaging.message.id", receipt.MessageId.ToString());
-            if (timed)
-            {
-                _metrics.RecordPublishDuration(queue, eventName, started, null);
-            }
-
+            call.Succeeded(receipt);
             return receipt;
         }
         catch (Exception error)
         {
-            BrokerTelemetry.Fail(activity, error);
-            if (timed)
-            {
-                _metrics.RecordPublishDuration(queue, eventName, started, error.GetType().FullName);
-            }
-
+            call.Failed(error);
             throw;
         }
     }
@@ -113,50 +94,31 @@ public sealed partial class Broker
     /// </summary>
     private bool TryPublishInstrumented<T>(string queue, string eventName, T payload, PublishOptions options, out PublishReceipt receipt)
     {
-        bool timed = _metrics.OperationDuration.Enabled;
-        long started = timed ? _metrics.Now() : 0;
-        using Activity? activity = BrokerTelemetry.StartPublish(queue, eventName);
-        if (activity is not null)
-        {
-            options = options with { Headers = BrokerTelemetry.Inject(activity, options.Headers) };
-        }
-
-        string? errorType;
+        using PublishCall call = PublishCall.Start(_metrics, queue, eventName, ref options);
+        bool published;
         try
         {
             BrokerQueue target = GetQueueForPublish<T>(queue);
-            bool published = target is BrokerQueue<T> typed
+            published = target is BrokerQueue<T> typed
                 ? typed.TryPublish(eventName, payload, options, out receipt)
                 : target.TryPublishConverted(eventName, payload, options, out receipt);
-            if (published)
-            {
-                activity?.SetTag("messaging.message.id", receipt.MessageId.ToString());
-                errorType = null;
-            }
-            else
-            {
-                errorType = typeof(QueueFullException).FullName;
-                activity?.SetStatus(ActivityStatusCode.Error, "The queue is full; nothing was published.");
-                activity?.SetTag("error.type", errorType);
-            }
         }
         catch (Exception error)
         {
-            BrokerTelemetry.Fail(activity, error);
-            if (timed)
-            {
-                _metrics.RecordPublishDuration(queue, eventName, started, error.GetType().FullName);
-            }
-
+            call.Failed(error);
             throw;
         }
 
-        if (timed)
+        if (published)
         {
-            _metrics.RecordPublishDuration(queue, eventName, started, errorType);
+            call.Succeeded(receipt);
+        }
+        else
+        {
+            call.Refused(typeof(QueueFullException).FullName!, "The queue is full; nothing was published.");
         }
 
-        return errorType is null;
+        return published;
     }
 
     private BrokerQueue GetQueueForPublish<T>(string queue)
