@@ -109,15 +109,14 @@ internal sealed class HarnessObserver : BrokerObserver
         lock (_gate)
         {
             _parked += delta;
-            SubscriptionKey key = subscriptionKey;
-            int now = _parkedBySubscription.GetValueOrDefault(key) + delta;
+            int now = _parkedBySubscription.GetValueOrDefault(subscriptionKey) + delta;
             if (now == 0)
             {
-                _parkedBySubscription.Remove(key);
+                _parkedBySubscription.Remove(subscriptionKey);
             }
             else
             {
-                _parkedBySubscription[key] = now;
+                _parkedBySubscription[subscriptionKey] = now;
             }
 
             SignalLocked();

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using FluentAssertions;
 using MessageQueue.ContractTests;
@@ -19,22 +18,8 @@ public sealed class TracingTests
     public async Task WithRabbitMqClientsPublisherSource_TheHandlersProcessSpan_JoinsThePublishersTrace()
     {
         string queue = "traced-" + Guid.NewGuid().ToString("N");
-        var spans = new ConcurrentQueue<Activity>();
-        var processStopped = new TaskCompletionSource<Activity>(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var listener = new ActivityListener
-        {
-            ShouldListenTo = source => source.Name is "MessageQueue" or "RabbitMQ.Client.Publisher",
-            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = activity =>
-            {
-                spans.Enqueue(activity);
-                if (activity.Source.Name == "MessageQueue" && activity.Kind == ActivityKind.Consumer && Equals(activity.GetTagItem("messaging.destination.name"), queue))
-                {
-                    processStopped.TrySetResult(activity);
-                }
-            },
-        };
-        ActivitySource.AddActivityListener(listener);
+        using var spans = new SpanRecorder(null, "MessageQueue", "RabbitMQ.Client.Publisher");
+        bool IsProcess(Activity a) => a.Source.Name == "MessageQueue" && a.Kind == ActivityKind.Consumer && Equals(a.GetTagItem("messaging.destination.name"), queue);
 
         await using RabbitMqTransport transport = await RabbitMqTransport.ConnectAsync(RabbitMqServer.Options("tracing-test"));
         await transport.DeclareQueueAsync(queue);
@@ -53,11 +38,12 @@ public sealed class TracingTests
         }
 
         string? traceParent = await seen.Task.OrHang("the handler's call");
-        Activity process = await processStopped.Task.OrHang("the process span");
+        await spans.WaitFor(1, IsProcess);
+        Activity process = spans.Stopped.Single(IsProcess);
 
         traceParent.Should().NotBeNull("RabbitMQ.Client's publisher source wrote the trace context into the AMQP headers");
         process.TraceId.Should().Be(trace, "the handler's span joins the publisher's trace");
-        spans.Should().NotContain(s => s.Source.Name == "MessageQueue" && s.Kind == ActivityKind.Producer, "the transport starts no publish span of its own");
-        spans.Should().Contain(s => s.Source.Name == "RabbitMQ.Client.Publisher" && s.SpanId == process.ParentSpanId, "the process span's parent is RabbitMQ.Client's publish span");
+        spans.Stopped.Should().NotContain(s => s.Source.Name == "MessageQueue" && s.Kind == ActivityKind.Producer, "the transport starts no publish span of its own");
+        spans.Stopped.Should().Contain(s => s.Source.Name == "RabbitMQ.Client.Publisher" && s.SpanId == process.ParentSpanId, "the process span's parent is RabbitMQ.Client's publish span");
     }
 }

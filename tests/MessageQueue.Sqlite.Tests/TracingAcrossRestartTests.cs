@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using FluentAssertions;
 using MessageQueue.ContractTests;
@@ -19,29 +18,13 @@ public sealed class TracingAcrossRestartTests : IDisposable
 
     private readonly TempStoreFile _file = new();
     private readonly string _queue = $"traced-{Guid.NewGuid():N}";
-    private readonly ConcurrentQueue<Activity> _stopped = new();
-    private readonly ActivityListener _listener;
+    private readonly SpanRecorder _spans;
 
-    public TracingAcrossRestartTests()
-    {
-        _listener = new ActivityListener
-        {
-            ShouldListenTo = source => source.Name == "MessageQueue",
-            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = activity =>
-            {
-                if (Equals(activity.GetTagItem("messaging.destination.name"), _queue))
-                {
-                    _stopped.Enqueue(activity);
-                }
-            },
-        };
-        ActivitySource.AddActivityListener(_listener);
-    }
+    public TracingAcrossRestartTests() => _spans = new SpanRecorder(_queue);
 
     public void Dispose()
     {
-        _listener.Dispose();
+        _spans.Dispose();
         _file.Dispose();
     }
 
@@ -55,7 +38,7 @@ public sealed class TracingAcrossRestartTests : IDisposable
             await first.PublishAsync(_queue, "created", new TestEvent(1));
         }
 
-        Activity publish = _stopped.Should().ContainSingle(a => a.Kind == ActivityKind.Producer).Subject;
+        Activity publish = _spans.Stopped.Should().ContainSingle(a => a.Kind == ActivityKind.Producer).Subject;
 
         var handled = new TaskCompletionSource<ActivityContext>(TaskCreationOptions.RunContinuationsAsynchronously);
         await using (var second = new Broker(new BrokerOptions { Store = new SqliteMessageStore(_file.Path) }))
@@ -72,7 +55,7 @@ public sealed class TracingAcrossRestartTests : IDisposable
             Activity.Current.Should().BeNull();
         }
 
-        Activity consumer = _stopped.Should().ContainSingle(a => a.Kind == ActivityKind.Consumer).Subject;
+        Activity consumer = _spans.Stopped.Should().ContainSingle(a => a.Kind == ActivityKind.Consumer).Subject;
         consumer.ParentSpanId.Should().Be(publish.SpanId);
     }
 }

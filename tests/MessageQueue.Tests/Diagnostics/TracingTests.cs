@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using FluentAssertions;
 using MessageQueue.ContractTests;
@@ -12,34 +11,10 @@ namespace MessageQueue.Tests.Diagnostics;
 public sealed class TracingTests : IAsyncLifetime
 {
     private readonly string _queue = $"traced-{Guid.NewGuid():N}";
-    private readonly ConcurrentQueue<Activity> _stopped = new();
-    private readonly ActivityListener _listener;
+    private readonly SpanRecorder _spans;
     private readonly Broker _broker = new();
-    private (int Count, TaskCompletionSource Signal)? _waiter;
 
-    public TracingTests()
-    {
-        _listener = new ActivityListener
-        {
-            ShouldListenTo = source => source.Name == "MessageQueue",
-            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = activity =>
-            {
-                if (Equals(activity.GetTagItem("messaging.destination.name"), _queue))
-                {
-                    lock (_stopped)
-                    {
-                        _stopped.Enqueue(activity);
-                        if (_waiter is { } waiter && _stopped.Count >= waiter.Count)
-                        {
-                            waiter.Signal.TrySetResult();
-                        }
-                    }
-                }
-            },
-        };
-        ActivitySource.AddActivityListener(_listener);
-    }
+    public TracingTests() => _spans = new SpanRecorder(_queue);
 
     public Task InitializeAsync() => Task.CompletedTask;
 
@@ -47,7 +22,7 @@ public sealed class TracingTests : IAsyncLifetime
     // the process, the allocation gate's included.
     public async Task DisposeAsync()
     {
-        _listener.Dispose();
+        _spans.Dispose();
         await _broker.DisposeAsync();
     }
 
@@ -64,10 +39,10 @@ public sealed class TracingTests : IAsyncLifetime
         PublishReceipt receipt = await _broker.PublishAsync(_queue, "created", new TestEvent(1));
         await processed.Task.OrHang("the handler's call");
         await _broker.FlushAsync();
-        await WaitForSpans(2);
+        await _spans.WaitFor(2);
 
-        Activity publish = _stopped.Single(a => a.Kind == ActivityKind.Producer);
-        Activity process = _stopped.Single(a => a.Kind == ActivityKind.Consumer);
+        Activity publish = _spans.Stopped.Single(a => a.Kind == ActivityKind.Producer);
+        Activity process = _spans.Stopped.Single(a => a.Kind == ActivityKind.Consumer);
         publish.DisplayName.Should().Be($"publish {_queue}");
         publish.GetTagItem("messaging.system").Should().Be("messagequeue");
         publish.GetTagItem("messaging.operation.type").Should().Be("send");
@@ -93,7 +68,7 @@ public sealed class TracingTests : IAsyncLifetime
         string traceParent = delivery.Message.Headers["traceparent"];
         ActivityContext.TryParse(traceParent, null, out ActivityContext context).Should().BeTrue();
         context.TraceId.Should().Be(parent.TraceId, "the publish span is a child of the caller's activity");
-        _stopped.Should().ContainSingle(a => a.Kind == ActivityKind.Producer).Which.ParentSpanId.Should().Be(parent.SpanId);
+        _spans.Stopped.Should().ContainSingle(a => a.Kind == ActivityKind.Producer).Which.ParentSpanId.Should().Be(parent.SpanId);
     }
 
     [Fact]
@@ -101,9 +76,9 @@ public sealed class TracingTests : IAsyncLifetime
     {
         await using Subscription handler = await _broker.SubscribeAsync<TestEvent>(_queue, ["#"], static (_, _) => throw new InvalidOperationException("no"), new SubscriptionOptions { MaxDeliveries = 1 });
         await _broker.PublishAsync(_queue, "created", new TestEvent(1));
-        await WaitForSpans(2);
+        await _spans.WaitFor(2);
 
-        Activity process = _stopped.Single(a => a.Kind == ActivityKind.Consumer);
+        Activity process = _spans.Stopped.Single(a => a.Kind == ActivityKind.Consumer);
         process.Status.Should().Be(ActivityStatusCode.Error);
         process.GetTagItem("error.type").Should().Be(typeof(InvalidOperationException).FullName);
     }
@@ -118,7 +93,7 @@ public sealed class TracingTests : IAsyncLifetime
         _broker.TryPublish(_queue, "created", new TestEvent(2), out _).Should().BeFalse("the queue holds one message");
 
         Delivery<TestEvent> delivery = await reader.ReadAsync();
-        Activity[] spans = [.. _stopped.Where(a => a.Kind == ActivityKind.Producer)];
+        Activity[] spans = [.. _spans.Stopped.Where(a => a.Kind == ActivityKind.Producer)];
         spans.Should().HaveCount(2);
         spans[0].GetTagItem("messaging.message.id").Should().Be(receipt.MessageId.ToString());
         spans[0].Status.Should().Be(ActivityStatusCode.Unset);
@@ -132,25 +107,12 @@ public sealed class TracingTests : IAsyncLifetime
     public async Task AMessageWithoutTraceContext_StartsItsOwnTrace_NotTheOneCurrentWhenTheHandlerSubscribed()
     {
         // Published while nobody listens, so the message carries no trace context; kept by a durable subscription.
-        _listener.Dispose();
+        _spans.Dispose();
         Subscription<TestEvent> keeper = await _broker.SubscribeAsync<TestEvent>(_queue, "#", new SubscriptionOptions { Name = "worker" });
         await keeper.DisposeAsync();
         await _broker.PublishAsync(_queue, "created", new TestEvent(1));
 
-        var consumerSpans = new ConcurrentQueue<Activity>();
-        using var listener = new ActivityListener
-        {
-            ShouldListenTo = source => source.Name == "MessageQueue",
-            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = activity =>
-            {
-                if (activity.Kind == ActivityKind.Consumer && Equals(activity.GetTagItem("messaging.destination.name"), _queue))
-                {
-                    consumerSpans.Enqueue(activity);
-                }
-            },
-        };
-        ActivitySource.AddActivityListener(listener);
+        using var spans = new SpanRecorder(_queue);
         var processed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Subscription handler;
         using (Activity startup = new Activity("startup").Start())
@@ -164,7 +126,8 @@ public sealed class TracingTests : IAsyncLifetime
             await processed.Task.OrHang("the handler's call");
             await handler.DisposeAsync();
 
-            Activity process = consumerSpans.Should().ContainSingle().Subject;
+            await spans.WaitFor(1, a => a.Kind == ActivityKind.Consumer);
+            Activity process = spans.Stopped.Should().ContainSingle(a => a.Kind == ActivityKind.Consumer).Subject;
             process.ParentSpanId.Should().Be(default(ActivitySpanId), "a message without trace context starts a trace of its own");
             process.TraceId.Should().NotBe(startup.TraceId, "the span current when the handler subscribed is not its parent");
         }
@@ -194,21 +157,5 @@ public sealed class TracingTests : IAsyncLifetime
         first.Message.Headers.Should().NotContainKey("tracestate");
         Delivery<TestEvent> second = await reader.ReadAsync();
         second.Message.Headers.Should().BeEmpty();
-    }
-
-    /// <summary>Spans stop on the handler's thread after its call returns: wait for them by count, signalled per stop.</summary>
-    private Task WaitForSpans(int count)
-    {
-        lock (_stopped)
-        {
-            if (_stopped.Count >= count)
-            {
-                return Task.CompletedTask;
-            }
-
-            var signal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            _waiter = (count, signal);
-            return signal.Task.OrHang($"{count} spans");
-        }
     }
 }
