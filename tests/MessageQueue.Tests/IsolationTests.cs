@@ -143,13 +143,11 @@ public sealed class IsolationTests : IAsyncLifetime
     [Trait("Guarantee", "9")]
     public async Task Handler_Slow_DoesNotDelayOtherSubscriptionsOfTheQueue()
     {
-        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var slowCalls = 0;
-        await using Subscription slow = await _broker.SubscribeAsync<TestEvent>("orders", "#", async (_, _) =>
-        {
-            Interlocked.Increment(ref slowCalls);
-            await release.Task;
-        }, new SubscriptionOptions { Name = "slow" });
+        // The slow handler waits at the gate with its own token: disposing its subscription ends the wait, so a
+        // failed assertion below ends the test with its message rather than a dispose that waits for the handler.
+        using var slowGate = new TestGate("the slow handler, on its first message");
+        await using Subscription slow = await _broker.SubscribeAsync<TestEvent>("orders", "#", (_, cancellationToken) =>
+            new ValueTask(slowGate.PassAsync(cancellationToken)), new SubscriptionOptions { Name = "slow" });
 
         var fastSeen = new ConcurrentQueue<int>();
         var fastDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -170,12 +168,11 @@ public sealed class IsolationTests : IAsyncLifetime
         }
 
         await fastDone.Task.OrHang("the fast subscription to get every message while the slow one is stuck");
+        await slowGate.WaitForArrivals(1).OrHang("the slow handler's first call");
         fastSeen.Should().Equal(Enumerable.Range(0, 50));
-        Volatile.Read(ref slowCalls).Should().Be(1, "the slow handler is still on its first message");
+        slowGate.Arrivals.Should().Be(1, "the slow handler is still on its first message");
         SubscriptionSnapshot slowState = _broker.GetSnapshot().Queue("orders").Subscription("slow");
         (slowState.InFlight + slowState.Backlog).Should().Be(50, "the slow subscription keeps everything, nothing is lost");
-
-        release.TrySetResult();
     }
 
     [Fact]

@@ -3,7 +3,8 @@ namespace MessageQueue.ContractTests.Support;
 /// <summary>
 /// Guards against hangs. Tests wait on signals (tasks completed by the code under test); this only
 /// turns a signal that never comes into a failure with a message, instead of a stuck test run.
-/// It is never used to wait for time to pass.
+/// It is never used to wait for time to pass. While a test waits, the wait is recorded against the test's
+/// <see cref="TestRun"/>, so that a test hung elsewhere still says what it was waiting for.
 /// </summary>
 public static class TestWait
 {
@@ -12,26 +13,27 @@ public static class TestWait
 
     public static async Task OrHang(this Task task, string what)
     {
+        TestRun.WaitScope wait = TestRun.Waiting(what);
+        bool arrived = false;
         try
         {
             await task.WaitAsync(HangGuard);
+            arrived = true;
         }
         catch (TimeoutException)
         {
             throw new TimeoutException($"Hung: {what} did not happen within {HangGuard.TotalSeconds:0} s.");
+        }
+        finally
+        {
+            wait.End(arrived);
         }
     }
 
     public static async Task<T> OrHang<T>(this Task<T> task, string what)
     {
-        try
-        {
-            return await task.WaitAsync(HangGuard);
-        }
-        catch (TimeoutException)
-        {
-            throw new TimeoutException($"Hung: {what} did not happen within {HangGuard.TotalSeconds:0} s.");
-        }
+        await ((Task)task).OrHang(what);
+        return await task;
     }
 
     public static Task<T> OrHang<T>(this ValueTask<T> task, string what) => task.AsTask().OrHang(what);

@@ -1,0 +1,169 @@
+using System.Globalization;
+using System.Text;
+
+namespace MessageQueue.ContractTests.Support;
+
+/// <summary>
+/// One run of one test, as the guarded test framework (<see cref="GuardedTestFramework"/>) starts it. It knows
+/// what the test is waiting for right now (the signals passed to <see cref="TestWait"/>) and which
+/// <see cref="TestGate"/>s the test holds, so that a test that hangs says what it was waiting for instead of
+/// being ended without a word.
+/// </summary>
+/// <remarks>
+/// The current run flows with the test's execution context (an <see cref="AsyncLocal{T}"/>), into every task and
+/// thread the test starts, so a gate or a wait is recorded against the test that made it even when tests run in
+/// parallel.
+/// </remarks>
+public sealed class TestRun
+{
+    /// <summary>The environment variable that runs every test this many times in one process.</summary>
+    public const string RepeatVariable = "MQ_TEST_REPEAT";
+
+    /// <summary>
+    /// How long one run of a test may take before it is failed as hung. Far above any test's normal duration
+    /// (the longest take about 30 s on a loaded machine), and above <see cref="TestWait.HangGuard"/>, so that a
+    /// signal that never comes is reported by its own wait first.
+    /// </summary>
+    public static readonly TimeSpan HangGuard = TimeSpan.FromSeconds(120);
+
+    private static readonly AsyncLocal<TestRun?> CurrentRun = new();
+
+    private readonly object _lock = new();
+    private readonly List<string> _waits = [];
+    private readonly List<TestGate> _gates = [];
+    private string? _lastSignal;
+
+    internal TestRun(string test, int run, int runs)
+    {
+        Test = test;
+        Run = run;
+        Runs = runs;
+    }
+
+    /// <summary>The run of the test whose code is calling, or <see langword="null"/> outside a guarded test.</summary>
+    public static TestRun? Current => CurrentRun.Value;
+
+    /// <summary>
+    /// How many times each test runs, from <see cref="RepeatVariable"/> (1 when unset). A race that shows once in
+    /// a hundred suite runs shows in seconds when one test's steps run a few thousand times.
+    /// </summary>
+    public static int Repeat { get; } = ReadRepeat(Environment.GetEnvironmentVariable(RepeatVariable));
+
+    /// <summary>The test's display name.</summary>
+    public string Test { get; }
+
+    /// <summary>Which run this is, from 1.</summary>
+    public int Run { get; }
+
+    /// <summary>How many runs of the test there are.</summary>
+    public int Runs { get; }
+
+    internal static void Enter(TestRun run) => CurrentRun.Value = run;
+
+    internal static int ReadRepeat(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return 1;
+        }
+
+        if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int repeat) || repeat < 1)
+        {
+            throw new InvalidOperationException(
+                $"{RepeatVariable} is '{value}': set it to a whole number of runs, 1 or more, or leave it unset to run each test once.");
+        }
+
+        return repeat;
+    }
+
+    internal void Track(TestGate gate)
+    {
+        lock (_lock)
+        {
+            _gates.Add(gate);
+        }
+    }
+
+    /// <summary>Records that the current test waits for <paramref name="what"/> until the returned scope ends.</summary>
+    internal static WaitScope Waiting(string what)
+    {
+        if (Current is not { } run)
+        {
+            return default;
+        }
+
+        lock (run._lock)
+        {
+            run._waits.Add(what);
+        }
+
+        return new WaitScope(run, what);
+    }
+
+    private void Received(string what, bool arrived)
+    {
+        lock (_lock)
+        {
+            _waits.Remove(what);
+            if (arrived)
+            {
+                _lastSignal = what;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Opens every gate the run still holds, so that code it left waiting can finish once the run has been
+    /// given up as hung.
+    /// </summary>
+    internal void OpenGates()
+    {
+        TestGate[] gates;
+        lock (_lock)
+        {
+            gates = [.. _gates];
+        }
+
+        foreach (TestGate gate in gates)
+        {
+            gate.Open();
+        }
+    }
+
+    /// <summary>What a hung run was doing: the signals it waited for, the gates still closed, the last signal that came.</summary>
+    internal string DescribeHang()
+    {
+        var text = new StringBuilder();
+        text.Append(CultureInfo.InvariantCulture, $"Hung: {Test} did not finish within {HangGuard.TotalSeconds:0} s");
+        if (Runs > 1)
+        {
+            text.Append(CultureInfo.InvariantCulture, $" (run {Run} of {Runs})");
+        }
+
+        text.Append('.');
+        lock (_lock)
+        {
+            text.AppendLine();
+            text.Append(_waits.Count == 0
+                ? "Waiting for: no signal the test named, so the hang is in an await without a hang guard (a dispose, a publish, a read)."
+                : "Waiting for: " + string.Join("; ", _waits.Select(w => $"'{w}'")) + ".");
+            TestGate[] closed = [.. _gates.Where(g => !g.IsOpen)];
+            if (closed.Length > 0)
+            {
+                text.AppendLine();
+                text.Append("Gates still closed: " + string.Join("; ", closed.Select(g => $"'{g.Name}' ({g.Inside} inside)")) + ".");
+            }
+
+            text.AppendLine();
+            text.Append(_lastSignal is null ? "No signal had arrived yet." : $"Last signal that arrived: '{_lastSignal}'.");
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>The span of one wait; ending it says whether the signal arrived.</summary>
+    internal readonly struct WaitScope(TestRun? run, string what)
+    {
+        public void End(bool arrived) => run?.Received(what, arrived);
+    }
+}
