@@ -5,11 +5,9 @@ using Xunit.Sdk;
 namespace MessageQueue.ContractTests.Support;
 
 /// <summary>
-/// Runs one test (a fact, or one row of a theory) <see cref="TestRun.Repeat"/> times, each run with a new instance
-/// of the test class, and reports it as one result: the first run that fails fails the test, and its message says
-/// which run it was. Each run is bounded by <see cref="TestRun.HangGuard"/>: a run that does not finish by then
-/// fails the test with what it was waiting for (<see cref="TestRun.DescribeHang"/>), the gates it holds are opened
-/// so that what it left waiting can finish, and the test run goes on with the next test.
+/// Runs one test (a fact, or one row of a theory) through <see cref="TestRun.RunAsync"/>: <see cref="TestRun.Repeat"/>
+/// times, each run with a new instance of the test class and bounded by <see cref="TestRun.HangGuard"/>, reported
+/// as one result.
 /// </summary>
 public sealed class GuardedTestRunner(
     ITest test,
@@ -27,40 +25,21 @@ public sealed class GuardedTestRunner(
     /// <inheritdoc/>
     protected override async Task<decimal> InvokeTestMethodAsync(ExceptionAggregator aggregator)
     {
-        int runs = TestRun.Repeat;
-        decimal seconds = 0;
-        for (int number = 1; number <= runs && !CancellationTokenSource.IsCancellationRequested; number++)
+        (decimal seconds, Exception? failure) = await TestRun.RunAsync(
+            DisplayName, TestRun.Repeat, TestRun.HangGuard, TimeProvider.System, RunOnceAsync, CancellationTokenSource.Token);
+        if (failure is not null)
         {
-            var run = new TestRun(DisplayName, number, runs);
-            var runAggregator = new ExceptionAggregator();
-            Task<decimal> invocation = InvokeAsync(run, runAggregator);
-            try
-            {
-                seconds += await invocation.WaitAsync(TestRun.HangGuard);
-            }
-            catch (TimeoutException)
-            {
-                aggregator.Add(new TestHungException(run.DescribeHang()));
-                run.OpenGates();
-                return seconds + (decimal)TestRun.HangGuard.TotalSeconds;
-            }
-
-            if (runAggregator.HasExceptions)
-            {
-                Exception failure = runAggregator.ToException();
-                aggregator.Add(runs == 1 ? failure : new RepeatedRunFailedException(number, runs, failure));
-                break;
-            }
+            aggregator.Add(failure);
         }
 
         return seconds;
     }
 
-    // A method of its own, so that the run it enters flows into the test's code and no further than this call.
-    private Task<decimal> InvokeAsync(TestRun run, ExceptionAggregator runAggregator)
+    private async Task<(decimal Seconds, Exception? Failure)> RunOnceAsync()
     {
-        TestRun.Enter(run);
-        return new XunitTestInvoker(Test, MessageBus, TestClass, ConstructorArguments, TestMethod, TestMethodArguments, BeforeAfterAttributes, runAggregator, CancellationTokenSource).RunAsync();
+        var runAggregator = new ExceptionAggregator();
+        decimal seconds = await new XunitTestInvoker(Test, MessageBus, TestClass, ConstructorArguments, TestMethod, TestMethodArguments, BeforeAfterAttributes, runAggregator, CancellationTokenSource).RunAsync();
+        return (seconds, runAggregator.HasExceptions ? runAggregator.ToException() : null);
     }
 }
 

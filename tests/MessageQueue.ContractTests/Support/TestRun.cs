@@ -31,13 +31,15 @@ public sealed class TestRun
     private readonly object _lock = new();
     private readonly List<string> _waits = [];
     private readonly List<TestGate> _gates = [];
+    private readonly TimeSpan _hangGuard;
     private string? _lastSignal;
 
-    internal TestRun(string test, int run, int runs)
+    private TestRun(string test, int run, int runs, TimeSpan hangGuard)
     {
         Test = test;
         Run = run;
         Runs = runs;
+        _hangGuard = hangGuard;
     }
 
     /// <summary>The run of the test whose code is calling, or <see langword="null"/> outside a guarded test.</summary>
@@ -58,9 +60,63 @@ public sealed class TestRun
     /// <summary>How many runs of the test there are.</summary>
     public int Runs { get; }
 
-    internal static void Enter(TestRun run) => CurrentRun.Value = run;
+    /// <summary>
+    /// Runs a test <paramref name="runs"/> times, each run bounded by <paramref name="hangGuard"/> on
+    /// <paramref name="timeProvider"/>, and returns the time the runs took and the failure that ends them, if any.
+    /// The first run that fails ends them; with more than one run its failure is wrapped in a
+    /// <see cref="RepeatedRunFailedException"/> that says which run it was. A run that does not finish in time
+    /// ends them with a <see cref="TestHungException"/> saying what it was waiting for, and the gates it holds
+    /// are opened so that what it left waiting can finish; the run itself is not waited for any longer.
+    /// </summary>
+    /// <param name="test">The test's name, for the reports.</param>
+    /// <param name="runs">How many times to run it.</param>
+    /// <param name="hangGuard">How long one run may take.</param>
+    /// <param name="timeProvider">The clock of the hang guard.</param>
+    /// <param name="runOnce">Runs the test once; returns its duration in seconds and its failure, if any.</param>
+    /// <param name="cancellationToken">Stops before the next run when cancelled.</param>
+    public static async Task<(decimal Seconds, Exception? Failure)> RunAsync(
+        string test,
+        int runs,
+        TimeSpan hangGuard,
+        TimeProvider timeProvider,
+        Func<Task<(decimal Seconds, Exception? Failure)>> runOnce,
+        CancellationToken cancellationToken = default)
+    {
+        decimal seconds = 0;
+        for (int number = 1; number <= runs && !cancellationToken.IsCancellationRequested; number++)
+        {
+            var run = new TestRun(test, number, runs, hangGuard);
+            (decimal Seconds, Exception? Failure) result;
+            try
+            {
+                result = await StartAsync(run, runOnce).WaitAsync(hangGuard, timeProvider, CancellationToken.None);
+            }
+            catch (TimeoutException)
+            {
+                var hung = new TestHungException(run.DescribeHang());
+                run.OpenGates();
+                return (seconds + (decimal)hangGuard.TotalSeconds, hung);
+            }
 
-    internal static int ReadRepeat(string? value)
+            seconds += result.Seconds;
+            if (result.Failure is not null)
+            {
+                return (seconds, runs == 1 ? result.Failure : new RepeatedRunFailedException(number, runs, result.Failure));
+            }
+        }
+
+        return (seconds, null);
+    }
+
+    // An async method of its own, so that the run it makes current flows into the test's code and no further.
+    private static async Task<(decimal Seconds, Exception? Failure)> StartAsync(TestRun run, Func<Task<(decimal Seconds, Exception? Failure)>> runOnce)
+    {
+        CurrentRun.Value = run;
+        return await runOnce();
+    }
+
+    /// <summary>Reads a value of <see cref="RepeatVariable"/>: unset or blank is 1; anything but a whole number of 1 or more is refused.</summary>
+    public static int ReadRepeat(string? value)
     {
         if (string.IsNullOrWhiteSpace(value))
         {
@@ -116,7 +172,7 @@ public sealed class TestRun
     /// Opens every gate the run still holds, so that code it left waiting can finish once the run has been
     /// given up as hung.
     /// </summary>
-    internal void OpenGates()
+    private void OpenGates()
     {
         TestGate[] gates;
         lock (_lock)
@@ -130,11 +186,11 @@ public sealed class TestRun
         }
     }
 
-    /// <summary>What a hung run was doing: the signals it waited for, the gates still closed, the last signal that came.</summary>
-    internal string DescribeHang()
+    /// <summary>What the run is doing: the signals it waits for, the gates still closed, the last signal that came.</summary>
+    public string DescribeHang()
     {
         var text = new StringBuilder();
-        text.Append(CultureInfo.InvariantCulture, $"Hung: {Test} did not finish within {HangGuard.TotalSeconds:0} s");
+        text.Append(CultureInfo.InvariantCulture, $"Hung: {Test} did not finish within {_hangGuard.TotalSeconds:0.###} s");
         if (Runs > 1)
         {
             text.Append(CultureInfo.InvariantCulture, $" (run {Run} of {Runs})");
