@@ -103,5 +103,6 @@ for run in $(seq 1 "$runs"); do
 done
 
 stop_load
-echo "$runs loaded runs: $total_failed failed, $total_hung hung"
+noun=runs; [ "$runs" -eq 1 ] && noun=run
+echo "$runs loaded $noun: $total_failed failed, $total_hung hung"
 [ "$total_failed" -eq 0 ] && [ "$total_hung" -eq 0 ]
