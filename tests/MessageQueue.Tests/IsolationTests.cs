@@ -241,7 +241,9 @@ public sealed class IsolationTests : IAsyncLifetime
     {
         var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Subscription stuck = await _broker.SubscribeAsync<TestEvent>("orders", "#", async (_, cancellationToken) =>
+        // Disposed again at the end whatever happens: only its dispose ends the handler, and a failure before the
+        // dispose below would otherwise leave the broker's shutdown waiting out its timeout for it.
+        await using Subscription stuck = await _broker.SubscribeAsync<TestEvent>("orders", "#", async (_, cancellationToken) =>
         {
             entered.TrySetResult();
             var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

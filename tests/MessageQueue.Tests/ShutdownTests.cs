@@ -20,23 +20,21 @@ public sealed class ShutdownTests
     [Trait("Guarantee", "10")]
     public async Task DisposeAsync_HandlerMidMessage_WaitsForItToFinishAndItsAckCounts()
     {
+        // The handler ignores its token on purpose: the shutdown must wait for it to return, not cancel it. So the
+        // gate opens when the test ends, whichever way it ends, and a failed assertion leaves no handler stuck.
+        using var release = new TestGate("the handler, mid-message while the broker shuts down");
         Broker broker = NewBroker();
-        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Subscription handler = await broker.SubscribeAsync<TestEvent>("jobs", "#", async (delivery, _) =>
-        {
-            entered.TrySetResult();
-            await release.Task;
-        }, new SubscriptionOptions { Name = "worker" });
+        Subscription handler = await broker.SubscribeAsync<TestEvent>("jobs", "#", (delivery, _) =>
+            new ValueTask(release.PassAsync(CancellationToken.None)), new SubscriptionOptions { Name = "worker" });
         await broker.PublishAsync("jobs", "run", new TestEvent(1));
-        await entered.Task.OrHang("the handler to start");
+        await release.WaitForArrivals(1).OrHang("the handler to start");
 
         Task disposing = broker.DisposeAsync().AsTask();
         disposing.IsCompleted.Should().BeFalse("a handler is still working on a delivery");
         await FluentActions.Awaiting(async () => await broker.PublishAsync("jobs", "run", new TestEvent(2)))
             .Should().ThrowAsync<ObjectDisposedException>("new publishes stop at once");
 
-        release.TrySetResult();
+        release.Open();
         await disposing.OrHang("the shutdown to finish after the handler returned");
 
         SubscriptionSnapshot worker = broker.GetSnapshot().Queue("jobs").Subscription("worker");
@@ -158,7 +156,7 @@ public sealed class ShutdownTests
         });
         await broker.PublishAsync("jobs", "run", new TestEvent(1));
 
-        await broker.DisposeAsync();
+        await broker.DisposeAsync().OrHang("the shutdown, once the read loop settled what it read");
 
         (await loop.OrHang("the read loop to end")).Should().BeLessThanOrEqualTo(1);
         SubscriptionClosedException reason = (await FluentActions.Awaiting(() => subscription.Completion).Should().ThrowAsync<SubscriptionClosedException>()).Which;

@@ -66,6 +66,37 @@ public sealed class StressTests(ITestOutputHelper output)
         return consumer.TryRead(out Delivery<TestEvent> delivery) ? delivery : null;
     }
 
+    /// <summary>
+    /// A worker whose assertion fails fails the run's <paramref name="done"/> signal with its exception, so that the test
+    /// ends at once with that message instead of waiting out the hang guard for acks that worker will never make.
+    /// </summary>
+    private static async Task FailFastAsync(Task worker, TaskCompletionSource done)
+    {
+        try
+        {
+            await worker;
+        }
+        catch (Exception error)
+        {
+            done.TrySetException(error);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Waits for the publishers, or ends at once with a worker's failure (see <see cref="FailFastAsync"/>): without the
+    /// workers nothing frees room in the queue, and the publishers would wait for it until the hang guard.
+    /// </summary>
+    private static async Task PublishersOrFailureAsync(Task publishers, Task done, string what)
+    {
+        Task first = await Task.WhenAny(publishers, done).OrHang(what);
+        await first;
+        if (first != publishers)
+        {
+            await publishers.OrHang(what);
+        }
+    }
+
     [Fact]
     [Trait("Guarantee", "1")]
     [Trait("Guarantee", "2")]
@@ -231,29 +262,37 @@ public sealed class StressTests(ITestOutputHelper output)
             }
         }
 
-        List<Task> workers = [.. subscriptions.SelectMany(s => Enumerable.Range(0, WorkersPerSubscription).Select(w => Task.Run(() => WorkerAsync(s, w))))];
+        List<Task> workers = [.. subscriptions.SelectMany(s => Enumerable.Range(0, WorkersPerSubscription).Select(w => Task.Run(() => FailFastAsync(WorkerAsync(s, w), done))))];
         try
         {
-            await Task.WhenAll(Enumerable.Range(0, Publishers).Select(p => Task.Run(() => PublisherAsync(p)))).OrHang($"the publishers (seed {seed})");
-        }
-        catch (TimeoutException)
-        {
-            Dump();
-            throw;
-        }
-        Volatile.Write(ref publishersDone, 1);
-        CheckDone();
+            try
+            {
+                await PublishersOrFailureAsync(Task.WhenAll(Enumerable.Range(0, Publishers).Select(p => Task.Run(() => PublisherAsync(p)))), done.Task, $"the publishers (seed {seed})");
+            }
+            catch (TimeoutException)
+            {
+                Dump();
+                throw;
+            }
+            Volatile.Write(ref publishersDone, 1);
+            CheckDone();
 
-        try
-        {
-            await done.Task.OrHang($"every subscription to ack everything it matched (seed {seed})");
+            try
+            {
+                await done.Task.OrHang($"every subscription to ack everything it matched (seed {seed})");
+            }
+            catch (TimeoutException)
+            {
+                Dump();
+                throw;
+            }
         }
-        catch (TimeoutException)
+        finally
         {
-            Dump();
-            throw;
+            // On every path: workers that hold deliveries would otherwise keep the broker's shutdown waiting.
+            await stop.CancelAsync();
         }
-        await stop.CancelAsync();
+
         await Task.WhenAll(workers).OrHang($"the workers to stop (seed {seed})");
 
         output.WriteLine($"nacks {nacks}, consumer attaches {reattaches}, stale settles {staleSettles}, redeliveries {redeliveries}");
@@ -509,10 +548,10 @@ public sealed class StressTests(ITestOutputHelper output)
         DateTimeOffset start = clock.GetUtcNow();
         Task driver = Task.Run(DriveClockAsync);
         Task deadLetterTask = Task.Run(ReadDeadLettersAsync);
-        List<Task> workers = [.. subscriptions.SelectMany(s => Enumerable.Range(0, WorkersPerSubscription).Select(w => Task.Run(() => WorkerAsync(s, w))))];
+        List<Task> workers = [.. subscriptions.SelectMany(s => Enumerable.Range(0, WorkersPerSubscription).Select(w => Task.Run(() => FailFastAsync(WorkerAsync(s, w), done))))];
         try
         {
-            await Task.WhenAll(Enumerable.Range(0, Publishers).Select(p => Task.Run(() => PublisherAsync(p)))).OrHang($"the publishers (seed {seed})");
+            await PublishersOrFailureAsync(Task.WhenAll(Enumerable.Range(0, Publishers).Select(p => Task.Run(() => PublisherAsync(p)))), done.Task, $"the publishers (seed {seed})");
             output.WriteLine($"publishers done after {watch.Elapsed.TotalSeconds:0.0} s, clock at {clock.GetUtcNow() - start}");
             Interlocked.Exchange(ref expectedTotal, subscriptions.Sum(t => (long)t.Expected.Count));
             CheckDone();

@@ -22,11 +22,11 @@ public sealed class DeliveryRingTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _broker.DisposeAsync();
 
-    private async Task PublishAsync(string queue, int from, int count)
+    private async Task PublishAsync(string queue, int from, int count, CancellationToken cancellationToken = default)
     {
         for (int i = from; i < from + count; i++)
         {
-            await _broker.PublishAsync(queue, "e", new TestEvent(i));
+            await _broker.PublishAsync(queue, "e", new TestEvent(i), cancellationToken: cancellationToken);
         }
     }
 
@@ -148,29 +148,41 @@ public sealed class DeliveryRingTests : IAsyncLifetime
         var perReader = new List<int>[] { [], [] };
         Task[] readers = [.. Enumerable.Range(0, 2).Select(r => Task.Run(async () =>
         {
-            while (true)
+            try
             {
-                Delivery<TestEvent> delivery;
-                try
+                while (true)
                 {
-                    delivery = await subscription.ReadAsync(done.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
+                    Delivery<TestEvent> delivery;
+                    try
+                    {
+                        delivery = await subscription.ReadAsync(done.Token);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
 
-                perReader[r].Add(delivery.Payload.Number);
-                (await delivery.AckAsync()).Should().BeTrue();
-                if (Interlocked.Increment(ref read) == Count)
-                {
-                    await done.CancelAsync(); // the other reader is parked, or about to be: this ends it
+                    perReader[r].Add(delivery.Payload.Number);
+                    (await delivery.AckAsync()).Should().BeTrue();
+                    if (Interlocked.Increment(ref read) == Count)
+                    {
+                        await done.CancelAsync(); // the other reader is parked, or about to be: this ends it
+                    }
                 }
+            }
+            catch
+            {
+                // A failed assertion ends the other reader and the publisher too (which would otherwise wait for room
+                // that nobody frees), so that the test fails with this message rather than a hang.
+                await done.CancelAsync();
+                throw;
             }
         }))];
 
-        await PublishAsync("orders", 0, Count).OrHang("publishing 20 000 messages while two readers drain them");
+        // The readers first: a reader's failure is the test's message; the publisher then only reports its cancellation.
+        Task publishing = PublishAsync("orders", 0, Count, done.Token);
         await Task.WhenAll(readers).OrHang("two readers draining 20 000 messages");
+        await publishing.OrHang("publishing 20 000 messages while two readers drain them");
 
         read.Should().Be(Count);
         List<int> all = [.. perReader[0], .. perReader[1]];

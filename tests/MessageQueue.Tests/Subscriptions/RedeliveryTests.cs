@@ -19,7 +19,9 @@ public sealed class RedeliveryTests : IAsyncLifetime
 
     public Task InitializeAsync()
     {
-        _broker = new Broker(new BrokerOptions { TimeProvider = _clock });
+        // No shutdown timeout: on this clock, which nobody moves at the end, a shutdown that waited for a consumer
+        // left holding a delivery by a failed assertion would wait forever instead of reporting the failure.
+        _broker = new Broker(new BrokerOptions { TimeProvider = _clock, ShutdownTimeout = TimeSpan.Zero });
         return Task.CompletedTask;
     }
 
@@ -378,14 +380,19 @@ public sealed class RedeliveryTests : IAsyncLifetime
     /// <summary>
     /// Waits until the handler loop has nacked a delivery: the handler's return (its signal) comes just
     /// before the nack, on the loop's thread. Each snapshot is taken after the previous one proved false,
-    /// and the loop's next step is the nack itself, so this waits a handful of instructions.
+    /// and the loop's next step is the nack itself, so this waits a handful of instructions. Bounded by the
+    /// hang guard, and when that passes it fails saying what did not happen, as an OrHang wait does.
     /// </summary>
     private async Task NackedAsync(string subscription, long count)
     {
         using var guard = new CancellationTokenSource(TestWait.HangGuard);
         while (_broker.GetSnapshot().Queue("jobs").Subscription(subscription).Nacked < count)
         {
-            guard.Token.ThrowIfCancellationRequested();
+            if (guard.IsCancellationRequested)
+            {
+                throw new TimeoutException($"Hung: the handler loop of '{subscription}' did not nack delivery {count} within {TestWait.HangGuard.TotalSeconds:0} s.");
+            }
+
             await Task.Yield();
         }
     }

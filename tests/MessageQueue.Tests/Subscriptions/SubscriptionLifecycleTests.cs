@@ -182,7 +182,9 @@ public sealed class SubscriptionLifecycleTests : IAsyncLifetime
     [Fact]
     public async Task ClientDisposeAsync_HandlerRunning_CancelsItsTokenAndWaitsForItToReturn()
     {
-        BrokerClient client = _broker.Connect("handler-owner");
+        // Disposed again at the end whatever happens: only the client's dispose (or the broker's, after its
+        // shutdown timeout) cancels the handler's token, which is all the handler waits for.
+        await using BrokerClient client = _broker.Connect("handler-owner");
         var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         bool returned = false;
         Subscription subscription = await client.SubscribeAsync<TestEvent>("db", "#", async (_, cancellationToken) =>
@@ -199,7 +201,7 @@ public sealed class SubscriptionLifecycleTests : IAsyncLifetime
         await _broker.PublishAsync("db", "add", new TestEvent(1));
         await entered.Task.OrHang("the handler to start");
 
-        await client.DisposeAsync();
+        await client.DisposeAsync().OrHang("the client's dispose, which cancels the running handler and waits for it");
 
         returned.Should().BeTrue("disposing the client waits for its running handlers");
         await subscription.Completion.OrHang("the handler subscription to complete");
