@@ -19,7 +19,9 @@ public sealed class BadInputCatalogueTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _broker = new Broker();
+        // No shutdown wait: every test holds _inFlight read and unsettled until its last step, so after a failed
+        // assertion a dispose that waited for it would hold the failure back for the whole ShutdownTimeout.
+        _broker = new Broker(new BrokerOptions { ShutdownTimeout = TimeSpan.Zero });
         _broker.DeclareQueue<TestEvent>("orders");
         _keeper = await _broker.SubscribeAsync<TestEvent>(Control, "#", new SubscriptionOptions { Name = "keeper" });
         for (int i = 1; i <= 3; i++)

@@ -1,5 +1,6 @@
 using FluentAssertions;
 using MessageQueue.ContractTests;
+using MessageQueue.ContractTests.Support;
 using Xunit;
 
 namespace MessageQueue.Tests.Authorization;
@@ -77,18 +78,23 @@ public sealed class CustomAuthorizerTests
     public async Task AnAsynchronousAuthorizer_IsAwaitedByPublishAsync_AndTryPublishSaysItCannotWait()
     {
         var authorizer = new CountingAuthorizer(_ => AuthorizationDecision.Allow(cacheable: false));
+
+        // The authorizer's decisions wait here, as for a remote policy service. The calls under test pass it no token
+        // that the end of the test cancels, so it is the gate's disposal that lets them go: on every path, a failed
+        // assertion included, and nothing disposed below waits for a decision in the meantime.
+        using var policyService = new TestGate("the custom authorizer's decisions");
         await using var broker = new Broker(new BrokerOptions { Authorizer = authorizer });
         await using BrokerClient client = broker.Connect("c");
         await using Subscription<TestEvent> reader = await client.SubscribeAsync<TestEvent>("q", "#");
 
-        authorizer.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        authorizer.Gate = policyService;
         ValueTask<PublishReceipt> publishing = client.PublishAsync("q", "e", new TestEvent(1));
         publishing.IsCompleted.Should().BeFalse("the authorizer has not decided yet");
         FluentActions.Invoking(() => client.TryPublish("q", "e", new TestEvent(2), out _)).Should().Throw<InvalidOperationException>().WithMessage("*cannot wait for the custom authorizer*");
-        authorizer.Gate.SetResult();
+        policyService.Open();
 
-        await publishing;
-        (await reader.ReadAsync()).Payload.Number.Should().Be(1);
+        await publishing.OrHang("the publish, once the authorizer decided");
+        (await reader.ReadAsync().OrHang("the published message")).Payload.Number.Should().Be(1);
         reader.TryRead(out _).Should().BeFalse("the TryPublish published nothing");
     }
 
@@ -96,8 +102,8 @@ public sealed class CustomAuthorizerTests
     {
         private readonly List<AuthorizationRequest> _requests = [];
 
-        /// <summary>When set, each decision waits for it: an authorizer that asks a remote policy service.</summary>
-        public TaskCompletionSource? Gate { get; set; }
+        /// <summary>When set, each decision waits at it: an authorizer that asks a remote policy service.</summary>
+        public TestGate? Gate { get; set; }
 
         public IReadOnlyList<AuthorizationRequest> Requests
         {
@@ -119,7 +125,7 @@ public sealed class CustomAuthorizerTests
 
             if (Gate is { } gate)
             {
-                await gate.Task;
+                await gate.PassAsync(cancellationToken);
             }
 
             return decide(request);
