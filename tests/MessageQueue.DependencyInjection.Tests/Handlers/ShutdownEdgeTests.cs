@@ -48,7 +48,9 @@ public sealed class ShutdownEdgeTests
             gate.Open();
         }
 
-        // The late finish of the abandoned call settles nothing; the message is delivered again on attempt 1.
+        // The late finish of the abandoned call settles nothing; the message is delivered again on attempt 1. Its scope
+        // ends after the host's late ack, so once it is disposed that ack has been tried, before the subscription is back.
+        await _recorder.WaitForDisposedScopes(1).OrHang("the abandoned call's late ack, and the end of its scope");
         await using Subscription<Order> again = await broker.SubscribeAsync<Order>("orders", ["#"], new SubscriptionOptions { Name = "fulfilment", MaxDeliveries = 1 });
         Delivery<Order> redelivered = await again.ReadAsync().AsTask().OrHang("the redelivery");
         redelivered.Payload.Id.Should().Be(1);

@@ -67,14 +67,15 @@ public sealed class InvoiceHandler(Recorder recorder) : IMessageHandler<Invoice>
 }
 
 /// <summary>
-/// Records, then waits at the test's gate without looking at its token: a handler that cannot be cut short. Only the
-/// test opens its gate, so a test that uses it opens the gate in a <c>finally</c>.
+/// Records with its scope, then waits at the test's gate without looking at its token: a handler that cannot be cut
+/// short. Only the test opens its gate, so a test that uses it opens the gate in a <c>finally</c>. Its scope is
+/// disposed after the host's ack of the call, so the scope's disposal says the call has finished for good.
 /// </summary>
-public sealed class StubbornHandler(TestGate gate, Recorder recorder) : IMessageHandler<Order>
+public sealed class StubbornHandler(ScopedContext context, TestGate gate, Recorder recorder) : IMessageHandler<Order>
 {
     public async ValueTask HandleAsync(Delivery<Order> delivery, CancellationToken cancellationToken)
     {
-        recorder.Record(new HandledCall(nameof(StubbornHandler), delivery.Payload.Id, Guid.Empty, delivery.Attempt));
+        recorder.Record(new HandledCall(nameof(StubbornHandler), delivery.Payload.Id, context.Id, delivery.Attempt));
         await gate.PassAsync(CancellationToken.None);
     }
 }
