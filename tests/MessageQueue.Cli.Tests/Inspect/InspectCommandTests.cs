@@ -1,4 +1,5 @@
 using System.CommandLine;
+using MessageQueue.ContractTests.Support;
 using MessageQueue.Sqlite;
 
 namespace MessageQueue.Cli.Tests.Inspect;
@@ -24,8 +25,8 @@ public sealed class InspectCommandTests : IDisposable
             await broker.PublishAsync("orders", "order.created", new Order(i));
         }
 
-        await (await billing.ReadAsync()).RejectAsync("card declined");
-        _ = await billing.ReadAsync(); // delivered, never settled
+        await (await billing.ReadAsync().OrHang("order 1")).RejectAsync("card declined");
+        _ = await billing.ReadAsync().OrHang("order 2"); // delivered, never settled
         return path;
     }
 

@@ -136,10 +136,11 @@ public sealed class HostedHandlerTests
     public async Task HandlerTimeout_CancelsTheHandlersToken_AndTheMessageIsNacked()
     {
         var clock = new ManualTimeProvider();
+        using var gate = new TestGate("the timed handler, on attempts 1 and 2");
         using IHost host = Build(services =>
         {
             services.AddSingleton<TimeProvider>(clock);
-            services.AddSingleton<Gate>();
+            services.AddSingleton(gate);
             services.AddMessageHandler<GatedHandler, Order>("orders", "#", configure: h =>
             {
                 h.HandlerTimeout = TimeSpan.FromSeconds(10);
@@ -147,18 +148,27 @@ public sealed class HostedHandlerTests
             });
         });
         await host.StartAsync();
-        Gate gate = host.Services.GetRequiredService<Gate>();
         Broker broker = host.Services.GetRequiredService<Broker>();
 
-        await broker.PublishAsync("orders", "created", new Order(1, "tea"));
-        await gate.WaitForInside(1).OrHang("attempt 1 inside the handler");
-        clock.Advance(TimeSpan.FromSeconds(10));
+        try
+        {
+            await broker.PublishAsync("orders", "created", new Order(1, "tea"));
+            await gate.WaitForInside(1).OrHang("attempt 1 inside the handler");
+            clock.Advance(TimeSpan.FromSeconds(10));
 
-        // The timeout cancelled attempt 1; with a zero backoff, attempt 2 arrives at once.
-        await _recorder.WaitForCalls(2).OrHang("attempt 2 after the timeout");
-        _recorder.Calls.Select(c => c.Attempt).Should().Equal(1, 2);
-        _logs.WithEvent(4).Should().ContainSingle().Which.Message.Should().Contain("00:00:10");
-        gate.Open();
+            // The timeout cancelled attempt 1; with a zero backoff, attempt 2 arrives at once.
+            await _recorder.WaitForCalls(2).OrHang("attempt 2 after the timeout");
+            _recorder.Calls.Select(c => c.Attempt).Should().Equal(1, 2);
+            _logs.WithEvent(4).Should().ContainSingle().Which.Message.Should().Contain("00:00:10");
+        }
+        finally
+        {
+            // Attempt 2 waits at the gate. Disposing a host does not stop it, and the broker's disposal waits for the
+            // running handler up to its shutdown timeout on the manual clock, which nobody moves: the gate opens here,
+            // before the host is disposed, whatever happened above.
+            gate.Open();
+        }
+
         await host.StopAsync();
         broker.GetSnapshot().Queues.Single(q => q.Name == "orders").Subscriptions.Single().Acked.Should().Be(1);
     }
@@ -166,27 +176,28 @@ public sealed class HostedHandlerTests
     [Fact]
     public async Task MaxConcurrency_RunsThatManyAtOnce_AndNoMore()
     {
+        using var gate = new TestGate("the handlers, three at a time");
         using IHost host = Build(services =>
         {
-            services.AddSingleton<Gate>();
+            services.AddSingleton(gate);
             services.AddMessageHandler<GatedHandler, Order>("orders", "#", configure: h => h.MaxConcurrency = 3);
         });
         await host.StartAsync();
-        Gate gate = host.Services.GetRequiredService<Gate>();
         Broker broker = host.Services.GetRequiredService<Broker>();
-
-        for (int i = 1; i <= 10; i++)
-        {
-            await broker.PublishAsync("orders", "created", new Order(i, "tea"));
-        }
 
         try
         {
+            for (int i = 1; i <= 10; i++)
+            {
+                await broker.PublishAsync("orders", "created", new Order(i, "tea"));
+            }
+
             await gate.WaitForInside(3).OrHang("three handlers inside at once");
             _recorder.Calls.Should().HaveCount(3, "the fourth waits for a free slot");
         }
         finally
         {
+            // Before the host is disposed: disposing it does not stop it, and the broker's disposal waits for running handlers.
             gate.Open();
         }
 
@@ -222,21 +233,30 @@ public sealed class HostedHandlerTests
     [Fact]
     public async Task Stop_LetsARunningHandlerFinish_ThenAcks()
     {
+        using var gate = new TestGate("the handler, on order 1");
         using IHost host = Build(services =>
         {
-            services.AddSingleton<Gate>();
+            services.AddSingleton(gate);
             services.AddMessageHandler<GatedHandler, Order>("orders", "#");
         });
         await host.StartAsync();
-        Gate gate = host.Services.GetRequiredService<Gate>();
         Broker broker = host.Services.GetRequiredService<Broker>();
-        await broker.PublishAsync("orders", "created", new Order(1, "tea"));
-        await broker.PublishAsync("orders", "created", new Order(2, "tea"));
-        await gate.WaitForInside(1).OrHang("order 1 inside the handler");
+        Task stopping;
+        try
+        {
+            await broker.PublishAsync("orders", "created", new Order(1, "tea"));
+            await broker.PublishAsync("orders", "created", new Order(2, "tea"));
+            await gate.WaitForInside(1).OrHang("order 1 inside the handler");
 
-        Task stopping = host.StopAsync();
-        stopping.IsCompleted.Should().BeFalse("the running handler has not finished");
-        gate.Open();
+            stopping = host.StopAsync();
+            stopping.IsCompleted.Should().BeFalse("the running handler has not finished");
+        }
+        finally
+        {
+            // Whatever happened above: a stop, or the disposal of a host that was not stopped, waits for the handler.
+            gate.Open();
+        }
+
         await stopping.OrHang("the host's stop");
 
         _recorder.Calls.Select(c => c.OrderId).Should().Equal([1], "no new delivery is taken once stopping");

@@ -18,30 +18,39 @@ public sealed class ShutdownEdgeTests
     [Trait("Guarantee", "10")]
     public async Task CutShortAtStop_OnTheLastAttempt_GoesBackWithoutUsingAnAttempt_NotToTheDeadLetterQueue()
     {
+        using var gate = new TestGate("the stubborn handler, on order 1");
         using IHost host = Build(services =>
         {
-            services.AddSingleton<Gate>();
+            services.AddSingleton(gate);
             services.AddMessageHandler<StubbornHandler, Order>("orders", "#", "fulfilment", h => h.Subscription.MaxDeliveries = 1);
         });
         await host.StartAsync();
         Broker broker = host.Services.GetRequiredService<Broker>();
-        Gate gate = host.Services.GetRequiredService<Gate>();
-        await broker.PublishAsync("orders", "placed", new Order(1, "tea"));
-        await gate.WaitForInside(1).OrHang("order 1 inside the handler, on its only attempt");
+        try
+        {
+            await broker.PublishAsync("orders", "placed", new Order(1, "tea"));
+            await gate.WaitForInside(1).OrHang("order 1 inside the handler, on its only attempt");
 
-        // The host's shutdown time is already up: the running call is cut short, and it ignores its token.
-        await host.StopAsync(new CancellationToken(canceled: true)).OrHang("the stop");
+            // The host's shutdown time is already up: the running call is cut short, and it ignores its token.
+            await host.StopAsync(new CancellationToken(canceled: true)).OrHang("the stop");
 
-        SubscriptionSnapshot fulfilment = broker.GetSnapshot().Queue("orders").Subscription("fulfilment");
-        fulfilment.Backlog.Should().Be(1, "the message went back to the durable subscription");
-        fulfilment.DeadLettered.Should().Be(0, "a slow shutdown is not the message's failure");
-        fulfilment.HandlerFailures.Should().Be(0);
-        broker.GetSnapshot().Queue(Broker.GetDeadLetterQueueName("orders")).Depth.Should().Be(0);
-        _logs.WithEvent(6).Should().ContainSingle().Which.Message.Should().Contain("1 calls of handler StubbornHandler");
-        _logs.WithEvent(5).Should().ContainSingle().Which.Message.Should().Contain("0 messages handled; 0 prefetched and 1 unfinished");
+            SubscriptionSnapshot fulfilment = broker.GetSnapshot().Queue("orders").Subscription("fulfilment");
+            fulfilment.Backlog.Should().Be(1, "the message went back to the durable subscription");
+            fulfilment.DeadLettered.Should().Be(0, "a slow shutdown is not the message's failure");
+            fulfilment.HandlerFailures.Should().Be(0);
+            broker.GetSnapshot().Queue(Broker.GetDeadLetterQueueName("orders")).Depth.Should().Be(0);
+            _logs.WithEvent(6).Should().ContainSingle().Which.Message.Should().Contain("1 calls of handler StubbornHandler");
+            _logs.WithEvent(5).Should().ContainSingle().Which.Message.Should().Contain("0 messages handled; 0 prefetched and 1 unfinished");
+        }
+        finally
+        {
+            // The handler ignores its token, so only the gate lets it finish, whatever happened above.
+            gate.Open();
+        }
 
-        // The late finish of the abandoned call settles nothing; the message is delivered again on attempt 1.
-        gate.Open();
+        // The late finish of the abandoned call settles nothing; the message is delivered again on attempt 1. Its scope
+        // ends after the host's late ack, so once it is disposed that ack has been tried, before the subscription is back.
+        await _recorder.WaitForDisposedScopes(1).OrHang("the abandoned call's late ack, and the end of its scope");
         await using Subscription<Order> again = await broker.SubscribeAsync<Order>("orders", ["#"], new SubscriptionOptions { Name = "fulfilment", MaxDeliveries = 1 });
         Delivery<Order> redelivered = await again.ReadAsync().AsTask().OrHang("the redelivery");
         redelivered.Payload.Id.Should().Be(1);

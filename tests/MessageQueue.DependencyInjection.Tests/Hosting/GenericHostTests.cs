@@ -25,24 +25,34 @@ public sealed class GenericHostTests : IDisposable
         var logs = new LogSink();
 
         // First run: "fulfilment" handles everything; "audit" is stuck on order 1 when the host stops.
-        using (IHost first = BuildHost(recorder, logs, new Gate()))
+        using var stuck = new TestGate("audit's handler, on order 1, until the first host's shutdown time runs out");
+        using (IHost first = BuildHost(recorder, logs, stuck))
         {
             await first.StartAsync();
-            IPublisher publisher = first.Services.GetRequiredService<IPublisher>();
-            for (int i = 1; i <= Orders; i++)
+            try
             {
-                await publisher.PublishAsync("orders", "created", new Order(i, "tea"));
+                IPublisher publisher = first.Services.GetRequiredService<IPublisher>();
+                for (int i = 1; i <= Orders; i++)
+                {
+                    await publisher.PublishAsync("orders", "created", new Order(i, "tea"));
+                }
+
+                // A scope is disposed after its message is acked: ten disposed scopes mean fulfilment settled all ten.
+                await recorder.WaitForDisposedScopes(Orders).OrHang("fulfilment handles and acks all ten");
+                await stuck.WaitForInside(1).OrHang("audit holds order 1");
+
+                // The host's shutdown timeout runs out (cancelled here rather than waited for): audit's handler is cancelled.
+                using var shutdownTimeout = new CancellationTokenSource();
+                Task stopping = first.StopAsync(shutdownTimeout.Token);
+                await shutdownTimeout.CancelAsync();
+                await stopping.OrHang("the first host's stop");
             }
-
-            // A scope is disposed after its message is acked: ten disposed scopes mean fulfilment settled all ten.
-            await recorder.WaitForDisposedScopes(Orders).OrHang("fulfilment handles and acks all ten");
-            await first.Services.GetRequiredService<Gate>().WaitForInside(1).OrHang("audit holds order 1");
-
-            // The host's shutdown timeout runs out (cancelled here rather than waited for): audit's handler is cancelled.
-            using var shutdownTimeout = new CancellationTokenSource();
-            Task stopping = first.StopAsync(shutdownTimeout.Token);
-            await shutdownTimeout.CancelAsync();
-            await stopping.OrHang("the first host's stop");
+            finally
+            {
+                // When the test failed before the stop cancelled audit's handler: disposing a host does not stop it, and
+                // the broker's disposal would wait for that handler until its shutdown timeout. The gate opens first.
+                stuck.Open();
+            }
         }
 
         recorder.Calls.Where(c => c.Handler == nameof(OrderHandler)).Select(c => c.OrderId).Should().Equal(Enumerable.Range(1, Orders));
@@ -55,8 +65,7 @@ public sealed class GenericHostTests : IDisposable
         logs.WithEvent(9).Should().ContainSingle().Which.Message.Should().Contain($"{Orders} messages handled; {Orders} messages went back");
 
         // Second run, same store file, the audit handler no longer stuck: it gets all ten, in order; fulfilment gets nothing again.
-        var opened = new Gate();
-        opened.Open();
+        using TestGate opened = OpenGate();
         using (IHost second = BuildHost(recorder, logs, opened))
         {
             await second.StartAsync();
@@ -89,7 +98,8 @@ public sealed class GenericHostTests : IDisposable
     public async Task MessagesPublishedWhileTheHostIsStopped_AreHandledAfterItStarts()
     {
         var recorder = new Recorder();
-        using (IHost first = BuildHost(recorder, new LogSink(), OpenGate()))
+        using TestGate opened = OpenGate();
+        using (IHost first = BuildHost(recorder, new LogSink(), opened))
         {
             await first.StartAsync();
             await first.StopAsync();
@@ -98,7 +108,7 @@ public sealed class GenericHostTests : IDisposable
             await first.Services.GetRequiredService<IPublisher>().PublishAsync("orders", "created", new Order(42, "coffee"));
         }
 
-        using IHost second = BuildHost(recorder, new LogSink(), OpenGate());
+        using IHost second = BuildHost(recorder, new LogSink(), opened);
         await second.StartAsync();
         await recorder.WaitForCalls(1, nameof(OrderHandler)).OrHang("fulfilment gets order 42");
         await recorder.WaitForCalls(1, nameof(GatedHandler)).OrHang("audit gets order 42");
@@ -108,14 +118,15 @@ public sealed class GenericHostTests : IDisposable
 
     public void Dispose() => _directory.Dispose();
 
-    private static Gate OpenGate()
+    /// <summary>A gate that is open from the start: the audit handler passes at once.</summary>
+    private static TestGate OpenGate()
     {
-        var gate = new Gate();
+        var gate = new TestGate("audit's handler (open)");
         gate.Open();
         return gate;
     }
 
-    private IHost BuildHost(Recorder recorder, LogSink logs, Gate gate) => TestHosts.Build(
+    private IHost BuildHost(Recorder recorder, LogSink logs, TestGate gate) => TestHosts.Build(
         services =>
         {
             services.AddSingleton(recorder);

@@ -1,3 +1,5 @@
+using MessageQueue.ContractTests.Support;
+
 namespace MessageQueue.DependencyInjection.Tests.Support;
 
 /// <summary>Records each order with the scope it ran in.</summary>
@@ -30,8 +32,11 @@ public sealed class FailingHandler(Recorder recorder) : IMessageHandler<Order>
     }
 }
 
-/// <summary>Records, then waits at the gate (honouring its token).</summary>
-public sealed class GatedHandler(Gate gate, Recorder recorder, AuditScope? scope = null) : IMessageHandler<Order>
+/// <summary>
+/// Records, then waits at the test's gate with its own token, which the host cancels when its shutdown time runs out
+/// (or a handler timeout does).
+/// </summary>
+public sealed class GatedHandler(TestGate gate, Recorder recorder, AuditScope? scope = null) : IMessageHandler<Order>
 {
     public async ValueTask HandleAsync(Delivery<Order> delivery, CancellationToken cancellationToken)
     {
@@ -61,12 +66,16 @@ public sealed class InvoiceHandler(Recorder recorder) : IMessageHandler<Invoice>
     }
 }
 
-/// <summary>Records, then waits at the gate without looking at its token: a handler that cannot be cut short.</summary>
-public sealed class StubbornHandler(Gate gate, Recorder recorder) : IMessageHandler<Order>
+/// <summary>
+/// Records with its scope, then waits at the test's gate without looking at its token: a handler that cannot be cut
+/// short. Only the test opens its gate, so a test that uses it opens the gate in a <c>finally</c>. Its scope is
+/// disposed after the host's ack of the call, so the scope's disposal says the call has finished for good.
+/// </summary>
+public sealed class StubbornHandler(ScopedContext context, TestGate gate, Recorder recorder) : IMessageHandler<Order>
 {
     public async ValueTask HandleAsync(Delivery<Order> delivery, CancellationToken cancellationToken)
     {
-        recorder.Record(new HandledCall(nameof(StubbornHandler), delivery.Payload.Id, Guid.Empty, delivery.Attempt));
+        recorder.Record(new HandledCall(nameof(StubbornHandler), delivery.Payload.Id, context.Id, delivery.Attempt));
         await gate.PassAsync(CancellationToken.None);
     }
 }

@@ -1,4 +1,5 @@
 using FluentAssertions;
+using MessageQueue.ContractTests.Support;
 using MessageQueue.Testing.Tests.Support;
 using Xunit;
 
@@ -115,14 +116,14 @@ public sealed class AdvanceTimeTests
         harness.Broker.DeclareQueue<Order>("orders");
         await using Subscription<Order> reader = await harness.SubscribeAsync<Order>("orders", "#", new SubscriptionOptions { Name = "slow", AckTimeout = TimeSpan.FromSeconds(30) });
         await harness.PublishAsync("orders", "order.created", new Order(1, "tea"));
-        Delivery<Order> first = await reader.ReadAsync();
+        Delivery<Order> first = await reader.ReadAsync().OrHang("attempt 1");
 
         // The consumer still holds it, so move the clock directly (AdvanceTimeAsync would wait for it to settle).
         harness.Time.Advance(TimeSpan.FromSeconds(30));
 
         harness.TimedOut.Should().ContainSingle().Which.Attempt.Should().Be(1);
         (await first.AckAsync()).Should().BeFalse("the late ack of a timed-out delivery settles nothing");
-        Delivery<Order> second = await reader.ReadAsync();
+        Delivery<Order> second = await reader.ReadAsync().OrHang("attempt 2, after the ack timeout");
         second.Attempt.Should().Be(2);
         await second.AckAsync();
         await harness.WaitForIdleAsync();

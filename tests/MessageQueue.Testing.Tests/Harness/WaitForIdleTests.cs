@@ -1,4 +1,5 @@
 using FluentAssertions;
+using MessageQueue.ContractTests.Support;
 using MessageQueue.Testing.Tests.Support;
 using Xunit;
 
@@ -112,10 +113,10 @@ public sealed class WaitForIdleTests
             await harness.PublishAsync("orders", "order.created", new Order(i, "tea"));
         }
 
-        var held = new List<Delivery<Order>> { await shipping.ReadAsync() };
+        var held = new List<Delivery<Order>> { await shipping.ReadAsync().OrHang("order 1") };
         harness.Time.Advance(TimeSpan.FromSeconds(90));
-        held.Add(await shipping.ReadAsync());
-        held.Add(await shipping.ReadAsync());
+        held.Add(await shipping.ReadAsync().OrHang("order 2"));
+        held.Add(await shipping.ReadAsync().OrHang("order 3"));
 
         Func<Task> wait = () => harness.WaitForIdleAsync();
         TimeoutException timeout = (await wait.Should().ThrowAsync<TimeoutException>()).Which;
@@ -135,7 +136,7 @@ public sealed class WaitForIdleTests
             await delivery.AckAsync();
         }
 
-        Delivery<Order> fourth = await shipping.ReadAsync();
+        Delivery<Order> fourth = await shipping.ReadAsync().OrHang("order 4, once a slot was free");
         await fourth.AckAsync();
         await harness.WaitForIdleAsync();
     }
@@ -191,7 +192,7 @@ public sealed class WaitForIdleTests
         var read = new List<Delivery<Order>>();
         for (int i = 0; i < 3; i++)
         {
-            read.Add(await reader.ReadAsync());
+            read.Add(await reader.ReadAsync().OrHang("the next of the three orders"));
         }
 
         await threeDelivered;
@@ -211,9 +212,9 @@ public sealed class WaitForIdleTests
         harness.Broker.DeclareQueue<Order>("orders");
         Subscription<Order> reader = await harness.SubscribeAsync<Order>("orders", "#");
         await harness.PublishAsync("orders", "order.created", new Order(1, "tea"));
-        _ = await reader.ReadAsync();
+        _ = await reader.ReadAsync().OrHang("the delivery left unsettled");
 
-        await harness.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30), TimeProvider.System);
+        await harness.DisposeAsync().OrHang("the harness's dispose, with a delivery unsettled");
 
         Func<Task> publish = () => harness.PublishAsync("orders", "order.created", new Order(2, "tea")).AsTask();
         await publish.Should().ThrowAsync<ObjectDisposedException>();
