@@ -164,8 +164,7 @@ public sealed class ConnectionLossTests(Xunit.Abstractions.ITestOutputHelper out
         await transport.DeclareQueueAsync(queue);
         Subscription<TestEvent> durable = await transport.SubscribeAsync<TestEvent>(queue, ["#"], new SubscriptionOptions { Name = "waiting" });
 
-        await RabbitMqServer.StopAsync();
-        try
+        await RabbitMqServer.WhileStoppedAsync(async () =>
         {
             await lost.Task.OrHang("the ConnectionLost event");
             transport.IsConnected.Should().BeFalse();
@@ -177,7 +176,7 @@ public sealed class ConnectionLossTests(Xunit.Abstractions.ITestOutputHelper out
             clock.Advance(TimeSpan.FromSeconds(5));
 
             // Each publish ends on the advance; waited for under the hang guard, so that one that did not time out fails
-            // the test here and the finally below still starts the server again for the tests after this one.
+            // the test here and the server is started again for the tests after this one.
             await Task.WhenAny(known).OrHang("the publish to a declared queue to time out on the transport's clock");
             await Task.WhenAny(fresh).OrHang("the publish to an undeclared queue to time out on the transport's clock");
 
@@ -187,11 +186,7 @@ public sealed class ConnectionLossTests(Xunit.Abstractions.ITestOutputHelper out
 
             await transport.DisposeAsync().AsTask().OrHang("disposing while the server is down");
             await durable.Completion.OrHang("the durable subscription to complete when its owner disposed the transport");
-        }
-        finally
-        {
-            await RabbitMqServer.StartAsync();
-        }
+        });
     }
 }
 

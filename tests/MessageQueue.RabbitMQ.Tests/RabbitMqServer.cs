@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net.Sockets;
+using System.Runtime.ExceptionServices;
 using MessageQueue.ContractTests.Support;
 
 namespace MessageQueue.RabbitMQ.Tests;
@@ -75,6 +76,38 @@ public static class RabbitMqServer
 
     /// <summary>Starts the server again (eng/rabbitmq.sh start) and waits until it is ready.</summary>
     public static Task StartAsync() => RunScriptAsync("start");
+
+    /// <summary>
+    /// Stops the server, runs <paramref name="whileDown"/>, and starts the server again however either ended, for the
+    /// tests after this one. A start that fails after a failure before it is reported beside that failure, not
+    /// instead of it.
+    /// </summary>
+    public static async Task WhileStoppedAsync(Func<Task> whileDown)
+    {
+        ExceptionDispatchInfo? failure = null;
+        try
+        {
+            await StopAsync();
+            await whileDown();
+        }
+#pragma warning disable CA1031 // Held, and thrown again below once the server is started.
+        catch (Exception error)
+#pragma warning restore CA1031
+        {
+            failure = ExceptionDispatchInfo.Capture(error);
+        }
+
+        try
+        {
+            await StartAsync();
+        }
+        catch (Exception startFailure) when (failure is not null)
+        {
+            throw new AggregateException(failure.SourceException, startFailure);
+        }
+
+        failure?.Throw();
+    }
 
     /// <summary>
     /// Waits for a run of eng/rabbitmq.sh that a test before this one left under way (its start outlived the hang
