@@ -537,6 +537,7 @@ public abstract class BrokerContractTests : IAsyncLifetime
         const int count = 200;
 
         var received = new System.Collections.Concurrent.ConcurrentBag<int>();
+        int acked = 0;
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         async Task DrainAsync(Subscription<TestEvent> subscription)
         {
@@ -544,7 +545,10 @@ public abstract class BrokerContractTests : IAsyncLifetime
             {
                 received.Add(delivery.Payload.Number);
                 (await delivery.AckAsync()).Should().BeTrue();
-                if (received.Count == count)
+
+                // Counted once acked, not once received: the consumers are disposed on this signal, and an ack of the
+                // other reader still under way would find its delivery taken back.
+                if (Interlocked.Increment(ref acked) == count)
                 {
                     done.TrySetResult();
                 }
@@ -557,7 +561,8 @@ public abstract class BrokerContractTests : IAsyncLifetime
             await PublishAsync(queue, "add", i);
         }
 
-        await done.Task.OrHang($"{count} deliveries across two consumers");
+        // A reader that failed its assertion ends the wait too: awaiting the readers below then fails with its message.
+        await Task.WhenAny(done.Task, readers).OrHang($"{count} deliveries acked across two consumers");
         await a.DisposeAsync();
         await b.DisposeAsync();
         await readers.OrHang("the readers to finish");

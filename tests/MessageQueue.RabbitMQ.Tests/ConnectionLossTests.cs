@@ -14,6 +14,7 @@ public sealed class ConnectionLossTests(Xunit.Abstractions.ITestOutputHelper out
     [Trait("Guarantee", "2")]
     public async Task ServerRestartMidStream_DurableConsumerResumes_AndEveryConfirmedMessageArrives()
     {
+        await RabbitMqServer.SettledAsync();
         RabbitMqOptions options = RabbitMqServer.Options("restart-test");
         options.ReconnectDelays = [TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(500)];
         await using RabbitMqTransport transport = await RabbitMqTransport.ConnectAsync(options);
@@ -53,7 +54,7 @@ public sealed class ConnectionLossTests(Xunit.Abstractions.ITestOutputHelper out
         var confirmed = new ConcurrentBag<int>();
         var unconfirmed = new ConcurrentBag<(int Number, Exception Error)>();
         int next = 0;
-        async Task PublishAsync(Func<int, bool> more)
+        async Task PublishAsync(Func<int, bool> more, TaskCompletionSource? firstConfirmed = null)
         {
             for (int published = 0; more(published) && next < 20_000; published++)
             {
@@ -62,6 +63,7 @@ public sealed class ConnectionLossTests(Xunit.Abstractions.ITestOutputHelper out
                 {
                     await transport.PublishAsync(queue, "tick", new TestEvent(number));
                     confirmed.Add(number);
+                    firstConfirmed?.TrySetResult();
                 }
                 catch (Exception error) when (error is InvalidOperationException or TimeoutException)
                 {
@@ -75,8 +77,14 @@ public sealed class ConnectionLossTests(Xunit.Abstractions.ITestOutputHelper out
 
         // A stream that runs through the restart: it keeps publishing until the transport is back, then 100 more.
         var restarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var streaming = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         int afterRestart = 0;
-        Task stream = Task.Run(() => PublishAsync(_ => !restarted.Task.IsCompleted || afterRestart++ < 100));
+        Task stream = Task.Run(() => PublishAsync(_ => !restarted.Task.IsCompleted || afterRestart++ < 100, streaming));
+
+        // The restart waits for the stream's first confirmed publish, so that publishing goes on before, during and after
+        // it whatever the thread pool's pace: the 200 above, at least one of the stream's before the restart and the 100
+        // after it make the more than 300 asserted below.
+        await streaming.Task.OrHang("the stream's first confirmed publish");
         await RabbitMqServer.RestartAsync();
         await back.Task.OrHang("the transport to reconnect");
         restarted.TrySetResult();
@@ -97,7 +105,7 @@ public sealed class ConnectionLossTests(Xunit.Abstractions.ITestOutputHelper out
         unconfirmed.Select(u => u.Error.Message).Should().OnlyContain(message => message.Contains("RabbitMQ", StringComparison.Ordinal), "a failed publish says what happened");
 
         // The ephemeral subscription's queue went with the connection: it ended, and said why.
-        (await FluentActions.Awaiting(() => ephemeral.Completion).Should().ThrowAsync<SubscriptionClosedException>())
+        (await FluentActions.Awaiting(() => ephemeral.Completion.OrHang("the ephemeral subscription to end")).Should().ThrowAsync<SubscriptionClosedException>())
             .Which.Reason.Should().Be(SubscriptionCloseReason.ConnectionLost);
         durable.Completion.IsCompleted.Should().BeFalse("the durable subscription resumed on the new connection");
         await durable.DisposeAsync();
@@ -107,6 +115,7 @@ public sealed class ConnectionLossTests(Xunit.Abstractions.ITestOutputHelper out
     [Trait("Guarantee", "2")]
     public async Task ServerRestart_ConsumerBehind_GetsEverythingAgain_AndSettlesFromTheLostChannelChangeNothing()
     {
+        await RabbitMqServer.SettledAsync();
         RabbitMqOptions options = RabbitMqServer.Options("restart-behind");
         options.ReconnectDelays = [TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(500)];
         await using RabbitMqTransport transport = await RabbitMqTransport.ConnectAsync(options);
@@ -144,6 +153,7 @@ public sealed class ConnectionLossTests(Xunit.Abstractions.ITestOutputHelper out
     [RabbitMqRestartFact]
     public async Task ServerDown_PublishTimesOutOnTheTransportsClock_AndDisposeReturnsPromptly()
     {
+        await RabbitMqServer.SettledAsync();
         var clock = new MessageQueue.Testing.ManualTimeProvider();
         RabbitMqOptions options = RabbitMqServer.Options("outage");
         options.TimeProvider = clock;
@@ -154,8 +164,7 @@ public sealed class ConnectionLossTests(Xunit.Abstractions.ITestOutputHelper out
         await transport.DeclareQueueAsync(queue);
         Subscription<TestEvent> durable = await transport.SubscribeAsync<TestEvent>(queue, ["#"], new SubscriptionOptions { Name = "waiting" });
 
-        await RabbitMqServer.StopAsync();
-        try
+        await RabbitMqServer.WhileStoppedAsync(async () =>
         {
             await lost.Task.OrHang("the ConnectionLost event");
             transport.IsConnected.Should().BeFalse();
@@ -165,17 +174,19 @@ public sealed class ConnectionLossTests(Xunit.Abstractions.ITestOutputHelper out
             Task fresh = transport.PublishAsync("never-declared-" + Guid.NewGuid().ToString("N"), "tick", new TestEvent(2), new PublishOptions { Timeout = TimeSpan.FromSeconds(5) }).AsTask();
             known.IsCompleted.Should().BeFalse("it waits for the connection");
             clock.Advance(TimeSpan.FromSeconds(5));
+
+            // Each publish ends on the advance; waited for under the hang guard, so that one that did not time out fails
+            // the test here and the server is started again for the tests after this one.
+            await Task.WhenAny(known).OrHang("the publish to a declared queue to time out on the transport's clock");
+            await Task.WhenAny(fresh).OrHang("the publish to an undeclared queue to time out on the transport's clock");
+
             // The connection is down, so nothing is published; the message says so, with the server and the timeout.
             (await FluentActions.Awaiting(() => known).Should().ThrowAsync<TimeoutException>()).Which.Message.Should().Contain("RabbitMQ").And.Contain("00:00:05");
             (await FluentActions.Awaiting(() => fresh).Should().ThrowAsync<TimeoutException>()).Which.Message.Should().Contain("could not be declared");
 
             await transport.DisposeAsync().AsTask().OrHang("disposing while the server is down");
             await durable.Completion.OrHang("the durable subscription to complete when its owner disposed the transport");
-        }
-        finally
-        {
-            await RabbitMqServer.StartAsync();
-        }
+        });
     }
 }
 

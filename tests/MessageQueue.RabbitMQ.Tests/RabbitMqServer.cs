@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net.Sockets;
+using System.Runtime.ExceptionServices;
 using MessageQueue.ContractTests.Support;
 
 namespace MessageQueue.RabbitMQ.Tests;
@@ -13,6 +14,13 @@ public static class RabbitMqServer
     public const string StartCommand = "eng/rabbitmq.sh install && eng/rabbitmq.sh start";
 
     private static readonly Lazy<bool> Reachable = new(Probe);
+
+    private static readonly Lock ScriptGate = new();
+
+    // The run of eng/rabbitmq.sh under way, or the last one. Runs never overlap: a run that outlived its hang guard (a
+    // start on a heavily loaded machine can take longer) goes on in the background, and a second run beside it would
+    // start or stop a server on the same state at the same time, leaving the script a PID file of a server that died.
+    private static Task<(int ExitCode, string Output)> _script = Task.FromResult((0, string.Empty));
 
     public static string ConnectionString { get; } =
         Environment.GetEnvironmentVariable("MQ_RABBITMQ_URL") is { Length: > 0 } url ? url : "amqp://guest:guest@127.0.0.1:5672/";
@@ -69,8 +77,72 @@ public static class RabbitMqServer
     /// <summary>Starts the server again (eng/rabbitmq.sh start) and waits until it is ready.</summary>
     public static Task StartAsync() => RunScriptAsync("start");
 
+    /// <summary>
+    /// Stops the server, runs <paramref name="whileDown"/>, and starts the server again however either ended, for the
+    /// tests after this one. A start that fails after a failure before it is reported beside that failure, not
+    /// instead of it.
+    /// </summary>
+    public static async Task WhileStoppedAsync(Func<Task> whileDown)
+    {
+        ExceptionDispatchInfo? failure = null;
+        try
+        {
+            await StopAsync();
+            await whileDown();
+        }
+#pragma warning disable CA1031 // Held, and thrown again below once the server is started.
+        catch (Exception error)
+#pragma warning restore CA1031
+        {
+            failure = ExceptionDispatchInfo.Capture(error);
+        }
+
+        try
+        {
+            await StartAsync();
+        }
+        catch (Exception startFailure) when (failure is not null)
+        {
+            throw new AggregateException(failure.SourceException, startFailure);
+        }
+
+        failure?.Throw();
+    }
+
+    /// <summary>
+    /// Waits for a run of eng/rabbitmq.sh that a test before this one left under way (its start outlived the hang
+    /// guard), so that this test finds the server as that run leaves it rather than failing for the test before it.
+    /// </summary>
+    public static async Task SettledAsync()
+    {
+        Task script;
+        lock (ScriptGate)
+        {
+            script = _script;
+        }
+
+        // Ended, whichever way: the test before this one reported how.
+        await Task.WhenAny(script).OrHang("the run of eng/rabbitmq.sh that a test before this one started");
+    }
+
     private static async Task RunScriptAsync(string command)
     {
+        Task<(int ExitCode, string Output)> run;
+        lock (ScriptGate)
+        {
+            run = _script = RunAfterAsync(_script, command);
+        }
+
+        (int exitCode, string output) = await run.OrHang($"eng/rabbitmq.sh {command}");
+        if (exitCode != 0)
+        {
+            throw new InvalidOperationException($"eng/rabbitmq.sh {command} exited with {exitCode}:\n{output}");
+        }
+    }
+
+    private static async Task<(int ExitCode, string Output)> RunAfterAsync(Task previous, string command)
+    {
+        await previous.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         var start = new ProcessStartInfo("bash", [Path.Combine(PublicApi.RepositoryRoot(), "eng", "rabbitmq.sh"), command])
         {
             RedirectStandardOutput = true,
@@ -80,11 +152,8 @@ public static class RabbitMqServer
         using Process process = Process.Start(start) ?? throw new InvalidOperationException("Could not start eng/rabbitmq.sh.");
         Task<string> output = process.StandardOutput.ReadToEndAsync();
         Task<string> errors = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().OrHang($"eng/rabbitmq.sh {command}");
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"eng/rabbitmq.sh {command} exited with {process.ExitCode}:\n{await output}\n{await errors}");
-        }
+        await process.WaitForExitAsync();
+        return (process.ExitCode, $"{await output}\n{await errors}");
     }
 
     public static RabbitMqOptions Options(string clientName = "tests") => new() { ConnectionString = ConnectionString, ClientName = clientName };

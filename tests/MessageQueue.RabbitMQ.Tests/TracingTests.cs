@@ -17,6 +17,7 @@ public sealed class TracingTests
     [RabbitMqFact]
     public async Task WithRabbitMqClientsPublisherSource_TheHandlersProcessSpan_JoinsThePublishersTrace()
     {
+        await RabbitMqServer.SettledAsync();
         string queue = "traced-" + Guid.NewGuid().ToString("N");
         using var spans = new SpanRecorder(null, "MessageQueue", "RabbitMQ.Client.Publisher");
         bool IsProcess(Activity a) => a.Source.Name == "MessageQueue" && a.Kind == ActivityKind.Consumer && Equals(a.GetTagItem("messaging.destination.name"), queue);

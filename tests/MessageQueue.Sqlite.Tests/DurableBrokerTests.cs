@@ -83,7 +83,7 @@ public sealed class DurableBrokerTests : IDisposable
         {
             Subscription<TestEvent> worker = await broker.SubscribeAsync<TestEvent>("orders", "#", Worker);
             await broker.PublishAsync("orders", "e", new TestEvent(1));
-            await (await worker.ReadAsync()).NackAsync();
+            await (await worker.ReadAsync().OrHang("the first delivery")).NackAsync();
             (await worker.ReadAsync().OrHang("the redelivery")).Attempt.Should().Be(2);
         }
 
@@ -104,7 +104,7 @@ public sealed class DurableBrokerTests : IDisposable
             Subscription<TestEvent> billing = await broker.SubscribeAsync<TestEvent>("orders", "#", new SubscriptionOptions { Name = "billing" });
             await (await broker.SubscribeAsync<TestEvent>("orders", "order.*", new SubscriptionOptions { Name = "audit" })).DisposeAsync();
             await broker.PublishAsync("orders", "order.created", new TestEvent(1));
-            await (await billing.ReadAsync()).AckAsync();
+            await (await billing.ReadAsync().OrHang("billing's copy")).AckAsync();
         }
 
         await using (Broker broker = Start())
@@ -123,7 +123,7 @@ public sealed class DurableBrokerTests : IDisposable
         {
             Subscription<TestEvent> worker = await broker.SubscribeAsync<TestEvent>("orders", "#", Worker);
             await broker.PublishAsync("orders", "order.created", new TestEvent(7));
-            await (await worker.ReadAsync()).RejectAsync("bad address");
+            await (await worker.ReadAsync().OrHang("the message to reject")).RejectAsync("bad address");
         }
 
         await using (Broker broker = Start())
@@ -177,7 +177,12 @@ public sealed class DurableBrokerTests : IDisposable
         {
             await using Subscription<TestEvent> worker = await broker.SubscribeAsync<TestEvent>("orders", "#", Worker);
             _clock.Advance(TimeSpan.FromHours(1));
-            worker.TryRead(out _).Should().BeFalse("it was delivered and acked; it is held no more");
+
+            // A message the advance released would be stored and delivered after a commit, so an empty read now proves
+            // nothing; one published after the advance comes after it in the queue, so it must be the first to arrive.
+            PublishReceipt after = await broker.PublishAsync("orders", "after", new TestEvent(2));
+            (await worker.ReadAsync().OrHang("the message published after the advance")).Message.Id
+                .Should().Be(after.MessageId, "it was delivered and acked; it is held no more");
         }
     }
 
@@ -463,7 +468,12 @@ public sealed class DurableBrokerTests : IDisposable
             await using Subscription<TestEvent> worker = await broker.SubscribeAsync<TestEvent>("orders", "#", Worker);
             _clock.Advance(TimeSpan.FromMinutes(5));
             (await worker.ReadAsync().OrHang("the held message")).Message.Id.Should().Be(id);
-            worker.TryRead(out _).Should().BeFalse("the retry enqueued nothing");
+
+            // A second held message would have entered the queue with the first and be delivered after its own commit,
+            // so an empty read now proves nothing; one published now comes after it, so it must be the next to arrive.
+            PublishReceipt after = await broker.PublishAsync("orders", "after", new TestEvent(2));
+            (await worker.ReadAsync().OrHang("the message published after the held one")).Message.Id
+                .Should().Be(after.MessageId, "the retry enqueued nothing");
         }
     }
 

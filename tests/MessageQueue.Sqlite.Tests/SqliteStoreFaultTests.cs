@@ -1,5 +1,6 @@
 using System.Text;
 using FluentAssertions;
+using MessageQueue.ContractTests.Support;
 using MessageQueue.Persistence;
 using Microsoft.Data.Sqlite;
 using Xunit;
@@ -147,8 +148,8 @@ public sealed class SqliteStoreFaultTests : IDisposable
         }
 
         using var process = System.Diagnostics.Process.Start(start)!;
-        string errors = await process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
+        string errors = await process.StandardError.ReadToEndAsync().OrHang("the helper's error output");
+        await process.WaitForExitAsync().OrHang("the helper to exit");
 
         process.ExitCode.Should().NotBe(0);
         errors.Should().Contain("MessageStoreException").And.Contain("is read-only, so nothing can be stored in it");
