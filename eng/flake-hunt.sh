@@ -68,7 +68,7 @@ done
 echo "flake-hunt: $runs runs, each test run $repeat time(s) per run, beside $load busy process(es) (PIDs ${load_pids[*]})${filter:+, filter: $filter}"
 
 # A repeated test runs longer than one run: widen blame's backstop and the session timeout by the repeat count.
-hang_backstop=$((300 * repeat))
+hang_backstop=$((360 * repeat))
 session_ms=$((1200000 * repeat))
 filter_args=()
 [ -n "$filter" ] && filter_args=(--filter "$filter")

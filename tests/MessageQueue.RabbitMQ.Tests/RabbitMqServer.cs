@@ -68,6 +68,14 @@ public static class RabbitMqServer
         }
     }
 
+    /// <summary>
+    /// How long one run of eng/rabbitmq.sh may take before the test is declared hung. The script bounds itself (60 s
+    /// for the server to listen, then rabbitmqctl await_startup; 30 s for it to stop), and the server's boot is
+    /// CPU-bound: 5–14 s on a quiet machine, about 50 s beside busy processes (eng/flake-hunt.sh). A signal's 30 s
+    /// guard would fail a slow boot that is not a hang.
+    /// </summary>
+    private static readonly TimeSpan ScriptGuard = TimeSpan.FromMinutes(3);
+
     /// <summary>Stops the server by its PID and starts it again on the same state (eng/rabbitmq.sh restart).</summary>
     public static Task RestartAsync() => RunScriptAsync("restart");
 
@@ -122,7 +130,7 @@ public static class RabbitMqServer
         }
 
         // Ended, whichever way: the test before this one reported how.
-        await Task.WhenAny(script).OrHang("the run of eng/rabbitmq.sh that a test before this one started");
+        await Task.WhenAny(script).OrHang("the run of eng/rabbitmq.sh that a test before this one started", ScriptGuard);
     }
 
     private static async Task RunScriptAsync(string command)
@@ -133,7 +141,7 @@ public static class RabbitMqServer
             run = _script = RunAfterAsync(_script, command);
         }
 
-        (int exitCode, string output) = await run.OrHang($"eng/rabbitmq.sh {command}");
+        (int exitCode, string output) = await run.OrHang($"eng/rabbitmq.sh {command}", ScriptGuard);
         if (exitCode != 0)
         {
             throw new InvalidOperationException($"eng/rabbitmq.sh {command} exited with {exitCode}:\n{output}");

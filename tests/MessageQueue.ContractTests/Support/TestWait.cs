@@ -11,18 +11,24 @@ public static class TestWait
     /// <summary>How long a signal may take before the test is declared hung.</summary>
     public static readonly TimeSpan HangGuard = TimeSpan.FromSeconds(30);
 
-    public static async Task OrHang(this Task task, string what)
+    public static Task OrHang(this Task task, string what) => task.OrHang(what, HangGuard);
+
+    /// <summary>
+    /// Like <see cref="OrHang(Task, string)"/>, with a bound of its own, for a step that is slow by nature rather than
+    /// a signal: another process that bounds its own work (a server's boot), whose bound this must be above.
+    /// </summary>
+    public static async Task OrHang(this Task task, string what, TimeSpan guard)
     {
         TestRun.WaitScope wait = TestRun.Waiting(what);
         bool arrived = false;
         try
         {
-            await task.WaitAsync(HangGuard);
+            await task.WaitAsync(guard);
             arrived = true;
         }
         catch (TimeoutException)
         {
-            throw new TimeoutException($"Hung: {what} did not happen within {HangGuard.TotalSeconds:0} s.");
+            throw new TimeoutException($"Hung: {what} did not happen within {guard.TotalSeconds:0} s.");
         }
         finally
         {
@@ -30,9 +36,11 @@ public static class TestWait
         }
     }
 
-    public static async Task<T> OrHang<T>(this Task<T> task, string what)
+    public static Task<T> OrHang<T>(this Task<T> task, string what) => task.OrHang(what, HangGuard);
+
+    public static async Task<T> OrHang<T>(this Task<T> task, string what, TimeSpan guard)
     {
-        await ((Task)task).OrHang(what);
+        await ((Task)task).OrHang(what, guard);
         return await task;
     }
 
