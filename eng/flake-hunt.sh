@@ -2,7 +2,7 @@
 # Hunts flaky tests: runs the README's test command RUNS times in a row while busy processes compete for every
 # core, then names every test that failed or hung, with its message.
 #
-#   eng/flake-hunt.sh [RUNS] [--repeat N] [--filter EXPR] [--load N]
+#   eng/flake-hunt.sh [RUNS] [--repeat N] [--filter EXPR] [--load N] [--no-build]
 #
 #   RUNS           how many times to run the tests (default 20)
 #   --repeat N     run each test N times in one process in every run (MQ_TEST_REPEAT; default 1). A race that
@@ -10,6 +10,7 @@
 #                  times: `eng/flake-hunt.sh 1 --repeat 3000 --filter "FullyQualifiedName~IsolationTests"`
 #   --filter EXPR  a `dotnet test --filter` expression, to hunt in part of the suite
 #   --load N       how many busy processes to run beside the tests (default: one per core)
+#   --no-build     use the Release build already there (.ci/run has just built it with its test run)
 #
 # The solution is built once, before the load starts; each run is then `dotnet test MessageQueue.sln -c Release
 # --no-build`, so every run tests the same build. The RabbitMQ tests need a server (eng/rabbitmq.sh start);
@@ -22,14 +23,15 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
-runs=20 repeat=1 filter="" load="$(nproc 2>/dev/null || echo 2)"
+runs=20 repeat=1 filter="" build=1 load="$(nproc 2>/dev/null || echo 2)"
 while [ $# -gt 0 ]; do
   case "$1" in
     --repeat) [ $# -ge 2 ] || usage; repeat="$2"; shift 2 ;;
     --filter) [ $# -ge 2 ] || usage; filter="$2"; shift 2 ;;
     --load) [ $# -ge 2 ] || usage; load="$2"; shift 2 ;;
+    --no-build) build=0; shift ;;
     -h|--help) usage ;;
     [0-9]*) runs="$1"; shift ;;
     *) echo "flake-hunt: unknown argument '$1'" >&2; usage ;;
@@ -44,11 +46,13 @@ out="$repo/artifacts/flake-hunt"
 rm -rf "$out"
 mkdir -p "$out"
 
-echo "flake-hunt: building once (log in $out/build.log)"
-if ! dotnet build MessageQueue.sln -c Release -nologo > "$out/build.log" 2>&1; then
-  tail -n 30 "$out/build.log" >&2
-  echo "flake-hunt: the build failed" >&2
-  exit 1
+if [ "$build" -eq 1 ]; then
+  echo "flake-hunt: building once (log in $out/build.log)"
+  if ! dotnet build MessageQueue.sln -c Release -nologo > "$out/build.log" 2>&1; then
+    tail -n 30 "$out/build.log" >&2
+    echo "flake-hunt: the build failed" >&2
+    exit 1
+  fi
 fi
 # The report reader is a C# file: build it before the load, so that its first run does not count against a run.
 dotnet build eng/test-report.cs -nologo > "$out/report-build.log" 2>&1 || { cat "$out/report-build.log" >&2; exit 1; }
