@@ -145,19 +145,18 @@ public sealed partial class Broker
                 nameof(options));
         }
 
+        QueueStore<T>? store = durability == Durability.InMemory ? null : new QueueStore<T>(_writer!, durability, serializer ?? DefaultSerializer<T>());
         BrokerQueue<T>? deadLetters = options.DeadLetters
             ? new BrokerQueue<T>(
                 this,
                 name + Names.DeadLetterSuffix,
                 new QueueOptions { MaxMessages = options.MaxMessages, Overflow = OverflowPolicy.DropOldest, Retention = RetentionPolicy.Limits, PublishTimeout = options.PublishTimeout, DeadLetters = false },
-                isDeadLetterQueue: true)
+                isDeadLetterQueue: true,
+                store)
             : null;
-        var queue = new BrokerQueue<T>(this, name, options, isDeadLetterQueue: false) { DeadLetterQueue = deadLetters };
-        if (durability != Durability.InMemory)
+        var queue = new BrokerQueue<T>(this, name, options, isDeadLetterQueue: false, store) { DeadLetterQueue = deadLetters };
+        if (store is not null)
         {
-            serializer ??= DefaultSerializer<T>();
-            queue.UseStore(_writer!, durability, serializer);
-            deadLetters?.UseStore(_writer!, durability, serializer);
             if (_stored?.GetValueOrDefault(name) is { } stored)
             {
                 queue.Recover(stored);

@@ -41,6 +41,7 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable, 
     private Dictionary<string, BrokerQueue> Queues => Volatile.Read(ref _queues);
 
     private readonly BrokerMetrics _metrics;
+    private readonly BrokerEvents _events;
     private readonly Microsoft.Extensions.Logging.ILogger _logger;
     private readonly Authorizer _authorizer;
 
@@ -71,7 +72,8 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable, 
         _options = options;
         _metrics = new BrokerMetrics(this, options.MeterFactory, options.TimeProvider);
         _logger = options.LoggerFactory?.CreateLogger("MessageQueue") ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
-        _authorizer = new Authorizer(options.AuthorizationRules, options.Authorizer, _metrics, _logger);
+        _events = new BrokerEvents(this, options.Observer, _metrics, _logger);
+        _authorizer = new Authorizer(options.AuthorizationRules, options.Authorizer, _events);
         if (options.Store is { } store)
         {
             // The broker owns its store: if reading it back fails, nobody else will close it.
@@ -94,14 +96,7 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable, 
 
         _builtIn = new BrokerClient(this, ++_lastClientId, BuiltInClientName);
         _clients.Add(_builtIn);
-        if (options.Store is { } opened)
-        {
-            BrokerLog.Started(_logger, _stored!.Count, opened.GetType().Name);
-        }
-        else
-        {
-            BrokerLog.StartedInMemory(_logger);
-        }
+        _events.Started(_stored?.Count ?? 0, options.Store?.GetType().Name);
     }
 
     /// <summary>
@@ -117,6 +112,9 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable, 
 
     /// <summary>The broker's instruments (see <see cref="BrokerMetrics"/>).</summary>
     internal BrokerMetrics Metrics => _metrics;
+
+    /// <summary>Where everything that happens to a message is reported (see <see cref="BrokerEvents"/>).</summary>
+    internal BrokerEvents Events => _events;
 
     /// <summary>Whether a queue of that name exists.</summary>
     internal bool HasQueue(string name) => Queues.ContainsKey(name);
@@ -380,7 +378,7 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable, 
             queues += queue.IsDeadLetterQueue ? 0 : 1;
         }
 
-        BrokerLog.Stopped(_logger, queues, consumers.Count, unsettled);
+        _events.Stopped(queues, consumers.Count, unsettled);
 
         if (_writer is not null)
         {
@@ -420,25 +418,13 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable, 
         }
     }
 
-    internal void RaiseMessageDropped(List<MessageDroppedEventArgs> dropped, bool counted = false)
+    /// <summary>
+    /// Raises <see cref="MessageDropped"/> for each drop (counted and logged by <see cref="BrokerEvents"/> before). Handlers are
+    /// user code: on the store's writer thread they are moved to the thread pool, since one that waited for a durable
+    /// publish would wait for that very thread.
+    /// </summary>
+    internal void RaiseMessageDropped(List<MessageDroppedEventArgs> dropped)
     {
-        if (!counted)
-        {
-            foreach (MessageDroppedEventArgs args in dropped)
-            {
-                _metrics.RecordDropped(args);
-                if (args.Reason == DropReason.DeadLetterDiscarded)
-                {
-                    // Meant for a dead-letter queue that does not exist: worth a warning each time.
-                    BrokerLog.Dropped(_logger, args.MessageId, args.Event, args.Sequence, args.Queue, args.Subscription ?? string.Empty, args.Reason);
-                }
-                else
-                {
-                    BrokerLog.DroppedByPolicy(_logger, args.MessageId, args.Event, args.Sequence, args.Queue, args.Subscription ?? string.Empty, args.Reason);
-                }
-            }
-        }
-
         EventHandler<MessageDroppedEventArgs>? handler = MessageDropped;
         if (handler is null)
         {
@@ -447,8 +433,7 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable, 
 
         if (StoreWriter.OnWriterThread)
         {
-            // Handlers are user code: one that waited for a durable publish would wait for this very thread.
-            ThreadPool.QueueUserWorkItem(static state => state.Broker.RaiseMessageDropped(state.Dropped, counted: true), (Broker: this, Dropped: dropped), preferLocal: false);
+            ThreadPool.QueueUserWorkItem(static state => state.Broker.RaiseMessageDropped(state.Dropped), (Broker: this, Dropped: dropped), preferLocal: false);
             return;
         }
 

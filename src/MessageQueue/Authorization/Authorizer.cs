@@ -1,5 +1,3 @@
-using Microsoft.Extensions.Logging;
-
 namespace MessageQueue;
 
 /// <summary>
@@ -14,15 +12,13 @@ internal sealed class Authorizer
 
     private readonly AuthorizationRule[] _rules;
     private readonly IBrokerAuthorizer? _custom;
-    private readonly BrokerMetrics _metrics;
-    private readonly ILogger _logger;
+    private readonly BrokerEvents _events;
 
-    public Authorizer(IList<AuthorizationRule> rules, IBrokerAuthorizer? custom, BrokerMetrics metrics, ILogger logger)
+    public Authorizer(IList<AuthorizationRule> rules, IBrokerAuthorizer? custom, BrokerEvents events)
     {
         _rules = [.. rules];
         _custom = custom;
-        _metrics = metrics;
-        _logger = logger;
+        _events = events;
     }
 
     /// <summary>Whether anything is checked at all: with no rules and no authorizer, everything is allowed.</summary>
@@ -156,8 +152,7 @@ internal sealed class Authorizer
     {
         string verb = operation == BrokerOperation.Publish ? "publish" : "subscribe";
         string what = operation == BrokerOperation.Publish ? $"event '{eventOrFilter}'" : $"filter '{eventOrFilter}'";
-        _metrics.RecordDenied(verb, queue);
-        BrokerLog.AuthorizationDenied(_logger, client.Name, verb, queue, eventOrFilter, reason);
+        _events.Denied(client.Name, verb, queue, eventOrFilter, reason);
         return new BrokerAuthorizationException(
             client.Name,
             operation,

@@ -108,6 +108,9 @@ internal sealed class BrokerMetrics : IDisposable
 
     public Histogram<double> AckLatency { get; }
 
+    /// <summary>Whether an ack is recorded anywhere: the acked counter or the ack latency.</summary>
+    public bool IsAckRecorded => Acked.Enabled || AckLatency.Enabled;
+
     /// <summary>A message entered <paramref name="queue"/>.</summary>
     public void RecordSent(string queue, string eventName)
     {

@@ -11,7 +11,7 @@ internal sealed partial class BrokerQueue<T>
     /// receipt. Two publishes of one id at the same moment: the second waits for the first's outcome,
     /// and publishes itself only if the first failed.
     /// </summary>
-    private async ValueTask<PublishReceipt> PublishOnceAsync(Draft draft, TimeSpan timeout, CancellationToken cancellationToken)
+    private async ValueTask<PublishReceipt> PublishOnceAsync(Draft<T> draft, TimeSpan timeout, CancellationToken cancellationToken)
     {
         Deduplication deduplication = _deduplication!;
         while (true)
@@ -52,7 +52,7 @@ internal sealed partial class BrokerQueue<T>
     /// TryPublish with an id: never waits, so a publish of the same id that is still in progress makes it
     /// return false (documented on <see cref="PublishOptions.MessageId"/>).
     /// </summary>
-    private bool TryPublishOnce(in Draft draft, out PublishReceipt receipt)
+    private bool TryPublishOnce(in Draft<T> draft, out PublishReceipt receipt)
     {
         Deduplication deduplication = _deduplication!;
         switch (deduplication.TryClaim(draft.Id, out receipt, out _))

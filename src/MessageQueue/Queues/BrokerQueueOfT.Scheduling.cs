@@ -1,12 +1,10 @@
-using MessageQueue.Persistence;
-
 namespace MessageQueue;
 
 /// <summary>Delayed delivery: messages published with DeliverAfter or NotBefore wait here until they are due.</summary>
 internal sealed partial class BrokerQueue<T>
 {
     // Under _gate. Ordered by due time, then by arrival, so equal due times keep publish order.
-    private readonly PriorityQueue<Draft, (long DueAt, long Arrival)> _scheduled = new();
+    private readonly PriorityQueue<Draft<T>, (long DueAt, long Arrival)> _scheduled = new();
     private long _scheduledArrivals;
     private ITimer? _scheduleTimer;
     private long _scheduleDue; // UTC ticks the timer fires at; 0 when it is not armed
@@ -15,30 +13,31 @@ internal sealed partial class BrokerQueue<T>
     /// Holds an admitted draft (it already counts against the bound) until it is due; it gets its
     /// sequence and its route when it enters the queue.
     /// </summary>
-    private PublishReceipt Schedule(in Draft draft, out long ticket)
+    internal PublishReceipt Schedule(in Draft<T> draft, out long ticket) => _storage.Schedule(draft, out ticket);
+
+    /// <summary>On the store's writer thread: a held draft was stored, and goes into the schedule, unless the queue closed meanwhile.</summary>
+    internal void HoldCommitted(in Draft<T> draft)
     {
-        if (_writer is not null)
+        if (_closed)
         {
-            return StageScheduled(draft, out ticket);
+            // Closed between the post and the commit: it stays stored for the next start.
+            _retention.ReturnRoom();
+            Interlocked.Increment(ref _abandoned);
+            return;
         }
 
-        ticket = 0;
-        return Hold(draft);
+        Hold(draft);
     }
 
     /// <summary>Puts an admitted draft in the schedule (in memory).</summary>
-    private PublishReceipt Hold(in Draft draft)
+    internal PublishReceipt Hold(in Draft<T> draft)
     {
         long now = _time.GetUtcNow().UtcTicks;
         lock (_gate)
         {
             if (_closed)
             {
-                if (_log is null)
-                {
-                    FreeDepth();
-                }
-
+                _retention.ReturnRoom();
                 throw _broker.CreateDisposedException();
             }
 
@@ -46,7 +45,7 @@ internal sealed partial class BrokerQueue<T>
             ArmScheduleLocked(draft.DueAt, now);
 
             // Reported after the timer is armed, so a harness that moves its clock on this signal finds it due.
-            _observer?.Scheduled(1);
+            _events.NoteScheduled(1);
         }
 
         return new PublishReceipt(Name, draft.Id, 0);
@@ -77,11 +76,11 @@ internal sealed partial class BrokerQueue<T>
     private void ReleaseDue()
     {
         long now = _time.GetUtcNow().UtcTicks;
-        List<Draft>? due = null;
+        List<Draft<T>>? due = null;
         lock (_gate)
         {
             _scheduleDue = 0;
-            while (_scheduled.TryPeek(out Draft draft, out (long DueAt, long Arrival) at) && at.DueAt <= now)
+            while (_scheduled.TryPeek(out Draft<T> draft, out (long DueAt, long Arrival) at) && at.DueAt <= now)
             {
                 _scheduled.Dequeue();
                 (due ??= []).Add(draft);
@@ -98,11 +97,11 @@ internal sealed partial class BrokerQueue<T>
             return;
         }
 
-        foreach (Draft draft in due)
+        foreach (Draft<T> draft in due)
         {
             try
             {
-                ReleaseHeld(draft);
+                _retention.ReleaseHeld(draft);
             }
             catch (Exception error) when (error is MessageStoreException or ObjectDisposedException or ArgumentException)
             {
@@ -115,43 +114,8 @@ internal sealed partial class BrokerQueue<T>
             finally
             {
                 // After it entered the queue (and was counted as published there), never before.
-                _observer?.Scheduled(-1);
+                _events.NoteScheduled(-1);
             }
-        }
-    }
-
-    /// <summary>A held message is due: it enters the queue, or is dropped (counted) when it cannot.</summary>
-    private void ReleaseHeld(in Draft draft)
-    {
-        if (_log is not null)
-        {
-            // Limits retention: the log makes room by its own policy (a full Reject queue drops it, counted).
-            if (!TryAppend(draft, out _, force: _overflow != OverflowPolicy.Reject, out _))
-            {
-                _writer?.TryPost(StoreOperation.Unschedule(Name, draft.Id), _flush);
-                Interlocked.Increment(ref _dropped);
-                _broker.RaiseMessageDropped([new MessageDroppedEventArgs(Name, null, draft.Id, 0, draft.Event, DropReason.QueueOverflow)]);
-                if (_deadLetterDrops)
-                {
-                    DeadLetter(new Message<T>(draft.Id, Name, draft.Event, draft.Payload, 0, _time.GetUtcNow().UtcTicks, draft.Headers, draft.ExpiresAt), 0, DeadLetterReasons.Overflow, null, null, null, null);
-                }
-            }
-
-            return;
-        }
-
-        // Each holds a unit of depth from its publish. Routed now: subscriptions made while it
-        // waited receive it. An expired one is routed too, and expires where it would be read.
-        Route route = GetRoute(draft.Event);
-        if (route.Subscriptions.Length == 0)
-        {
-            _writer?.TryPost(StoreOperation.Unschedule(Name, draft.Id), _flush);
-            FreeDepth();
-            PublishUnrouted(draft);
-        }
-        else
-        {
-            Deliver(route, draft, out _);
         }
     }
 
@@ -173,11 +137,11 @@ internal sealed partial class BrokerQueue<T>
         Interlocked.Add(ref _abandoned, count);
         if (count > 0)
         {
-            _observer?.Scheduled(-count);
+            _events.NoteScheduled(-count);
         }
-        for (int i = 0; _log is null && i < count; i++)
+        for (int i = 0; i < count; i++)
         {
-            FreeDepth();
+            _retention.ReturnRoom();
         }
     }
 }

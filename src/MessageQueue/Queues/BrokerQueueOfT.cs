@@ -2,7 +2,6 @@ using System.Collections.Frozen;
 using System.Collections.Immutable;
 using System.Diagnostics;
 using System.Globalization;
-using System.Security.Cryptography;
 using MessageQueue.Persistence;
 
 namespace MessageQueue;
@@ -19,15 +18,15 @@ namespace MessageQueue;
 /// queue's messages in sequence order, and publishers to disjoint subscriptions never contend. The
 /// queue's own lock (<see cref="_gate"/>) is only for changing the set of subscriptions, for the route
 /// cache on a miss, for overflow eviction and for dead-letter queues.</para>
-/// <para><b>Lock order:</b> queue, then subscriptions by id, then a consumer's pending table;
-/// <see cref="_waitersGate"/> is taken alone or last. Consumers settling messages take no queue lock,
-/// except <see cref="_waitersGate"/> to wake publishers that wait for room, and a reject, which
-/// appends to the dead-letter queue under that queue's lock. No user code (handlers, events, the
+/// <para><b>Lock order:</b> queue, then subscriptions by id, then a consumer's pending table; the
+/// waiting publishers' line (<see cref="WaitAdmission{T}"/>) is taken alone or last. Consumers settling
+/// messages take no queue lock, except that line's to wake publishers that wait for room, and a reject,
+/// which appends to the dead-letter queue under that queue's lock. No user code (handlers, events, the
 /// TimeProvider) runs under any of these locks.</para>
-/// <para><b>Retention.</b> A normal queue uses interest retention: a routed message counts towards
-/// the depth from its publish until every subscription it was routed to has let go of it. A
-/// dead-letter queue uses limits retention: it keeps its newest <see cref="QueueOptions.MaxMessages"/>
-/// dead letters whether or not anyone read them, so that they can be inspected later.</para>
+/// <para><b>Strategies, chosen at declare.</b> How the queue keeps messages and counts them against its
+/// bound is its <see cref="QueueRetention{T}"/> (interest or limits; every dead-letter queue uses limits),
+/// and what a publish into a full queue does is its <see cref="QueueAdmission{T}"/> (wait, reject or drop
+/// the oldest). Both are sealed types in readonly fields: no policy flag is tested on the publish path.</para>
 /// </remarks>
 [System.Diagnostics.CodeAnalysis.SuppressMessage(
     "Reliability",
@@ -35,57 +34,32 @@ namespace MessageQueue;
     Justification = "The replay SemaphoreSlim never creates its wait handle (only WaitAsync is used), so it holds nothing to dispose.")]
 internal sealed partial class BrokerQueue<T> : BrokerQueue
 {
-    // Event names are data: an unbounded route cache would be an unbounded buffer.
-    private const int MaxCachedRoutes = 1024;
-
     private readonly Lock _gate = new();
     private readonly Broker _broker;
-    private readonly BrokerObserver? _observer;
-    private readonly BrokerMetrics _metrics;
+    private readonly BrokerEvents _events;
 
-    /// <summary>The observer of every message's life, or null.</summary>
-    internal BrokerObserver? Observer => _observer;
-
-    /// <summary>The broker's instruments.</summary>
-    internal BrokerMetrics Metrics => _metrics;
-
-    /// <summary>The broker's logger.</summary>
-    internal Microsoft.Extensions.Logging.ILogger Logger => _broker.Logger;
+    /// <summary>Where everything that happens to the queue's messages is reported.</summary>
+    internal BrokerEvents Events => _events;
     private readonly TimeProvider _time;
-    private readonly int _maxMessages;
-    private readonly OverflowPolicy _overflow;
     private readonly bool _deadLetterDrops;
     private readonly TimeSpan _publishTimeout;
     private readonly TimeSpan _timeToLive;
 
-    // Message ids: a random prefix per queue incarnation plus the sequence. Unique, cheap, and free
-    // of allocation; not meant to be unguessable.
-    private readonly int _idA;
-    private readonly short _idB;
-    private readonly short _idC;
+    // Message ids: a random prefix per queue incarnation plus the sequence.
+    private readonly MessageIds _ids = MessageIds.Create();
 
-    private readonly DepthGauge _depth;
+    // How messages are kept and counted against MaxMessages, and what a publish into a full queue does.
+    private readonly QueueRetention<T> _retention;
+    private readonly QueueAdmission<T> _admission;
 
-    // Limits retention only (dead-letter queues among them), under _gate: the retained messages in order.
-    private readonly Queue<Message<T>>? _log;
-    private readonly long _maxAge; // UTC ticks; 0 for no limit
+    // Where the messages live besides memory: nowhere, or a store a restart reads back.
+    private readonly QueueStorage<T> _storage;
 
     private readonly Dictionary<string, SubscriptionState<T>> _durable = new(StringComparer.Ordinal);
 
-    // Route cache. _routes is never changed once published: a miss copies it under _gate and swaps the
-    // copy in, so publishers read it without a lock. _lastRoute answers a publisher that keeps using the
-    // same event name string without even hashing it.
-    private Dictionary<string, Route> _routes = new(StringComparer.Ordinal);
-    private Route? _lastRoute;
+    // The subscriptions and which of them each event name routes to; read without a lock, changed under _gate.
+    private readonly RouteTable<T> _routes;
 
-    // Publishers waiting for room (OverflowPolicy.Wait), in arrival order.
-    private readonly Lock _waitersGate = new();
-    private readonly LinkedList<PublishWaiter> _waiters = new();
-    private int _waiterCount;
-
-    // Copy-on-write under _gate. _routeVersion changes with it, which invalidates cached routes.
-    private SubscriptionState<T>[] _subscriptions = [];
-    private int _routeVersion;
     private long _lastSubscriptionId;
 
     private PaddedCounter _sequence; // written by every publish: kept off the lines consumers read
@@ -99,15 +73,18 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     // Replays of this queue's dead letters run one at a time, so two never move the same dead letter.
     private readonly SemaphoreSlim _replayGate = new(1, 1);
 
-    public BrokerQueue(Broker broker, string name, QueueOptions options, bool isDeadLetterQueue)
+    /// <param name="broker">The owning broker.</param>
+    /// <param name="name">The queue's name.</param>
+    /// <param name="options">The queue's options (a private copy).</param>
+    /// <param name="isDeadLetterQueue">Whether this is a dead-letter queue.</param>
+    /// <param name="store">For a durable queue, where its messages are stored; null for an in-memory queue.</param>
+    public BrokerQueue(Broker broker, string name, QueueOptions options, bool isDeadLetterQueue, QueueStore<T>? store = null)
         : base(name, typeof(T), options, isDeadLetterQueue)
     {
         _broker = broker;
-        _observer = broker.Observer;
-        _metrics = broker.Metrics;
+        _events = broker.Events;
+        _routes = new RouteTable<T>(_gate, broker.Limits.MaxEventNameLength);
         _time = broker.TimeProvider;
-        _maxMessages = options.MaxMessages;
-        _overflow = options.Overflow;
         _publishTimeout = options.PublishTimeout;
         _timeToLive = options.TimeToLive;
         _deadLetterDrops = options.DeadLetterDrops && !isDeadLetterQueue;
@@ -115,18 +92,15 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         {
             _deduplication = new Deduplication(options.DeduplicationWindow, options.DeduplicationCapacity, _time);
         }
-        _depth = new DepthGauge(options.MaxMessages);
-        if (options.Retention == RetentionPolicy.Limits)
-        {
-            _log = new Queue<Message<T>>();
-            _maxAge = options.MaxAge == Timeout.InfiniteTimeSpan ? 0 : options.MaxAge.Ticks;
-        }
 
-        Span<byte> random = stackalloc byte[8];
-        RandomNumberGenerator.Fill(random);
-        _idA = BitConverter.ToInt32(random);
-        _idB = BitConverter.ToInt16(random[4..]);
-        _idC = (short)((BitConverter.ToUInt16(random[6..]) & 0x0FFF) | 0x8000); // RFC 9562 version 8 (custom)
+        var depth = new DepthGauge(options.MaxMessages);
+        _admission = QueueAdmission<T>.Create(this, options.Overflow, depth);
+        _retention = options.Retention == RetentionPolicy.Limits
+            ? new LimitsRetention<T>(this, _admission, options.MaxMessages, options.MaxAge)
+            : new InterestRetention<T>(this, _admission, depth);
+        _storage = store is { } durable
+            ? new DurableQueueStorage<T>(this, durable.Writer, durable.Durability, durable.Serializer, broker.Limits.MaxPersistedPayloadSize, _deduplication is null ? TimeSpan.Zero : options.DeduplicationWindow)
+            : new MemoryQueueStorage<T>(this);
     }
 
     public TimeProvider TimeProvider => _time;
@@ -134,68 +108,49 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     /// <summary>The queue's dead-letter queue; null for a dead-letter queue itself.</summary>
     public BrokerQueue<T>? DeadLetterQueue { get; init; }
 
-    /// <summary>The subscriptions one event name routes to, ordered by id (the lock order), as of one version of the subscription set.</summary>
-    private sealed class Route(string eventName, SubscriptionState<T>[] subscriptions, int version)
-    {
-        public string Event { get; } = eventName;
+    /// <summary>The queue's lock: the subscription set, the route cache on a miss, eviction and the log change under it.</summary>
+    internal Lock Gate => _gate;
 
-        public SubscriptionState<T>[] Subscriptions { get; } = subscriptions;
+    /// <summary>The subscriptions, and which of them each event routes to.</summary>
+    internal RouteTable<T> Routes => _routes;
 
-        public int Version { get; } = version;
-    }
+    /// <summary>The last sequence taken.</summary>
+    internal long LastSequence => Volatile.Read(ref _sequence.Value);
 
-    /// <summary>A message on its way in: everything but its sequence and timestamp.</summary>
-    /// <param name="Event">The event name.</param>
-    /// <param name="Payload">The payload.</param>
-    /// <param name="Headers">Frozen headers.</param>
-    /// <param name="Id">A given message id (a replayed dead letter keeps its own), or empty to derive one from the sequence.</param>
-    /// <param name="ExpiresAt">UTC ticks at which the message expires; 0 for never.</param>
-    /// <param name="DueAt">UTC ticks before which the message is held out of the queue; 0 to enter it now.</param>
-    /// <param name="Target">For a replayed dead letter: the one subscription it goes back to, instead of every match.</param>
-    private readonly record struct Draft(string Event, T Payload, IReadOnlyDictionary<string, string> Headers, Guid Id, long ExpiresAt = 0, long DueAt = 0, SubscriptionState<T>? Target = null);
+    /// <summary>Where the queue's messages live besides memory.</summary>
+    internal QueueStorage<T> Storage => _storage;
+
+    /// <summary>Gets whether the queue keeps its messages in a store.</summary>
+    public bool IsDurable => _storage.IsDurable;
+
+    /// <summary>The retained log of a limits-retention queue (every dead-letter queue). Only such queues call this.</summary>
+    internal LimitsRetention<T> Log => (LimitsRetention<T>)_retention;
 
     // ---------------------------------------------------------------- publish
 
     public ValueTask<PublishReceipt> PublishAsync(string eventName, T payload, in PublishOptions options, CancellationToken cancellationToken)
     {
-        Draft draft = Prepare(eventName, payload, options);
+        Draft<T> draft = Prepare(eventName, payload, options);
         TimeSpan timeout = options.Timeout ?? _publishTimeout;
         return _deduplication is not null && options.MessageId is not null
             ? PublishOnceAsync(draft, timeout, cancellationToken)
             : PublishAsync(draft, timeout, cancellationToken);
     }
 
-    private ValueTask<PublishReceipt> PublishAsync(Draft draft, TimeSpan timeout, CancellationToken cancellationToken)
+    private ValueTask<PublishReceipt> PublishAsync(Draft<T> draft, TimeSpan timeout, CancellationToken cancellationToken)
     {
         if (TryPublishNow(draft, out PublishReceipt receipt, out long ticket))
         {
             return ticket == 0 ? new ValueTask<PublishReceipt>(receipt) : AfterCommitAsync(receipt, ticket);
         }
 
-        if (_overflow == OverflowPolicy.Reject)
-        {
-            throw Full(null);
-        }
-
-        // A handler of this queue's own subscription must not wait for room here: the handler would hold
-        // its delivery, and with it part of the room it waits for, possibly all of it.
-        if (HandlerScope.Current?.Consumer?.OwnerQueue == this)
-        {
-            throw new QueueFullException(
-                Name,
-                $"Queue '{Name}' is full (MaxMessages = {_maxMessages}), and this publish comes from a handler of one of its own subscriptions. " +
-                "Waiting for room would hold that handler's delivery, and room may only come from it, so the broker refuses instead of waiting. " +
-                "Publish into another queue, settle the delivery before publishing, raise MaxMessages, or declare the queue with OverflowPolicy.Reject or DropOldest.",
-                null);
-        }
-
-        return WaitForRoomAsync(draft, timeout, cancellationToken);
+        return _admission.WhenFullAsync(draft, timeout, cancellationToken);
     }
 
     public bool TryPublish(string eventName, T payload, in PublishOptions options, out PublishReceipt receipt)
     {
-        Draft draft = Prepare(eventName, payload, options);
-        if (_writer is not null)
+        Draft<T> draft = Prepare(eventName, payload, options);
+        if (_storage.IsDurable)
         {
             // A durable publish completes only after a commit, which never happens synchronously.
             receipt = default;
@@ -211,13 +166,13 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     /// Checks a publish's options and turns them into a draft: frozen headers, the expiry, the time it is
     /// held until, and its id. The clock is read only when the options need it.
     /// </summary>
-    private Draft Prepare(string eventName, T payload, in PublishOptions options)
+    private Draft<T> Prepare(string eventName, T payload, in PublishOptions options)
     {
         // The common publish has no options and the queue no default time to live: nothing to check.
         if (options.Headers is null && options.Timeout is null && options.TimeToLive is null && options.DeliverAfter is null
             && options.NotBefore is null && options.MessageId is null && _timeToLive == Timeout.InfiniteTimeSpan)
         {
-            return new Draft(eventName, payload, FrozenDictionary<string, string>.Empty, Guid.Empty);
+            return new Draft<T>(eventName, payload, FrozenDictionary<string, string>.Empty, Guid.Empty);
         }
 
         IReadOnlyDictionary<string, string> headers = FreezeHeaders(options.Headers, _broker.Limits.MaxHeadersLength);
@@ -265,62 +220,25 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
 
         // A held message has no sequence yet, so its id cannot come from one.
         Guid id = options.MessageId ?? (dueAt != 0 ? Guid.NewGuid() : Guid.Empty);
-        return new Draft(eventName, payload, headers, id, expiresAt, dueAt);
+        return new Draft<T>(eventName, payload, headers, id, expiresAt, dueAt);
     }
 
     /// <summary>
-    /// Publishes if that needs no waiting: the event routes nowhere, the queue has room (and nobody waits
-    /// ahead), or the policy is DropOldest. False when the queue is full under Wait or Reject.
+    /// Publishes if that needs no waiting (see <see cref="QueueRetention{T}.TryPublishNow"/>). False when the
+    /// queue is full and its admission refuses.
     /// </summary>
     /// <param name="draft">The message.</param>
     /// <param name="receipt">Its receipt.</param>
     /// <param name="ticket">For a durable queue, the store ticket to wait for before the publish completes; 0 otherwise.</param>
-    private bool TryPublishNow(in Draft draft, out PublishReceipt receipt, out long ticket)
+    private bool TryPublishNow(in Draft<T> draft, out PublishReceipt receipt, out long ticket)
     {
         Debug.Assert(!IsDeadLetterQueue, "the broker refuses publishes into dead-letter queues");
         ThrowIfClosed();
-        ticket = 0;
-        if (_log is not null)
-        {
-            return TryPublishToLog(draft, out receipt, out ticket);
-        }
-
-        // A held message is routed when it enters the queue; now only its name is checked.
-        Route? route = null;
-        if (draft.DueAt == 0)
-        {
-            route = draft.Target is { IsDeleted: false } target ? new Route(draft.Event, [target], Volatile.Read(ref _routeVersion)) : GetRoute(draft.Event);
-            if (route.Subscriptions.Length == 0)
-            {
-                receipt = PublishUnrouted(draft);
-                return true;
-            }
-        }
-        else
-        {
-            ValidateEvent(draft.Event);
-        }
-
-        // Waiting publishers go first, so a newcomer never overtakes them.
-        if (Volatile.Read(ref _waiterCount) == 0 && _depth.TryAdmit())
-        {
-            receipt = Admitted(route, draft, out ticket);
-            return true;
-        }
-
-        if (_overflow == OverflowPolicy.DropOldest)
-        {
-            MakeRoomByDropping();
-            receipt = Admitted(route, draft, out ticket);
-            return true;
-        }
-
-        receipt = default;
-        return false;
+        return _retention.TryPublishNow(draft, out receipt, out ticket);
     }
 
     /// <summary>The draft holds one unit of depth: deliver it now, or hold it until it is due.</summary>
-    private PublishReceipt Admitted(Route? route, in Draft draft, out long ticket) =>
+    internal PublishReceipt Admitted(Route<T>? route, in Draft<T> draft, out long ticket) =>
         route is null ? Schedule(draft, out ticket) : Deliver(route, draft, out ticket);
 
     public override ValueTask<PublishReceipt> PublishConvertedAsync<TIn>(string eventName, TIn payload, in PublishOptions options, CancellationToken cancellationToken) =>
@@ -329,64 +247,29 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     public override bool TryPublishConverted<TIn>(string eventName, TIn payload, in PublishOptions options, out PublishReceipt receipt) =>
         TryPublish(eventName, (T)(object)payload!, options, out receipt);
 
-    /// <summary>Checks an event name: the broker's rules for names, and <see cref="BrokerOptions.MaxEventNameLength"/>.</summary>
-    private void ValidateEvent(string eventName)
-    {
-        Names.ValidateEvent(eventName, nameof(eventName));
-        int max = _broker.Limits.MaxEventNameLength;
-        if (eventName.Length > max)
-        {
-            throw new ArgumentException(
-                $"Event name '{eventName[..Math.Min(40, eventName.Length)]}…' is {eventName.Length} characters long; BrokerOptions.MaxEventNameLength allows {max}. Use a shorter event name. Nothing was published.",
-                nameof(eventName));
-        }
-    }
-
-    /// <summary>Tells the observer, if any, that a message entered the queue. Before any consumer can see it.</summary>
-    private void NotePublished(Message<T> message, int subscriptions) =>
-        _observer?.Published(Name, IsDeadLetterQueue, message.Id, message.Sequence, message.Event, message.Payload, message.Headers, subscriptions);
-
-    /// <summary>
-    /// Counts a message sent into the queue (messaging.client.sent.messages). Called after the subscriptions' locks are
-    /// released: a MeterListener's callback is user code, and runs on this thread.
-    /// </summary>
-    private void RecordSent(Message<T> message)
-    {
-        if (!IsDeadLetterQueue)
-        {
-            _metrics.RecordSent(Name, message.Event);
-        }
-    }
-
     /// <summary>
     /// No subscription matches the event: under interest retention nothing keeps the message, so it is
     /// not even built. It still takes a sequence and is counted, so that publishing into the void shows
     /// in the snapshot.
     /// </summary>
-    private PublishReceipt PublishUnrouted(in Draft draft)
+    internal PublishReceipt PublishUnrouted(in Draft<T> draft)
     {
         long sequence = Interlocked.Increment(ref _sequence.Value);
         Interlocked.Increment(ref _unrouted);
-        Guid id = draft.Id == Guid.Empty ? MakeId(sequence) : draft.Id;
-        _observer?.Published(Name, IsDeadLetterQueue, id, sequence, draft.Event, draft.Payload, draft.Headers, 0);
-        _metrics.RecordSent(Name, draft.Event);
+        Guid id = draft.Id == Guid.Empty ? _ids.For(sequence) : draft.Id;
+        _events.Unrouted(this, id, sequence, draft.Event, draft.Payload, draft.Headers);
         return new PublishReceipt(Name, id, sequence);
     }
 
+    /// <summary>The admitted message goes on to the subscriptions on the route: now, or after its commit (<see cref="QueueStorage{T}.Deliver"/>).</summary>
+    internal PublishReceipt Deliver(Route<T> route, in Draft<T> draft, out long ticket) => _storage.Deliver(route, draft, out ticket);
+
     /// <summary>
-    /// Builds the message and hands it to every subscription on the route. The caller holds one unit of
-    /// depth for it. The hot path: one allocation (the envelope) and one lock per subscription.
+    /// Builds the message and hands it to every subscription on the route, now (an in-memory queue). The caller holds
+    /// one unit of room for it. The hot path: one allocation (the envelope) and one lock per subscription.
     /// </summary>
-    private PublishReceipt Deliver(Route route, in Draft draft, out long ticket)
+    internal PublishReceipt HandOver(Route<T> route, in Draft<T> draft)
     {
-        if (_writer is not null)
-        {
-            // Durable: stored first, handed to subscriptions after the commit (OnCommitted).
-            return Stage(draft, out ticket);
-        }
-
-        ticket = 0;
-
         // Read the clock before taking any lock: a TimeProvider is user code. Concurrent publishes may
         // therefore carry timestamps a little out of sequence order; sequences are the order.
         long timestamp = _time.GetUtcNow().UtcTicks;
@@ -402,7 +285,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
                 receivers = only.IsDeleted ? 0 : 1;
                 if (receivers == 1)
                 {
-                    NotePublished(message, 1);
+                    _events.NoteEntering(this, message, 1);
                     message.InitializeReferences(1);
                     only.EnqueueLocked(message);
                 }
@@ -422,14 +305,14 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
             }
         }
 
-        RecordSent(message);
+        _events.Sent(Name, IsDeadLetterQueue, message.Event);
         if (receivers == 0)
         {
             // The route went stale: every subscription on it ended while we published. The message
             // was not kept; give back its depth and count it as unrouted.
-            NotePublished(message, 0);
+            _events.NoteEntering(this, message, 0);
             Interlocked.Increment(ref _unrouted);
-            FreeDepth();
+            _retention.ReturnRoom();
         }
 
         foreach (SubscriptionState<T> subscription in subscriptions)
@@ -458,7 +341,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
 
         if (receivers > 0)
         {
-            NotePublished(message, receivers);
+            _events.NoteEntering(this, message, receivers);
             message.InitializeReferences(receivers);
             foreach (SubscriptionState<T> subscription in subscriptions)
             {
@@ -476,7 +359,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         !subscription.IsDeleted && (!committed || subscription.StartAfter < message.Sequence);
 
     /// <summary>Locks subscriptions in their order (by id), as every publisher does, so publishers never deadlock.</summary>
-    private static void EnterAll(SubscriptionState<T>[] subscriptions)
+    internal static void EnterAll(SubscriptionState<T>[] subscriptions)
     {
         foreach (SubscriptionState<T> subscription in subscriptions)
         {
@@ -484,7 +367,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         }
     }
 
-    private static void ExitAll(SubscriptionState<T>[] subscriptions)
+    internal static void ExitAll(SubscriptionState<T>[] subscriptions)
     {
         for (int i = subscriptions.Length - 1; i >= 0; i--)
         {
@@ -493,75 +376,21 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     }
 
     /// <summary>Takes the next sequence and builds the envelope. Called with the route's subscriptions locked, so that sequence order is delivery order.</summary>
-    private Message<T> CreateMessage(in Draft draft, long timestamp)
+    internal Message<T> CreateMessage(in Draft<T> draft, long timestamp)
     {
         long sequence = Interlocked.Increment(ref _sequence.Value);
-        return new Message<T>(draft.Id == Guid.Empty ? MakeId(sequence) : draft.Id, Name, draft.Event, draft.Payload, sequence, timestamp, draft.Headers, draft.ExpiresAt);
+        return new Message<T>(draft.Id == Guid.Empty ? _ids.For(sequence) : draft.Id, Name, draft.Event, draft.Payload, sequence, timestamp, draft.Headers, draft.ExpiresAt);
     }
 
-    /// <summary>DropOldest: takes one unit of depth, evicting waiting messages to make room.</summary>
-    private void MakeRoomByDropping()
+    /// <summary>
+    /// Publishes a draft that holds one unit of room, granted to a publisher that waited for it
+    /// (<see cref="WaitAdmission{T}"/>). The broker may have closed, or the route changed, meanwhile.
+    /// </summary>
+    internal async ValueTask<PublishReceipt> PublishWithRoomAsync(Draft<T> draft)
     {
-        List<MessageDroppedEventArgs>? dropped = null;
-        List<OverflowDeadLetter>? deadLetters = _deadLetterDrops ? [] : null;
-        lock (_gate)
-        {
-            // Evict until there is room (a concurrent publisher may take the room an eviction
-            // frees). If nothing waits in any backlog, every retained message is in flight, and the
-            // new one is admitted over the bound (documented on OverflowPolicy.DropOldest).
-            while (!_depth.TryAdmit())
-            {
-                if (!EvictOldestWaitingLocked(ref dropped, deadLetters))
-                {
-                    _depth.ForceAdmit();
-                    break;
-                }
-            }
-        }
-
-        DeadLetterOverflow(deadLetters);
-        RaiseDropped(dropped);
-    }
-
-    private async ValueTask<PublishReceipt> WaitForRoomAsync(Draft draft, TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        PublishWaiter waiter = EnqueueWaiter();
-        try
-        {
-            await waiter.Task.WaitAsync(timeout, _time, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception error) when (error is OperationCanceledException or TimeoutException)
-        {
-            if (TryAbandon(waiter))
-            {
-                // Gave up before any room was granted: nothing was reserved, nothing was published.
-                if (error is TimeoutException)
-                {
-                    throw Full(timeout);
-                }
-
-                throw;
-            }
-
-            if (!waiter.Task.IsCompletedSuccessfully)
-            {
-                // The queue closed first and failed the waiter; nothing was reserved.
-                throw _broker.CreateDisposedException();
-            }
-
-            // Room was granted in the same instant. On a timeout, keep it and publish; on
-            // cancellation, pass it on, because a cancelled call must change nothing.
-            if (error is OperationCanceledException)
-            {
-                FreeDepth();
-                throw;
-            }
-        }
-
-        // One unit of depth is ours. The broker may have closed, or the route changed, meanwhile.
         if (_closed)
         {
-            FreeDepth();
+            _retention.ReturnRoom();
             throw _broker.CreateDisposedException();
         }
 
@@ -573,10 +402,10 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         }
         else
         {
-            Route route = draft.Target is { IsDeleted: false } target ? new Route(draft.Event, [target], Volatile.Read(ref _routeVersion)) : GetRoute(draft.Event);
+            Route<T> route = draft.Target is { IsDeleted: false } target ? _routes.To(target, draft.Event) : _routes.Get(draft.Event);
             if (route.Subscriptions.Length == 0)
             {
-                FreeDepth();
+                _retention.ReturnRoom();
                 return PublishUnrouted(draft);
             }
 
@@ -585,127 +414,37 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
 
         if (ticket != 0)
         {
-            await _writer!.WaitForCommitAsync(ticket).ConfigureAwait(false);
+            await _storage.WaitForCommitAsync(ticket).ConfigureAwait(false);
         }
 
         return receipt;
     }
 
-    private PublishWaiter EnqueueWaiter()
-    {
-        var waiter = new PublishWaiter();
-        lock (_waitersGate)
-        {
-            if (_closed)
-            {
-                waiter.TrySetException(_broker.CreateDisposedException());
-                return waiter;
-            }
-
-            waiter.Node = _waiters.AddLast(waiter);
-
-            // Full fence, then look at the depth again: a consumer that freed room just now may have
-            // read the waiter count before this increment. One of the two sees the other.
-            Interlocked.Increment(ref _waiterCount);
-            GrantWaitersLocked();
-        }
-
-        return waiter;
-    }
-
-    /// <summary>
-    /// A waiter gives up (timeout or cancellation). It leaves the line at once, so abandoned waiters
-    /// never pile up while the queue stays full. False when room was granted (or the queue closed) first.
-    /// </summary>
-    private bool TryAbandon(PublishWaiter waiter)
-    {
-        lock (_waitersGate)
-        {
-            if (!waiter.TryAbandon())
-            {
-                return false;
-            }
-
-            if (waiter.Node?.List is not null)
-            {
-                _waiters.Remove(waiter.Node);
-                Interlocked.Decrement(ref _waiterCount);
-            }
-
-            return true;
-        }
-    }
-
-    /// <summary>
-    /// Gives room to waiting publishers in arrival order. The room is taken first and then handed over,
-    /// so a publisher on the fast path can never slip in between and push the depth past the bound.
-    /// Waiters leave the line only under this lock (granted, abandoned, or failed on close), so every
-    /// waiter still in the line can be granted.
-    /// </summary>
-    private void GrantWaitersLocked()
-    {
-        while (_waiters.First is { } first && _depth.TryAdmit())
-        {
-            _waiters.RemoveFirst();
-            Interlocked.Decrement(ref _waiterCount);
-            bool granted = first.Value.TryGrant();
-            Debug.Assert(granted, "a waiter that completed left the line under the same lock");
-        }
-    }
-
-    /// <summary>Frees one unit of depth and wakes a waiting publisher if there is one. Called with no lock held, or with only the queue's _gate.</summary>
-    private void FreeDepth()
-    {
-        _depth.Release();
-        if (Volatile.Read(ref _waiterCount) > 0)
-        {
-            lock (_waitersGate)
-            {
-                GrantWaitersLocked();
-            }
-        }
-    }
+    /// <summary>One unit of room reserved for a publish comes back unused.</summary>
+    internal void ReturnRoom() => _retention.ReturnRoom();
 
     /// <summary>A subscription lets go of a message (settled, dropped or abandoned). Called with no lock held, or with only the queue's _gate.</summary>
     /// <param name="message">The message.</param>
     /// <param name="subscription">The durable subscription that settled it, to tell the store; null when none did (an ephemeral or deleted subscription let go).</param>
     internal void Release(Message<T> message, string? subscription = null)
     {
-        bool last = message.Release();
-        if (last && _log is null)
-        {
-            FreeDepth();
-        }
-
-        if (_writer is not null)
-        {
-            StoreReleased(message, subscription, last);
-        }
+        // Whether the message left the queue for good: interest retention lets go of it with its last holder (and
+        // gives its room back), limits retention keeps it in the log until it is evicted.
+        bool gone = message.Release() && _retention.LastReleased();
+        _storage.Released(message, subscription, gone);
 
         // Last: the test harness wakes a waiting test on this call, and that test reads the snapshot at once, so the
         // room the message held must already be free.
-        _observer?.Released(Name, message.Id);
+        _events.Released(Name, message.Id);
     }
 
-    private QueueFullException Full(TimeSpan? waited) => new(
+    /// <summary>The exception for a publish that found no room: at once (Reject), or after waiting <paramref name="waited"/>.</summary>
+    internal QueueFullException Full(TimeSpan? waited) => new(
         Name,
         waited is { } timeout
-            ? string.Create(CultureInfo.InvariantCulture, $"Queue '{Name}' stayed full (MaxMessages = {_maxMessages}) for the whole publish timeout of {timeout}; nothing was published. Let its subscribers catch up, raise MaxMessages, or pass a longer PublishOptions.Timeout.")
-            : string.Create(CultureInfo.InvariantCulture, $"Queue '{Name}' is full (MaxMessages = {_maxMessages}) and its overflow policy is Reject; nothing was published. Retry later, let its subscribers catch up, raise MaxMessages, or declare the queue with OverflowPolicy.Wait or DropOldest."),
+            ? string.Create(CultureInfo.InvariantCulture, $"Queue '{Name}' stayed full (MaxMessages = {Options.MaxMessages}) for the whole publish timeout of {timeout}; nothing was published. Let its subscribers catch up, raise MaxMessages, or pass a longer PublishOptions.Timeout.")
+            : string.Create(CultureInfo.InvariantCulture, $"Queue '{Name}' is full (MaxMessages = {Options.MaxMessages}) and its overflow policy is Reject; nothing was published. Retry later, let its subscribers catch up, raise MaxMessages, or declare the queue with OverflowPolicy.Wait or DropOldest."),
         null);
-
-    private Guid MakeId(long sequence) => new(
-        _idA,
-        _idB,
-        _idC,
-        (byte)(0x80 | ((sequence >> 56) & 0x3F)), // RFC 9562 variant bits
-        (byte)(sequence >> 48),
-        (byte)(sequence >> 40),
-        (byte)(sequence >> 32),
-        (byte)(sequence >> 24),
-        (byte)(sequence >> 16),
-        (byte)(sequence >> 8),
-        (byte)sequence);
 
     private static IReadOnlyDictionary<string, string> FreezeHeaders(IReadOnlyDictionary<string, string>? headers, int maxLength, string paramName = "options")
     {
@@ -749,127 +488,16 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
             : headers.ToFrozenDictionary(StringComparer.Ordinal);
     }
 
-    // ---------------------------------------------------------------- routing
-
-    /// <summary>
-    /// The subscriptions an event routes to. Cached per event name and recomputed when subscriptions
-    /// come or go. A publish that races with a subscribe may use the route from just before it: a
-    /// subscription receives the messages published after its subscribe call returned.
-    /// </summary>
-    private Route GetRoute(string eventName)
-    {
-        int version = Volatile.Read(ref _routeVersion);
-        Route? route = Volatile.Read(ref _lastRoute);
-        if (route is not null && ReferenceEquals(route.Event, eventName) && route.Version == version)
-        {
-            return route;
-        }
-
-        if (Volatile.Read(ref _routes).TryGetValue(eventName, out route) && route.Version == version)
-        {
-            Volatile.Write(ref _lastRoute, route);
-            return route;
-        }
-
-        lock (_gate)
-        {
-            return ComputeRouteLocked(eventName);
-        }
-    }
-
-    private Route ComputeRouteLocked(string eventName)
-    {
-        if (_routes.TryGetValue(eventName, out Route? route) && route.Version == _routeVersion)
-        {
-            _lastRoute = route;
-            return route;
-        }
-
-        // First sight of this event name since the subscriptions last changed: validate, match, cache.
-        ValidateEvent(eventName);
-        var matches = new List<SubscriptionState<T>>();
-        foreach (SubscriptionState<T> subscription in _subscriptions)
-        {
-            if (subscription.Matches(eventName))
-            {
-                matches.Add(subscription);
-            }
-        }
-
-        route = new Route(eventName, [.. matches], _routeVersion);
-
-        // Copy on write: readers hold the old dictionary. Routes of an older version are left behind, and
-        // past the cap the cache starts over, so that it stays bounded whatever event names come in.
-        var routes = new Dictionary<string, Route>(Math.Min(_routes.Count + 1, MaxCachedRoutes), StringComparer.Ordinal);
-        if (_routes.Count < MaxCachedRoutes)
-        {
-            foreach (KeyValuePair<string, Route> cached in _routes)
-            {
-                if (cached.Value.Version == _routeVersion)
-                {
-                    routes.Add(cached.Key, cached.Value);
-                }
-            }
-        }
-
-        routes[eventName] = route;
-        Volatile.Write(ref _routes, routes);
-        Volatile.Write(ref _lastRoute, route);
-        return route;
-    }
-
     // ---------------------------------------------------------------- overflow
-
-    /// <summary>
-    /// DropOldest under interest retention: removes the oldest message that waits in any backlog from
-    /// every backlog that holds it, and stops counting it towards the depth. Copies in flight with
-    /// consumers are left alone and settle normally.
-    /// </summary>
-    /// <returns>False when no backlog held anything to drop.</returns>
-    private bool EvictOldestWaitingLocked(ref List<MessageDroppedEventArgs>? dropped, List<OverflowDeadLetter>? deadLetters)
-    {
-        Message<T>? oldest = null;
-        foreach (SubscriptionState<T> subscription in _subscriptions)
-        {
-            Message<T>? head = subscription.PeekOldestWaiting();
-            if (head is not null && (oldest is null || head.Sequence < oldest.Sequence))
-            {
-                oldest = head;
-            }
-        }
-
-        if (oldest is null)
-        {
-            return false;
-        }
-
-        // Nothing waits that is older than the oldest head, so each backlog drops at most this message.
-        bool anyDropped = DropWaitingUpToLocked(oldest.Sequence, DropReason.QueueOverflow, ref dropped, deadLetters);
-        if (anyDropped)
-        {
-            // Each release above freed the depth if it let go of the last reference. If consumers
-            // still hold the message in flight, Evict stops it counting now instead. Exactly one of the
-            // two frees the depth, and neither does if an earlier eviction already stopped it counting.
-            if (oldest.Evict())
-            {
-                FreeDepth();
-            }
-
-            Interlocked.Increment(ref _dropped);
-        }
-
-        // A consumer may have taken it between the look and the drop; the caller looks again.
-        return true;
-    }
 
     /// <summary>
     /// Drops every waiting message up to <paramref name="sequence"/> from every subscription, raising one event
     /// each. With <paramref name="deadLetters"/>, each drop is also kept there, to be dead-lettered after the locks.
     /// </summary>
-    private bool DropWaitingUpToLocked(long sequence, DropReason reason, ref List<MessageDroppedEventArgs>? dropped, List<OverflowDeadLetter>? deadLetters = null)
+    internal bool DropWaitingUpToLocked(long sequence, DropReason reason, ref List<MessageDroppedEventArgs>? dropped, List<OverflowDeadLetter<T>>? deadLetters = null)
     {
         bool any = false;
-        foreach (SubscriptionState<T> subscription in _subscriptions)
+        foreach (SubscriptionState<T> subscription in _routes.Subscriptions)
         {
             foreach (Consumer<T>.Unsettled held in subscription.DropWaitingUpTo(sequence))
             {
@@ -880,8 +508,8 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
                 {
                     // Still owed until it is in the dead-letter queue (after the locks): the observer must not see
                     // a moment when it is in neither place.
-                    _observer?.Referenced(1);
-                    deadLetters.Add(new OverflowDeadLetter(held, subscription.Name, subscription.Key));
+                    _events.NoteReferenced(1);
+                    deadLetters.Add(new OverflowDeadLetter<T>(held, subscription.Name, subscription.Key));
                 }
 
                 Release(message, subscription.Name);
@@ -891,24 +519,16 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         return any;
     }
 
-    /// <summary>A message a subscription lost for lack of room, for a queue that dead-letters its drops.</summary>
-    private readonly record struct OverflowDeadLetter(Consumer<T>.Unsettled Held, string? Subscription, SubscriptionKey SubscriptionKey);
+    /// <summary>A list to collect overflow drops in, to dead-letter them after the locks; null when the queue does not dead-letter its drops.</summary>
+    internal List<OverflowDeadLetter<T>>? StartOverflowDeadLetters() => _deadLetterDrops ? [] : null;
 
     /// <summary>Dead-letters what overflow dropped (<see cref="QueueOptions.DeadLetterDrops"/>). Called without any lock.</summary>
-    private void DeadLetterOverflow(List<OverflowDeadLetter>? deadLetters)
+    internal void DeadLetterOverflow(List<OverflowDeadLetter<T>>? deadLetters)
     {
-        foreach (OverflowDeadLetter deadLetter in deadLetters ?? [])
+        foreach (OverflowDeadLetter<T> deadLetter in deadLetters ?? [])
         {
             DeadLetter(deadLetter.Held.Message, deadLetter.Held.Deliveries, DeadLetterReasons.Overflow, null, deadLetter.Subscription, deadLetter.SubscriptionKey, deadLetter.Held.History);
-            _observer?.Released(Name, deadLetter.Held.Message.Id);
-        }
-    }
-
-    private void RaiseDropped(List<MessageDroppedEventArgs>? dropped)
-    {
-        if (dropped is not null)
-        {
-            _broker.RaiseMessageDropped(dropped);
+            _events.Released(Name, deadLetter.Held.Message.Id);
         }
     }
 
@@ -925,12 +545,12 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         {
             DropReason dropReason = reason == DeadLetterReasons.Expired ? DropReason.Expired : DropReason.DeadLetterDiscarded;
             Interlocked.Increment(ref _dropped);
-            _broker.RaiseMessageDropped([new MessageDroppedEventArgs(Name, subscription ?? string.Empty, message.Id, message.Sequence, message.Event, dropReason)]);
+            _events.Dropped(new MessageDroppedEventArgs(Name, subscription ?? string.Empty, message.Id, message.Sequence, message.Event, dropReason));
             return;
         }
 
         Interlocked.Increment(ref _deadLettered);
-        _observer?.Settled(ObservedSettlement.DeadLettered, Name, subscription, subscriptionKey, message.Id, message.Sequence, message.Event, message.Payload, attempts, null, reason);
+        _events.DeadLettering(this, subscription, subscriptionKey, message, attempts, reason);
         DateTimeOffset now = _time.GetUtcNow();
         long nowTimestamp = _time.GetTimestamp();
         var headers = new Dictionary<string, string>(message.Headers, StringComparer.Ordinal)
@@ -963,9 +583,8 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         // accepted while the broker shuts down, so that a draining consumer can still reject.
         try
         {
-            DeadLetterQueue.TryAppend(new Draft(message.Event, message.Payload, headers.ToFrozenDictionary(StringComparer.Ordinal), message.Id), out _, force: true, out _);
-            _metrics.RecordDeadLettered(Name, subscription, message.Event, reason);
-            BrokerLog.DeadLettered(_broker.Logger, message.Id, message.Event, message.Sequence, Name, subscription ?? string.Empty, attempts, reason);
+            DeadLetterQueue.Log.TryAppend(new Draft<T>(message.Event, message.Payload, headers.ToFrozenDictionary(StringComparer.Ordinal), message.Id), out _, evict: true, out _);
+            _events.DeadLettered(this, subscription, message, attempts, reason);
         }
         catch (Exception error) when (error is MessageStoreException or ArgumentException)
         {
@@ -974,7 +593,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
             // not throw: the dead letter is dropped, counted and raised instead.
             Interlocked.Decrement(ref _deadLettered);
             Interlocked.Increment(ref _dropped);
-            _broker.RaiseMessageDropped([new MessageDroppedEventArgs(Name, subscription ?? string.Empty, message.Id, message.Sequence, message.Event, DropReason.DeadLetterDiscarded)]);
+            _events.Dropped(new MessageDroppedEventArgs(Name, subscription ?? string.Empty, message.Id, message.Sequence, message.Event, DropReason.DeadLetterDiscarded));
         }
     }
 
@@ -997,10 +616,10 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         try
         {
             int moved = 0;
-            foreach (Message<T> deadLetter in deadLetters.PeekDeadLetters(topic, maxMessages))
+            foreach (Message<T> deadLetter in deadLetters.Log.Peek(topic, maxMessages))
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                if (!deadLetters.ContainsDeadLetter(deadLetter))
+                if (!deadLetters.Log.Contains(deadLetter))
                 {
                     continue; // evicted by the dead-letter queue's bound meanwhile
                 }
@@ -1008,7 +627,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
                 // Back to the durable subscription that dead-lettered it, if it still exists: the others
                 // settled the message already. Otherwise (an ephemeral subscription, since ended, or one
                 // deleted) it is published anew, to every subscription that matches it.
-                var draft = new Draft(deadLetter.Event, deadLetter.Payload, ReplayHeaders(deadLetter.Headers), deadLetter.Id, Target: SourceSubscriptionOf(deadLetter));
+                var draft = new Draft<T>(deadLetter.Event, deadLetter.Payload, ReplayHeaders(deadLetter.Headers), deadLetter.Id, Target: SourceSubscriptionOf(deadLetter));
 
                 // Published first, removed second: a failure in between leaves a dead letter, never nothing.
                 try
@@ -1023,7 +642,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
                         full);
                 }
 
-                deadLetters.RemoveDeadLetter(deadLetter);
+                deadLetters.Log.Remove(deadLetter);
                 moved++;
             }
 
@@ -1065,72 +684,6 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         return replayed.ToFrozenDictionary(StringComparer.Ordinal);
     }
 
-    /// <summary>On a dead-letter queue: the oldest retained dead letters that match, up to a count.</summary>
-    private List<Message<T>> PeekDeadLetters(TopicFilter? filter, int maxMessages)
-    {
-        Debug.Assert(_log is not null);
-        var found = new List<Message<T>>();
-        lock (_gate)
-        {
-            foreach (Message<T> message in _log)
-            {
-                if (found.Count == maxMessages)
-                {
-                    break;
-                }
-
-                if (filter is null || filter.Matches(message.Event))
-                {
-                    found.Add(message);
-                }
-            }
-        }
-
-        return found;
-    }
-
-    private bool ContainsDeadLetter(Message<T> message)
-    {
-        Debug.Assert(_log is not null);
-        lock (_gate)
-        {
-            return _log.Contains(message);
-        }
-    }
-
-    /// <summary>On a dead-letter queue: removes a replayed dead letter from the log and from every backlog that still waits on it.</summary>
-    private void RemoveDeadLetter(Message<T> message)
-    {
-        Debug.Assert(_log is not null);
-        lock (_gate)
-        {
-            int before = _log.Count;
-            Message<T>[] kept = [.. _log.Where(m => m != message)];
-            if (kept.Length == before)
-            {
-                return;
-            }
-
-            _log.Clear();
-            foreach (Message<T> m in kept)
-            {
-                _log.Enqueue(m);
-            }
-
-            foreach (SubscriptionState<T> subscription in _subscriptions)
-            {
-                if (subscription.RemoveWaiting(message))
-                {
-                    message.Release();
-                    _observer?.Released(Name, message.Id);
-                }
-            }
-
-            _writer?.TryPost(StoreOperation.Remove(Name, message.Sequence), _flush);
-            _replayed++;
-        }
-    }
-
     // ---------------------------------------------------------------- subscriptions
 
     /// <param name="client">The owning client.</param>
@@ -1163,7 +716,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
                 {
                     subscription = CreateSubscriptionLocked(name, filters, options);
                     _durable.Add(name, subscription);
-                    storeTicket = StoreSubscription(subscription);
+                    storeTicket = _storage.SubscriptionCreated(subscription);
                 }
             }
             else
@@ -1194,44 +747,29 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     private SubscriptionState<T> CreateSubscriptionLocked(string? name, string[] filters, SubscriptionOptions options, string paramName = "options")
     {
         StartPosition start = options.StartAt;
-        if (!start.IsNew && _log is null)
-        {
-            throw new ArgumentException(
-                $"Queue '{Name}' keeps messages only for the subscriptions that existed when they were published (Interest retention), so a new subscription can only start at new messages, not at {start}. " +
-                "Declare the queue with QueueOptions.Retention = RetentionPolicy.Limits to let later subscriptions start from retained messages.",
-                paramName);
-        }
+        _retention.ValidateStart(start, paramName);
 
         var subscription = new SubscriptionState<T>(this, ++_lastSubscriptionId, name, filters, options.MaxBacklog, options.BacklogOverflow);
 
-        // Under _storeGate, so no durable publish takes a sequence between reading it here and the
+        // Under the storage's sequence lock, so no durable publish takes a sequence between reading it here and the
         // subscription joining the routes: every later sequence reaches it, now and after a restart.
-        lock (_storeGate)
+        lock (_storage.SequenceGate)
         {
-            subscription.StartAfter = start.IsNew ? Volatile.Read(ref _sequence.Value) : StartFromLogLocked(subscription, start);
-            AddSubscriptionLocked(subscription);
+            subscription.StartAfter = _retention.StartLocked(subscription, start);
+            _routes.AddLocked(subscription);
         }
 
         return subscription;
     }
 
-    private void AddSubscriptionLocked(SubscriptionState<T> subscription)
-    {
-        // Ids only grow, so appending keeps the array in lock order.
-        _subscriptions = [.. _subscriptions, subscription];
-        Volatile.Write(ref _routeVersion, _routeVersion + 1);
-    }
-
     private void RemoveSubscriptionLocked(SubscriptionState<T> subscription)
     {
-        _subscriptions = Array.FindAll(_subscriptions, s => s != subscription);
+        _routes.RemoveLocked(subscription);
         if (subscription.Name is { } name)
         {
             _durable.Remove(name);
-            _writer?.TryPost(StoreOperation.DeleteSubscription(Name, name), _flush);
+            _storage.SubscriptionDeleted(name);
         }
-
-        Volatile.Write(ref _routeVersion, _routeVersion + 1);
     }
 
     /// <summary>
@@ -1293,7 +831,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     /// Finishes what a subscription's own bound started while locks were held: releases and raises the
     /// messages it dropped, and cuts it loose if it asked for that. Called without any lock.
     /// </summary>
-    private void FinishPendingWork(SubscriptionState<T> subscription)
+    internal void FinishPendingWork(SubscriptionState<T> subscription)
     {
         if (!subscription.HasPendingWork)
         {
@@ -1330,7 +868,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
 
         if (closed is not null)
         {
-            BrokerLog.CutLoose(_broker.Logger, subscription.Name ?? "(ephemeral)", Name, closed.Count, dropped?.Count ?? 0);
+            _events.CutLoose(Name, subscription.Name, closed.Count, dropped?.Count ?? 0);
         }
 
         foreach (Consumer<T> consumer in closed ?? [])
@@ -1342,7 +880,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
                 $"Subscription '{subscription.Name ?? "(ephemeral)"}' on queue '{Name}' fell further behind than its MaxBacklog and was cut loose (BacklogOverflowPolicy.Disconnect); the messages it held were dropped."));
         }
 
-        RaiseDropped(events);
+        _events.Dropped(events);
     }
 
     /// <summary>Releases messages whose subscription ended while it still held them. Called without any lock.</summary>
@@ -1365,16 +903,40 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     public override void Close()
     {
         AbandonScheduled();
-        lock (_waitersGate)
-        {
-            _closed = true;
-            foreach (PublishWaiter waiter in _waiters)
-            {
-                waiter.TrySetException(_broker.CreateDisposedException());
-            }
+        _closed = true;
+        _admission.Close();
+    }
 
-            _waiters.Clear();
-            Volatile.Write(ref _waiterCount, 0);
+    /// <summary>A store forgets a message that left the queue for good (durable queues; nothing otherwise).</summary>
+    internal void StoreRemoved(long sequence) => _storage.Removed(sequence);
+
+    /// <summary>A store forgets a held message that entered the queue or was dropped (durable queues; nothing otherwise).</summary>
+    internal void StoreUnscheduled(Guid id) => _storage.Unscheduled(id);
+
+    /// <summary>A message came back to a durable subscription after <paramref name="deliveries"/> deliveries.</summary>
+    internal void StoreDeliveries(string subscription, long sequence, int deliveries) => _storage.DeliveriesCounted(subscription, sequence, deliveries);
+
+    /// <summary>On the store's writer thread, before each batch: the cursors that moved since the last one.</summary>
+    internal override void PostCursors() => _storage.PostCursors(_routes.Subscriptions);
+
+    /// <summary>The exception for a publish into a queue whose broker was disposed.</summary>
+    internal ObjectDisposedException CreateDisposedException() => _broker.CreateDisposedException();
+
+    /// <summary>Counts a message dropped from the queue (the snapshot's Dropped).</summary>
+    internal void CountDropped() => Interlocked.Increment(ref _dropped);
+
+    /// <summary>Counts a dead letter moved back into its source queue (the snapshot's Replayed). Under the queue's lock.</summary>
+    internal void CountReplayed() => _replayed++;
+
+    /// <summary>
+    /// A held message that a full Reject queue dropped when it became due: dead-lettered when the queue dead-letters
+    /// its drops (<see cref="QueueOptions.DeadLetterDrops"/>).
+    /// </summary>
+    internal void DeadLetterHeldDrop(in Draft<T> draft)
+    {
+        if (_deadLetterDrops)
+        {
+            DeadLetter(new Message<T>(draft.Id, Name, draft.Event, draft.Payload, 0, _time.GetUtcNow().UtcTicks, draft.Headers, draft.ExpiresAt), 0, DeadLetterReasons.Overflow, null, null, null, null);
         }
     }
 
@@ -1390,13 +952,13 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     {
         lock (_gate)
         {
-            var subscriptions = new List<SubscriptionSnapshot>(_subscriptions.Length);
-            foreach (SubscriptionState<T> subscription in _subscriptions)
+            var subscriptions = new List<SubscriptionSnapshot>(_routes.Subscriptions.Length);
+            foreach (SubscriptionState<T> subscription in _routes.Subscriptions)
             {
                 subscriptions.Add(subscription.GetSnapshot());
             }
 
-            int waiting = Volatile.Read(ref _waiterCount);
+            int waiting = _admission.Waiting;
 
             long sequence = Interlocked.Read(ref _sequence.Value);
             return new QueueSnapshot
@@ -1404,9 +966,9 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
                 Name = Name,
                 PayloadType = PayloadType,
                 IsDeadLetterQueue = IsDeadLetterQueue,
-                MaxMessages = _maxMessages,
-                Overflow = _overflow,
-                Depth = _log?.Count ?? _depth.Depth,
+                MaxMessages = Options.MaxMessages,
+                Overflow = _admission.Policy,
+                Depth = _retention.Depth,
                 LastSequence = sequence,
                 Published = sequence,
                 Unrouted = Interlocked.Read(ref _unrouted),
@@ -1414,7 +976,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
                 Abandoned = Interlocked.Read(ref _abandoned),
                 DeadLettered = Interlocked.Read(ref _deadLettered),
                 Replayed = _replayed,
-                Retention = _log is null ? RetentionPolicy.Interest : RetentionPolicy.Limits,
+                Retention = _retention.Policy,
                 Scheduled = _scheduled.Count,
                 Deduplicated = Interlocked.Read(ref _deduplicated),
                 WaitingPublishers = waiting,

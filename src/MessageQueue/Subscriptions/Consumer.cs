@@ -71,9 +71,8 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
     private PaddedCounter _settled;
     private readonly Lock _tableGate = new();
 
-    // The test harness's view of every delivery (see BrokerObserver); null in production.
-    private readonly BrokerObserver? _observer;
-    private readonly BrokerMetrics _metrics;
+    // Where reads and settlements are reported (metrics, the test harness's observer).
+    private readonly BrokerEvents _events;
     private ReaderLine _reader;
     private Slot[] _slots;
     private int[] _free;
@@ -89,8 +88,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
         _state = state;
         _client = client;
         _time = time;
-        _observer = state.Queue.Observer;
-        _metrics = state.Queue.Metrics;
+        _events = state.Queue.Events;
         _options = options;
         _maxInFlight = Math.Min(options.MaxInFlight, MaxRing);
         _refillBelow = Math.Max(2, _maxInFlight / 4);
@@ -314,15 +312,9 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
             }
 
             delivery = new Delivery<T>(pushed.Message, pushed.Attempt, pushed.Attempt >= _maxDeliveries, this, token, trusted: true);
-            if (_observer is not null)
-            {
-                Observe(pushed.Message, pushed.Attempt);
-            }
-
-            _metrics.RecordConsumed(Queue, Name, pushed.Message.Event, pushed.Attempt);
+            _events.Read(_state, pushed.Message, pushed.Attempt, _autoAck);
             if (_autoAck)
             {
-                _metrics.RecordAcked(Queue, Name, pushed.Message.Event, pushed.Message.TimestampTicks);
                 Interlocked.Increment(ref _autoAcked);
                 SettledOne();
                 AfterLeaving(pushed.Message);
@@ -333,16 +325,6 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
 
         delivery = default;
         return false;
-    }
-
-    /// <summary>Tells the observer (the test harness) about a delivery read, and settled at once under auto-ack.</summary>
-    private void Observe(Message<T> message, int attempt)
-    {
-        _observer!.Delivered(Queue, Name, _state.Key, message.Id, message.Sequence, message.Event, message.Payload, attempt);
-        if (_autoAck)
-        {
-            _observer.Settled(ObservedSettlement.Acked, Queue, Name, _state.Key, message.Id, message.Sequence, message.Event, message.Payload, attempt, null, "auto-ack");
-        }
     }
 
     /// <summary>Reads one item from the ring and, unless auto-ack, gives it a slot. Under the table's lock.</summary>
@@ -467,8 +449,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
             return new ValueTask<bool>(false);
         }
 
-        _observer?.Settled(ObservedSettlement.Acked, Queue, Name, _state.Key, message.Id, message.Sequence, message.Event, message.Payload, attempt, null, null);
-        _metrics.RecordAcked(Queue, Name, message.Event, message.TimestampTicks);
+        _events.Acked(_state, message, attempt);
         AfterLeaving(message);
         return new ValueTask<bool>(true);
     }
@@ -503,7 +484,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
             rejected = FreeLocked(index, recordDelivery: true, now);
         }
 
-        _observer?.Settled(ObservedSettlement.Rejected, Queue, Name, _state.Key, rejected.Message.Id, rejected.Message.Sequence, rejected.Message.Event, rejected.Message.Payload, rejected.Deliveries, null, reason);
+        _events.Rejected(_state, rejected.Message, rejected.Deliveries, reason);
 
         // Into the dead-letter queue before letting go, so the message is never in neither place.
         _state.Queue.DeadLetter(rejected.Message, rejected.Deliveries, DeadLetterReasons.Rejected, reason, _state.Name, _state.Key, rejected.History);
@@ -532,11 +513,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
                 _slots[index].Due = now + _ackTimeout;
             }
 
-            if (_observer is not null)
-            {
-                ref Slot extended = ref _slots[index];
-                _observer.Settled(ObservedSettlement.Extended, Queue, Name, _state.Key, extended.Message!.Id, extended.Message.Sequence, extended.Message.Event, extended.Message.Payload, extended.Attempt, null, null);
-            }
+            _events.NoteExtended(_state, _slots[index].Message!, _slots[index].Attempt);
 
             return new ValueTask<bool>(true);
         }
@@ -561,12 +538,8 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
 
         // Counted once the locks are released (a MeterListener's callback is user code), before the nack returns, and
         // before the harness hears that the delivery waits out its delay: it may move the clock as soon as it does.
-        _metrics.RecordNacked(Queue, Name, nackedEvent!);
-        if (parked)
-        {
-            // The timer is armed by now, so the redelivery is due at the nack's time plus its delay.
-            _observer?.Parked(Queue, Name, _state.Key, 1);
-        }
+        // The timer is armed by now, so a parked redelivery is due at the nack's time plus its delay.
+        _events.Nacked(_state, nackedEvent!, parked);
 
         if (deadLetter is { } dead)
         {
@@ -603,11 +576,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
                 slot.History = DeliveryHistory.Record(slot.History, DeliveredAt(slot, now), error);
                 TimeSpan wait = delay ?? _options.RedeliveryDelay(slot.Attempt);
                 nackedEvent = slot.Message!.Event;
-                if (_observer is not null)
-                {
-                    Message<T> nackedMessage = slot.Message!;
-                    _observer.Settled(ObservedSettlement.Nacked, Queue, Name, _state.Key, nackedMessage.Id, nackedMessage.Sequence, nackedMessage.Event, nackedMessage.Payload, slot.Attempt, slot.Attempt < _maxDeliveries ? wait : null, error?.Message);
-                }
+                _events.NoteNacked(_state, slot.Message, slot.Attempt, slot.Attempt < _maxDeliveries ? wait : null, error?.Message);
 
                 if (slot.Attempt < _maxDeliveries && wait > TimeSpan.Zero)
                 {
@@ -722,7 +691,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
         if (slot.Waiting)
         {
             Volatile.Write(ref _parked, _parked - 1);
-            _observer?.Parked(Queue, Name, _state.Key, -1);
+            _events.NoteUnparked(_state);
         }
 
         DeliveryHistory? history = recordDelivery && !slot.Waiting ? DeliveryHistory.Record(slot.History, DeliveredAt(slot, now), error: null) : slot.History;
@@ -818,7 +787,7 @@ internal sealed class Consumer<T> : Subscription<T>, IConsumer, IReadySource
                     if (!slot.Waiting)
                     {
                         _reader.Counters.TimedOut++;
-                        _observer?.Settled(ObservedSettlement.TimedOut, Queue, Name, _state.Key, slot.Message.Id, slot.Message.Sequence, slot.Message.Event, slot.Message.Payload, slot.Attempt, null, null);
+                        _events.NoteTimedOut(_state, slot.Message, slot.Attempt);
                     }
 
                     Unsettled due = FreeLocked(i, recordDelivery: true, now);

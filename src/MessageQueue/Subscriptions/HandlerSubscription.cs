@@ -21,8 +21,8 @@ internal sealed class HandlerSubscription<T> : Subscription, IRunningHandler
     public HandlerSubscription(Subscription<T> inner, Func<Delivery<T>, CancellationToken, ValueTask> handler)
     {
         _inner = inner;
-        _metrics = (inner as Consumer<T>)?.State.Queue.Metrics;
-        _logger = (inner as Consumer<T>)?.State.Queue.Logger;
+        _metrics = (inner as Consumer<T>)?.State.Queue.Events.Metrics;
+        _logger = (inner as Consumer<T>)?.State.Queue.Events.Logger;
         _handler = handler;
         _inner.Completion.ContinueWith(
             static (_, state) => ((HandlerSubscription<T>)state!).CancelHandler(),
