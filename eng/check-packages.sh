@@ -60,10 +60,23 @@ for entry in "${expected_packages[@]}"; do
     # its first match can kill the producer with SIGPIPE, and the pipeline then fails although the match was there.
     symbols="$(unzip -Z1 "$snupkg")"
     grep -qx "lib/net10.0/$id.pdb" <<< "$symbols" || fail "$id: the symbol package has no $id.pdb"
-    # Every library's public surface is tracked: a PublicAPI.txt, and a test that compares the assembly with it.
-    [ -s "$repo/src/$id/PublicAPI.txt" ] || fail "$id: src/$id/PublicAPI.txt is missing"
-    grep -rqF "\"src\", \"$id\", \"PublicAPI.txt\"" "$repo/tests" --include='*.cs' \
-      || fail "$id: no test compares the assembly with src/$id/PublicAPI.txt (see tests/*/Api/PublicApiTests.cs)"
+    # Every library's public surface is tracked by PublicApiAnalyzers (src/Directory.Build.props): both files
+    # exist, start with #nullable enable, and the project, as MSBuild evaluates it, references the analyzer and
+    # hands it both files. The analyzer is a build-time tool, so the package must not depend on it.
+    for api_file in PublicAPI.Shipped.txt PublicAPI.Unshipped.txt; do
+      [ -f "$repo/src/$id/$api_file" ] || fail "$id: src/$id/$api_file is missing (see eng/update-public-api.sh)"
+      [ "$(head -n 1 "$repo/src/$id/$api_file")" = "#nullable enable" ] \
+        || fail "$id: src/$id/$api_file does not start with #nullable enable"
+    done
+    items="$(dotnet msbuild "$repo/src/$id/$id.csproj" -getItem:PackageReference -getItem:AdditionalFiles -p:Configuration=Release)"
+    grep -qF '"Identity": "Microsoft.CodeAnalysis.PublicApiAnalyzers"' <<< "$items" \
+      || fail "$id: the project does not reference Microsoft.CodeAnalysis.PublicApiAnalyzers"
+    for api_file in PublicAPI.Shipped.txt PublicAPI.Unshipped.txt; do
+      grep -qF "/src/$id/$api_file\"" <<< "$items" || fail "$id: src/$id/$api_file is not an AdditionalFiles item of the project"
+    done
+    if grep -qF 'Microsoft.CodeAnalysis.PublicApiAnalyzers' <<< "$nuspec"; then
+      fail "$id: the package depends on Microsoft.CodeAnalysis.PublicApiAnalyzers (it needs PrivateAssets=\"all\")"
+    fi
     if [ "${CI:-}" = "true" ]; then
       # ContinuousIntegrationBuild maps the build's paths to /_/, so the assembly names no build machine's
       # folders: its debug directory points at /_/src/<id>/obj/.../<id>.pdb.

@@ -44,7 +44,7 @@ public static class RabbitMqServer
             : $"The RabbitMQ server at {ConnectionString} was not started by eng/rabbitmq.sh, so this test may not restart it. Stop it and run `{StartCommand}`.");
 
     private static string StateDirectory =>
-        Environment.GetEnvironmentVariable("MQ_RABBITMQ_DIR") is { Length: > 0 } dir ? dir : Path.Combine(PublicApi.RepositoryRoot(), "artifacts", "rabbitmq");
+        Environment.GetEnvironmentVariable("MQ_RABBITMQ_DIR") is { Length: > 0 } dir ? dir : Path.Combine(Repository.Root(), "artifacts", "rabbitmq");
 
     private static bool StartedByScript
     {
@@ -151,11 +151,11 @@ public static class RabbitMqServer
     private static async Task<(int ExitCode, string Output)> RunAfterAsync(Task previous, string command)
     {
         await previous.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        var start = new ProcessStartInfo("bash", [Path.Combine(PublicApi.RepositoryRoot(), "eng", "rabbitmq.sh"), command])
+        var start = new ProcessStartInfo("bash", [Path.Combine(Repository.Root(), "eng", "rabbitmq.sh"), command])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
-            WorkingDirectory = PublicApi.RepositoryRoot(),
+            WorkingDirectory = Repository.Root(),
         };
         using Process process = Process.Start(start) ?? throw new InvalidOperationException("Could not start eng/rabbitmq.sh.");
         Task<string> output = process.StandardOutput.ReadToEndAsync();
