@@ -301,8 +301,9 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable, 
     /// they have not read yet go back to their subscriptions, and the broker waits up to
     /// <see cref="BrokerOptions.ShutdownTimeout"/> for them to settle what they did read. Then every
     /// consumer is detached, what is still unsettled goes back to its durable subscription, and each
-    /// subscription's <see cref="Subscription.Completion"/> faults with <see cref="ObjectDisposedException"/>.
-    /// Calling this again returns the same task.
+    /// subscription's <see cref="Subscription.Completion"/> faults with <see cref="SubscriptionClosedException"/>
+    /// (<see cref="SubscriptionCloseReason.BrokerDisposed"/>); its reads end as on a completed channel (see
+    /// <see cref="Subscription{T}"/>). Calling this again returns the same task.
     /// </summary>
     /// <returns>A task that completes when the broker has stopped.</returns>
     public ValueTask DisposeAsync()
