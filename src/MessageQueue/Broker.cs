@@ -299,7 +299,8 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable, 
     /// Stops the broker. New publishes and subscribes fail at once with <see cref="ObjectDisposedException"/>,
     /// and publishers waiting for room are released with it. Consumers get no new deliveries; those
     /// they have not read yet go back to their subscriptions, and the broker waits up to
-    /// <see cref="BrokerOptions.ShutdownTimeout"/> for them to settle what they did read. Then every
+    /// <see cref="BrokerOptions.ShutdownTimeout"/> (on its clock or on the real clock, whichever passes it first) for
+    /// them to settle what they did read. Then every
     /// consumer is detached, what is still unsettled goes back to its durable subscription, and each
     /// subscription's <see cref="Subscription.Completion"/> faults with <see cref="SubscriptionClosedException"/>
     /// (<see cref="SubscriptionCloseReason.BrokerDisposed"/>); its reads end as on a completed channel (see
@@ -359,14 +360,8 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable, 
             }
         }
 
-        try
-        {
-            await Task.WhenAll(drained).WaitAsync(_options.ShutdownTimeout, _options.TimeProvider).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            // Out of time: what is still unsettled goes back to its subscription below.
-        }
+        // Drained, or out of time: what is still unsettled goes back to its subscription below.
+        await DrainAsync(Task.WhenAll(drained)).ConfigureAwait(false);
 
         int unsettled = 0;
         foreach (IConsumer consumer in consumers)
@@ -400,6 +395,31 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable, 
         }
 
         _metrics.Dispose();
+    }
+
+    /// <summary>
+    /// Waits for the consumers to settle what they read, until <see cref="BrokerOptions.ShutdownTimeout"/> has passed on
+    /// the broker's clock or on the real clock, whichever is first. The broker's clock alone would make a broker on a
+    /// manual clock that nobody moves (a test's, say) wait forever for a delivery that nobody settles; the real clock
+    /// alone would make a test that moves its clock wait out the deadline in real time.
+    /// </summary>
+    private async Task DrainAsync(Task drained)
+    {
+        TimeSpan timeout = _options.ShutdownTimeout;
+        if (drained.IsCompleted || timeout == Timeout.InfiniteTimeSpan)
+        {
+            await drained.ConfigureAwait(false);
+            return;
+        }
+
+        TimeProvider clock = _options.TimeProvider;
+        using var stop = new CancellationTokenSource();
+        Task onClock = Task.Delay(timeout, clock, stop.Token);
+        Task onRealTime = ReferenceEquals(clock, TimeProvider.System) ? onClock : Task.Delay(timeout, TimeProvider.System, stop.Token);
+        await Task.WhenAny(drained, onClock, onRealTime).ConfigureAwait(false);
+
+        // Whichever ended the wait, the timers still armed are not needed any more.
+        stop.Cancel();
     }
 
     internal void Forget(BrokerClient client)
