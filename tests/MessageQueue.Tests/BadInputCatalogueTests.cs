@@ -163,6 +163,14 @@ public sealed class BadInputCatalogueTests : IAsyncLifetime
             b => Subscribe(b, "orders", ["#"], new SubscriptionOptions { StartAt = StartPosition.FromSequence(1) }),
             typeof(ArgumentException),
             "can only start at new messages"),
+        ["exclusive without a name"] = new(
+            b => Subscribe(b, "orders", ["#"], new SubscriptionOptions { Exclusive = ExclusiveMode.Reject }),
+            typeof(ArgumentException),
+            "only a named (durable) subscription can be exclusive"),
+        ["standby without a name, reported with the other problems"] = new(
+            b => Subscribe(b, "orders", ["#"], new SubscriptionOptions { Exclusive = ExclusiveMode.Standby, MaxInFlight = 0 }),
+            typeof(ArgumentException),
+            "2 problems"),
         ["exclusive mode not defined"] = new(b => Subscribe(b, "orders", ["#"], new SubscriptionOptions { Exclusive = (ExclusiveMode)7 }), typeof(ArgumentException), "not an ExclusiveMode value"),
         ["MaxBacklog negative"] = new(b => Subscribe(b, "orders", ["#"], new SubscriptionOptions { MaxBacklog = -1 }), typeof(ArgumentException), "MaxBacklog is -1"),
         ["backlog overflow not defined"] = new(b => Subscribe(b, "orders", ["#"], new SubscriptionOptions { BacklogOverflow = (BacklogOverflowPolicy)5 }), typeof(ArgumentException), "not a BacklogOverflowPolicy value"),
