@@ -59,7 +59,10 @@ public sealed class BrokerClient : IPublisher, ISubscriber, IAsyncDisposable
     /// <param name="eventName">The event name.</param>
     /// <param name="payload">The payload; not <see langword="null"/> (for an event with no data, publish an empty record).</param>
     /// <param name="receipt">The receipt, when the message was published.</param>
-    /// <returns><see langword="false"/> when the queue is full under <see cref="OverflowPolicy.Wait"/> or <see cref="OverflowPolicy.Reject"/>.</returns>
+    /// <returns>
+    /// <see langword="false"/> when the queue is full under <see cref="OverflowPolicy.Wait"/> or <see cref="OverflowPolicy.Reject"/>,
+    /// and always on a durable queue, whose publish completes only after a commit: use <see cref="PublishAsync{T}"/> there.
+    /// </returns>
     /// <exception cref="ArgumentNullException"><paramref name="queue"/>, <paramref name="eventName"/> or <paramref name="payload"/> is null.</exception>
     public bool TryPublish<T>(string queue, string eventName, T payload, out PublishReceipt receipt) =>
         TryPublish(queue, eventName, payload, default, out receipt);
@@ -71,7 +74,10 @@ public sealed class BrokerClient : IPublisher, ISubscriber, IAsyncDisposable
     /// <param name="payload">The payload; not <see langword="null"/> (for an event with no data, publish an empty record).</param>
     /// <param name="options">Headers for this publish; the timeout is ignored.</param>
     /// <param name="receipt">The receipt, when the message was published.</param>
-    /// <returns><see langword="false"/> when the queue is full under <see cref="OverflowPolicy.Wait"/> or <see cref="OverflowPolicy.Reject"/>.</returns>
+    /// <returns>
+    /// <see langword="false"/> when the queue is full under <see cref="OverflowPolicy.Wait"/> or <see cref="OverflowPolicy.Reject"/>,
+    /// and always on a durable queue, whose publish completes only after a commit: use <see cref="PublishAsync{T}"/> there.
+    /// </returns>
     /// <exception cref="ArgumentNullException"><paramref name="queue"/>, <paramref name="eventName"/> or <paramref name="payload"/> is null.</exception>
     public bool TryPublish<T>(string queue, string eventName, T payload, in PublishOptions options, out PublishReceipt receipt)
     {
