@@ -193,6 +193,9 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable, 
                 $"Queue '{name}' is already declared as a queue of {queue.PayloadType.Name} with {queue.Options}; " +
                 $"it cannot be declared again as a queue of {typeof(T).Name} with {copy}. Declare it once, before first use, or use another name.");
         }
+
+        // Declared by name now, so not a typo: no warning when a message routes nowhere there.
+        queue.AutoDeclared = false;
     }
 
     /// <summary>Connects a client with a name, for identity in snapshots and, later, authorization.</summary>

@@ -268,7 +268,7 @@ internal sealed partial class BrokerQueue<T> : IStoreCommitTarget
         {
             // Nobody wants it any more: not kept, like an unrouted publish.
             NotePublished(message, 0);
-            Interlocked.Increment(ref _unrouted);
+            CountUnrouted(message.Event);
             FreeDepth();
             _writer!.TryPost(StoreOperation.Remove(Name, message.Sequence), _flush);
         }

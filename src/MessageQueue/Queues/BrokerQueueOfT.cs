@@ -91,6 +91,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     private PaddedCounter _sequence; // written by every publish: kept off the lines consumers read
     private volatile bool _closed;
     private long _unrouted;
+    private int _unroutedWarned; // 1 once the first unrouted message of an auto-declared queue was logged
     private long _dropped;
     private long _abandoned;
     private long _deadLettered;
@@ -366,11 +367,37 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     private PublishReceipt PublishUnrouted(in Draft draft)
     {
         long sequence = Interlocked.Increment(ref _sequence.Value);
-        Interlocked.Increment(ref _unrouted);
+        CountUnrouted(draft.Event);
         Guid id = draft.Id == Guid.Empty ? MakeId(sequence) : draft.Id;
         _observer?.Published(Name, IsDeadLetterQueue, id, sequence, draft.Event, draft.Payload, draft.Headers, 0);
         _metrics.RecordSent(Name, draft.Event);
+        if (AutoDeclared)
+        {
+            WarnUnroutedOnce(draft.Event);
+        }
+
         return new PublishReceipt(Name, id, sequence);
+    }
+
+    /// <summary>A published message was not kept: nothing matched it. Counted in the snapshot and the unrouted counter.</summary>
+    private void CountUnrouted(string eventName)
+    {
+        Interlocked.Increment(ref _unrouted);
+        _metrics.RecordUnrouted(Name, eventName);
+    }
+
+    /// <summary>
+    /// The first message that routes nowhere in a queue declared on first use is logged as a warning: such a queue is
+    /// often a misspelt name, whose messages would otherwise vanish without a sound. Once per queue, so a stream of
+    /// unrouted publishes costs a volatile read each after the first (their number is in the counters). Called without
+    /// any lock held: a logger is user code.
+    /// </summary>
+    private void WarnUnroutedOnce(string eventName)
+    {
+        if (Volatile.Read(ref _unroutedWarned) == 0 && Interlocked.Exchange(ref _unroutedWarned, 1) == 0)
+        {
+            BrokerLog.UnroutedOnAutoDeclaredQueue(_broker.Logger, Name, eventName, Volatile.Read(ref _subscriptions).Length);
+        }
     }
 
     /// <summary>
@@ -428,7 +455,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
             // The route went stale: every subscription on it ended while we published. The message
             // was not kept; give back its depth and count it as unrouted.
             NotePublished(message, 0);
-            Interlocked.Increment(ref _unrouted);
+            CountUnrouted(message.Event);
             FreeDepth();
         }
 
