@@ -103,11 +103,6 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
                     $"SubscriptionOptions.RedeliveryDelays holds {delay}; on RabbitMQ a nack delay may be at most {MaxNackDelay}, because the consumer holds the delivery unacked meanwhile and RabbitMQ closes a channel that holds one past its consumer timeout.");
             }
         }
-
-        if (options.Exclusive != ExclusiveMode.None && options.Name is null)
-        {
-            throw new ArgumentException("An exclusive mode needs a durable subscription: set SubscriptionOptions.Name.", nameof(options));
-        }
     }
 
     public bool IsDurable => _durable;

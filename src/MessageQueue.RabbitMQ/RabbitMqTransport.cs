@@ -187,6 +187,7 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
     {
         Names.ValidateQueueName(queue, nameof(queue), allowDeadLetter: false);
         Names.ValidateEvent(eventName, nameof(eventName));
+        Payloads.ThrowIfNull(payload, queue, eventName);
         ThrowIfDisposed();
         if (options.DeliverAfter is not null || options.NotBefore is not null)
         {

@@ -131,11 +131,12 @@ public sealed class RecordingPublisher : IPublisher
     }
 
     /// <inheritdoc/>
-    /// <remarks>Names are checked as the broker checks them, so a bad name fails here as it would in production.</remarks>
+    /// <remarks>Names and payloads are checked as the broker checks them, so a bad name or a null payload fails here as it would in production.</remarks>
     public ValueTask<PublishReceipt> PublishAsync<T>(string queue, string eventName, T payload, PublishOptions options = default, CancellationToken cancellationToken = default)
     {
         Names.ValidateQueueName(queue, nameof(queue), allowDeadLetter: false);
         Names.ValidateEvent(eventName, nameof(eventName));
+        MessageQueue.Payloads.ThrowIfNull(payload, queue, eventName);
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromCanceled<PublishReceipt>(cancellationToken);

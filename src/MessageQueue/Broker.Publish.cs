@@ -10,9 +10,14 @@ public sealed partial class Broker
     /// <typeparam name="T">The payload type; it must be the queue's payload type or convert to it.</typeparam>
     /// <param name="queue">The queue name.</param>
     /// <param name="eventName">The event name.</param>
-    /// <param name="payload">The payload.</param>
+    /// <param name="payload">The payload; not <see langword="null"/> (for an event with no data, publish an empty record).</param>
     /// <param name="receipt">The receipt, when the message was published.</param>
-    /// <returns><see langword="false"/> when the queue is full under <see cref="OverflowPolicy.Wait"/> or <see cref="OverflowPolicy.Reject"/>; nothing was enqueued.</returns>
+    /// <returns>
+    /// <see langword="false"/> when the queue is full under <see cref="OverflowPolicy.Wait"/> or <see cref="OverflowPolicy.Reject"/>,
+    /// and always on a durable queue (one kept in <see cref="BrokerOptions.Store"/>), whose publish completes only after a
+    /// commit: use <see cref="PublishAsync{T}"/> there. Nothing was enqueued.
+    /// </returns>
+    /// <exception cref="ArgumentNullException"><paramref name="queue"/>, <paramref name="eventName"/> or <paramref name="payload"/> is null.</exception>
     public bool TryPublish<T>(string queue, string eventName, T payload, out PublishReceipt receipt) =>
         TryPublishCore(queue, eventName, payload, default, out receipt);
 
@@ -20,10 +25,15 @@ public sealed partial class Broker
     /// <typeparam name="T">The payload type; it must be the queue's payload type or convert to it.</typeparam>
     /// <param name="queue">The queue name.</param>
     /// <param name="eventName">The event name.</param>
-    /// <param name="payload">The payload.</param>
+    /// <param name="payload">The payload; not <see langword="null"/> (for an event with no data, publish an empty record).</param>
     /// <param name="options">Headers for this publish; the timeout is ignored.</param>
     /// <param name="receipt">The receipt, when the message was published.</param>
-    /// <returns><see langword="false"/> when the queue is full under <see cref="OverflowPolicy.Wait"/> or <see cref="OverflowPolicy.Reject"/>; nothing was enqueued.</returns>
+    /// <returns>
+    /// <see langword="false"/> when the queue is full under <see cref="OverflowPolicy.Wait"/> or <see cref="OverflowPolicy.Reject"/>,
+    /// and always on a durable queue (one kept in <see cref="BrokerOptions.Store"/>), whose publish completes only after a
+    /// commit: use <see cref="PublishAsync{T}"/> there. Nothing was enqueued.
+    /// </returns>
+    /// <exception cref="ArgumentNullException"><paramref name="queue"/>, <paramref name="eventName"/> or <paramref name="payload"/> is null.</exception>
     public bool TryPublish<T>(string queue, string eventName, T payload, in PublishOptions options, out PublishReceipt receipt) =>
         TryPublishCore(queue, eventName, payload, options, out receipt);
 
@@ -32,6 +42,7 @@ public sealed partial class Broker
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(queue);
         ArgumentNullException.ThrowIfNull(eventName);
+        Payloads.ThrowIfNull(payload, queue, eventName);
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromCanceled<PublishReceipt>(cancellationToken);
@@ -76,6 +87,7 @@ public sealed partial class Broker
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(queue);
         ArgumentNullException.ThrowIfNull(eventName);
+        Payloads.ThrowIfNull(payload, queue, eventName);
         if (_metrics.OperationDuration.Enabled || BrokerTelemetry.Source.HasListeners())
         {
             return TryPublishInstrumented(queue, eventName, payload, options, out receipt);

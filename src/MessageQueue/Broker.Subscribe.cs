@@ -94,7 +94,7 @@ public sealed partial class Broker
             throw NotFound(queue);
         }
 
-        GetOrDeclare<T>(source, new QueueOptions());
+        GetOrDeclare<T>(source, new QueueOptions(), autoDeclared: true);
         return Queues.TryGetValue(queue, out BrokerQueue? found)
             ? found
             : throw new QueueNotFoundException(
@@ -114,15 +114,15 @@ public sealed partial class Broker
     /// may run user converters) under <see cref="_declareGate"/>, which only declaring takes, never a publish,
     /// a delivery or a settlement.
     /// </remarks>
-    private BrokerQueue GetOrDeclare<T>(string name, QueueOptions options, IPayloadSerializer<T>? serializer = null)
+    private BrokerQueue GetOrDeclare<T>(string name, QueueOptions options, IPayloadSerializer<T>? serializer = null, bool autoDeclared = false)
     {
         lock (_declareGate)
         {
-            return DeclareCore(name, options, serializer);
+            return DeclareCore(name, options, serializer, autoDeclared);
         }
     }
 
-    private BrokerQueue DeclareCore<T>(string name, QueueOptions options, IPayloadSerializer<T>? serializer)
+    private BrokerQueue DeclareCore<T>(string name, QueueOptions options, IPayloadSerializer<T>? serializer, bool autoDeclared)
     {
         ThrowIfDisposed();
         if (Queues.TryGetValue(name, out BrokerQueue? existing))
@@ -154,7 +154,7 @@ public sealed partial class Broker
                 isDeadLetterQueue: true,
                 store)
             : null;
-        var queue = new BrokerQueue<T>(this, name, options, isDeadLetterQueue: false, store) { DeadLetterQueue = deadLetters };
+        var queue = new BrokerQueue<T>(this, name, options, isDeadLetterQueue: false, store) { DeadLetterQueue = deadLetters, AutoDeclared = autoDeclared };
         if (store is not null)
         {
             if (_stored?.GetValueOrDefault(name) is { } stored)

@@ -191,6 +191,9 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable, 
                 $"Queue '{name}' is already declared as a queue of {queue.PayloadType.Name} with {queue.Options}; " +
                 $"it cannot be declared again as a queue of {typeof(T).Name} with {copy}. Declare it once, before first use, or use another name.");
         }
+
+        // Declared by name now, so not a typo: no warning when a message routes nowhere there.
+        queue.AutoDeclared = false;
     }
 
     /// <summary>Connects a client with a name, for identity in snapshots and, later, authorization.</summary>
@@ -297,10 +300,12 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable, 
     /// Stops the broker. New publishes and subscribes fail at once with <see cref="ObjectDisposedException"/>,
     /// and publishers waiting for room are released with it. Consumers get no new deliveries; those
     /// they have not read yet go back to their subscriptions, and the broker waits up to
-    /// <see cref="BrokerOptions.ShutdownTimeout"/> for them to settle what they did read. Then every
+    /// <see cref="BrokerOptions.ShutdownTimeout"/> (on its clock or on the real clock, whichever passes it first) for
+    /// them to settle what they did read. Then every
     /// consumer is detached, what is still unsettled goes back to its durable subscription, and each
-    /// subscription's <see cref="Subscription.Completion"/> faults with <see cref="ObjectDisposedException"/>.
-    /// Calling this again returns the same task.
+    /// subscription's <see cref="Subscription.Completion"/> faults with <see cref="SubscriptionClosedException"/>
+    /// (<see cref="SubscriptionCloseReason.BrokerDisposed"/>); its reads end as on a completed channel (see
+    /// <see cref="Subscription{T}"/>). Calling this again returns the same task.
     /// </summary>
     /// <returns>A task that completes when the broker has stopped.</returns>
     public ValueTask DisposeAsync()
@@ -356,14 +361,8 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable, 
             }
         }
 
-        try
-        {
-            await Task.WhenAll(drained).WaitAsync(_options.ShutdownTimeout, _options.TimeProvider).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            // Out of time: what is still unsettled goes back to its subscription below.
-        }
+        // Drained, or out of time: what is still unsettled goes back to its subscription below.
+        await DrainAsync(Task.WhenAll(drained)).ConfigureAwait(false);
 
         int unsettled = 0;
         foreach (IConsumer consumer in consumers)
@@ -397,6 +396,31 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable, 
         }
 
         _metrics.Dispose();
+    }
+
+    /// <summary>
+    /// Waits for the consumers to settle what they read, until <see cref="BrokerOptions.ShutdownTimeout"/> has passed on
+    /// the broker's clock or on the real clock, whichever is first. The broker's clock alone would make a broker on a
+    /// manual clock that nobody moves (a test's, say) wait forever for a delivery that nobody settles; the real clock
+    /// alone would make a test that moves its clock wait out the deadline in real time.
+    /// </summary>
+    private async Task DrainAsync(Task drained)
+    {
+        TimeSpan timeout = _options.ShutdownTimeout;
+        if (drained.IsCompleted || timeout == Timeout.InfiniteTimeSpan)
+        {
+            await drained.ConfigureAwait(false);
+            return;
+        }
+
+        TimeProvider clock = _options.TimeProvider;
+        using var stop = new CancellationTokenSource();
+        Task onClock = Task.Delay(timeout, clock, stop.Token);
+        Task onRealTime = ReferenceEquals(clock, TimeProvider.System) ? onClock : Task.Delay(timeout, TimeProvider.System, stop.Token);
+        await Task.WhenAny(drained, onClock, onRealTime).ConfigureAwait(false);
+
+        // Whichever ended the wait, the timers still armed are not needed any more.
+        stop.Cancel();
     }
 
     internal void Forget(BrokerClient client)

@@ -36,6 +36,7 @@ public sealed class BrokerClient : IPublisher, ISubscriber, IAsyncDisposable
         {
             Names.ValidateQueueName(queue, nameof(queue), allowDeadLetter: true);
             Names.ValidateEvent(eventName, nameof(eventName));
+            Payloads.ThrowIfNull(payload, queue, eventName);
             ValueTask check = _broker.Authorization.CheckAsync(this, BrokerOperation.Publish, queue, eventName, cancellationToken);
             if (!check.IsCompletedSuccessfully)
             {
@@ -56,9 +57,13 @@ public sealed class BrokerClient : IPublisher, ISubscriber, IAsyncDisposable
     /// <typeparam name="T">The payload type.</typeparam>
     /// <param name="queue">The queue name.</param>
     /// <param name="eventName">The event name.</param>
-    /// <param name="payload">The payload.</param>
+    /// <param name="payload">The payload; not <see langword="null"/> (for an event with no data, publish an empty record).</param>
     /// <param name="receipt">The receipt, when the message was published.</param>
-    /// <returns><see langword="false"/> when the queue is full under <see cref="OverflowPolicy.Wait"/> or <see cref="OverflowPolicy.Reject"/>.</returns>
+    /// <returns>
+    /// <see langword="false"/> when the queue is full under <see cref="OverflowPolicy.Wait"/> or <see cref="OverflowPolicy.Reject"/>,
+    /// and always on a durable queue, whose publish completes only after a commit: use <see cref="PublishAsync{T}"/> there.
+    /// </returns>
+    /// <exception cref="ArgumentNullException"><paramref name="queue"/>, <paramref name="eventName"/> or <paramref name="payload"/> is null.</exception>
     public bool TryPublish<T>(string queue, string eventName, T payload, out PublishReceipt receipt) =>
         TryPublish(queue, eventName, payload, default, out receipt);
 
@@ -66,10 +71,14 @@ public sealed class BrokerClient : IPublisher, ISubscriber, IAsyncDisposable
     /// <typeparam name="T">The payload type.</typeparam>
     /// <param name="queue">The queue name.</param>
     /// <param name="eventName">The event name.</param>
-    /// <param name="payload">The payload.</param>
+    /// <param name="payload">The payload; not <see langword="null"/> (for an event with no data, publish an empty record).</param>
     /// <param name="options">Headers for this publish; the timeout is ignored.</param>
     /// <param name="receipt">The receipt, when the message was published.</param>
-    /// <returns><see langword="false"/> when the queue is full under <see cref="OverflowPolicy.Wait"/> or <see cref="OverflowPolicy.Reject"/>.</returns>
+    /// <returns>
+    /// <see langword="false"/> when the queue is full under <see cref="OverflowPolicy.Wait"/> or <see cref="OverflowPolicy.Reject"/>,
+    /// and always on a durable queue, whose publish completes only after a commit: use <see cref="PublishAsync{T}"/> there.
+    /// </returns>
+    /// <exception cref="ArgumentNullException"><paramref name="queue"/>, <paramref name="eventName"/> or <paramref name="payload"/> is null.</exception>
     public bool TryPublish<T>(string queue, string eventName, T payload, in PublishOptions options, out PublishReceipt receipt)
     {
         ThrowIfDisposed();
@@ -77,6 +86,7 @@ public sealed class BrokerClient : IPublisher, ISubscriber, IAsyncDisposable
         {
             Names.ValidateQueueName(queue, nameof(queue), allowDeadLetter: true);
             Names.ValidateEvent(eventName, nameof(eventName));
+            Payloads.ThrowIfNull(payload, queue, eventName);
             ValueTask check = _broker.Authorization.CheckAsync(this, BrokerOperation.Publish, queue, eventName, CancellationToken.None);
             if (!check.IsCompleted)
             {

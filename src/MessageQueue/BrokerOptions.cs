@@ -44,7 +44,13 @@ public sealed class BrokerOptions
     public int MaxPersistedPayloadSize { get; set; } = 4 * 1024 * 1024;
 
     /// <summary>Gets or sets how long <see cref="Broker.DisposeAsync"/> waits for consumers to settle what they hold.</summary>
-    /// <value>The default is 30 seconds. Must be zero or positive and at most about 24.8 days, or <see cref="Timeout.InfiniteTimeSpan"/>.</value>
+    /// <value>
+    /// The default is 30 seconds. Must be zero or positive and at most about 24.8 days, or <see cref="Timeout.InfiniteTimeSpan"/>
+    /// (wait until every consumer has settled). The wait ends when this much time has passed on <see cref="TimeProvider"/>
+    /// or on the real clock (<see cref="TimeProvider.System"/>), whichever is first: a test that advances a manual clock
+    /// ends it at once, and a manual clock that nobody advances cannot keep a dispose waiting longer than this in real
+    /// time. Zero (what the test harness uses) takes back what is unsettled without waiting.
+    /// </value>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Gets or sets where durable queues keep their messages, settlements and durable subscriptions.</summary>

@@ -37,7 +37,11 @@ public abstract class Subscription : IAsyncDisposable
     /// <summary>
     /// Detaches the consumer. Messages it had in flight and not settled go back to a durable
     /// subscription, to be delivered again; settling them afterwards returns <see langword="false"/>.
-    /// Calling this more than once does nothing.
+    /// <see cref="Completion"/> completes successfully, and reads end as on a completed
+    /// <see cref="System.Threading.Channels.ChannelReader{T}"/>: <see cref="Subscription{T}.TryRead"/> and
+    /// <see cref="Subscription{T}.WaitToReadAsync"/> return <see langword="false"/>, <see cref="Subscription{T}.ReadAllAsync"/>
+    /// finishes, and <see cref="Subscription{T}.ReadAsync"/> throws <see cref="System.Threading.Channels.ChannelClosedException"/>,
+    /// also for a read that was waiting. Calling this more than once does nothing.
     /// </summary>
     /// <returns>A task that completes when the consumer is detached.</returns>
     public abstract ValueTask DisposeAsync();

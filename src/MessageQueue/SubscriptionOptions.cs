@@ -64,7 +64,11 @@ public sealed class SubscriptionOptions
     public StartPosition StartAt { get; set; }
 
     /// <summary>Gets or sets whether this consumer shares its durable subscription, and what it does if another consumer is active.</summary>
-    /// <value>The default is <see cref="ExclusiveMode.None"/>: competing consumers. Ignored for an ephemeral subscription, which has one consumer.</value>
+    /// <value>
+    /// The default is <see cref="ExclusiveMode.None"/>: competing consumers. Any other mode needs a <see cref="Name"/>: an
+    /// ephemeral subscription has one consumer of its own, so subscribing with an exclusive mode and no name is refused
+    /// with <see cref="ArgumentException"/>.
+    /// </value>
     public ExclusiveMode Exclusive { get; set; }
 
     /// <summary>
@@ -127,6 +131,14 @@ public sealed class SubscriptionOptions
         if (!Enum.IsDefined(Exclusive))
         {
             (errors ??= []).Add($"Exclusive is {(int)Exclusive}, which is not an ExclusiveMode value; use None, Reject, Standby or TakeOver.");
+        }
+        else if (Exclusive != ExclusiveMode.None && Name is null)
+        {
+            // Refused rather than ignored: an ephemeral subscription has exactly one consumer, so the caller who asked
+            // for exclusivity would otherwise believe another consumer is kept out (or waits as a standby) when none is.
+            (errors ??= []).Add(
+                $"Exclusive is {Exclusive}, but only a named (durable) subscription can be exclusive; an ephemeral one has its own single consumer. " +
+                "Set SubscriptionOptions.Name to share one durable subscription exclusively, or leave Exclusive at None.");
         }
 
         if (MaxBacklog < 0)

@@ -24,6 +24,8 @@ public sealed class BadInputTests
         { "bad queue name", (t, _) => t.PublishAsync("bad name", "e", new TestEvent(1)).AsTask(), typeof(ArgumentException), "queue" },
         { "bad event", (t, q) => t.PublishAsync(q, "a.*", new TestEvent(1)).AsTask(), typeof(ArgumentException), "eventName" },
         { "delayed delivery", (t, q) => t.PublishAsync(q, "e", new TestEvent(1), new PublishOptions { DeliverAfter = TimeSpan.FromSeconds(1) }).AsTask(), typeof(NotSupportedException), "DeliverAfter" },
+        { "null payload", (t, q) => t.PublishAsync<TestEvent>(q, "e", null!).AsTask(), typeof(ArgumentNullException), "publish an empty record" },
+        { "nullable value payload without a value", (t, q) => t.PublishAsync<int?>(q, "e", null).AsTask(), typeof(ArgumentNullException), "publish an empty record" },
         { "negative TTL", (t, q) => t.PublishAsync(q, "e", new TestEvent(1), new PublishOptions { TimeToLive = TimeSpan.FromSeconds(-1) }).AsTask(), typeof(ArgumentOutOfRangeException), "TimeToLive" },
     };
 

@@ -75,6 +75,13 @@ public sealed class BadInputCatalogueTests : IAsyncLifetime
         ["filter with an empty word"] = new(b => Subscribe(b, "orders", ["a..b"]), typeof(ArgumentException), "empty word"),
         ["filter with white space"] = new(b => Subscribe(b, "orders", ["a b"]), typeof(ArgumentException), "white space"),
 
+        // Payloads
+        ["payload null"] = new(b => b.PublishAsync<TestEvent>("orders", "e", null!).AsTask(), typeof(ArgumentNullException), "publish an empty record"),
+        ["payload null with TryPublish"] = new(b => Task.Run(() => b.TryPublish<TestEvent>("orders", "e", null!, out _)), typeof(ArgumentNullException), "publish an empty record"),
+        ["payload null from a client"] = new(b => b.Connect("publisher").PublishAsync<TestEvent>("orders", "e", null!).AsTask(), typeof(ArgumentNullException), "publish an empty record"),
+        ["payload null into a queue of object"] = new(b => b.PublishAsync<object>("anything", "e", null!).AsTask(), typeof(ArgumentNullException), "queue 'anything' ('e') is null"),
+        ["nullable value payload without a value"] = new(b => b.PublishAsync<int?>("numbers", "e", null).AsTask(), typeof(ArgumentNullException), "publish an empty record"),
+
         // Types
         ["payload of the wrong type"] = new(b => b.PublishAsync("orders", "e", 42).AsTask(), typeof(ArgumentException), "carries payloads of type"),
         ["subscribe with the wrong type"] = new(b => b.SubscribeAsync<string>("orders", "#").AsTask(), typeof(ArgumentException), "subscribe with SubscribeAsync<TestEvent>"),
@@ -156,6 +163,14 @@ public sealed class BadInputCatalogueTests : IAsyncLifetime
             b => Subscribe(b, "orders", ["#"], new SubscriptionOptions { StartAt = StartPosition.FromSequence(1) }),
             typeof(ArgumentException),
             "can only start at new messages"),
+        ["exclusive without a name"] = new(
+            b => Subscribe(b, "orders", ["#"], new SubscriptionOptions { Exclusive = ExclusiveMode.Reject }),
+            typeof(ArgumentException),
+            "only a named (durable) subscription can be exclusive"),
+        ["standby without a name, reported with the other problems"] = new(
+            b => Subscribe(b, "orders", ["#"], new SubscriptionOptions { Exclusive = ExclusiveMode.Standby, MaxInFlight = 0 }),
+            typeof(ArgumentException),
+            "2 problems"),
         ["exclusive mode not defined"] = new(b => Subscribe(b, "orders", ["#"], new SubscriptionOptions { Exclusive = (ExclusiveMode)7 }), typeof(ArgumentException), "not an ExclusiveMode value"),
         ["MaxBacklog negative"] = new(b => Subscribe(b, "orders", ["#"], new SubscriptionOptions { MaxBacklog = -1 }), typeof(ArgumentException), "MaxBacklog is -1"),
         ["backlog overflow not defined"] = new(b => Subscribe(b, "orders", ["#"], new SubscriptionOptions { BacklogOverflow = (BacklogOverflowPolicy)5 }), typeof(ArgumentException), "not a BacklogOverflowPolicy value"),
@@ -273,6 +288,65 @@ public sealed class BadInputCatalogueTests : IAsyncLifetime
         (await pending.AckAsync()).Should().BeTrue("the delivery is still pending after the cancelled call");
         await reader.DisposeAsync();
         await ControlStillDeliversEverythingAsync();
+    }
+
+    [Fact]
+    public async Task NullPayload_EveryWayToPublish_IsRefusedNamingThePayload_NothingIsPublished_AndTheNextPublishIsDelivered()
+    {
+        var rules = new BrokerOptions { ShutdownTimeout = TimeSpan.Zero };
+        rules.AuthorizationRules.Add(AuthorizationRule.AllowPublish("*", "orders", "#"));
+        await using var guarded = new Broker(rules);
+        await using BrokerClient checkedClient = guarded.Connect("checked");
+        await using Subscription<TestEvent> reader = await _broker.SubscribeAsync<TestEvent>("orders", "#");
+        await using Subscription<TestEvent> guardedReader = await guarded.SubscribeAsync<TestEvent>("orders", "#");
+        await using BrokerClient client = _broker.Connect("plain");
+
+        var refused = new List<(string Way, Exception? Error)>
+        {
+            ("Broker.PublishAsync", await Catch(() => _broker.PublishAsync<TestEvent>("orders", "created", null!).AsTask())),
+            ("Broker.TryPublish", await Catch(() => Task.FromResult(_broker.TryPublish<TestEvent>("orders", "created", null!, out _)))),
+            ("Broker.TryPublish with options", await Catch(() => Task.FromResult(_broker.TryPublish<TestEvent>("orders", "created", null!, new PublishOptions(), out _)))),
+            ("BrokerClient.PublishAsync", await Catch(() => client.PublishAsync<TestEvent>("orders", "created", null!).AsTask())),
+            ("BrokerClient.TryPublish", await Catch(() => Task.FromResult(client.TryPublish<TestEvent>("orders", "created", null!, out _)))),
+            ("int? without a value", await Catch(() => _broker.PublishAsync<int?>("numbers", "created", null).AsTask())),
+            ("an authorized client's PublishAsync", await Catch(() => checkedClient.PublishAsync<TestEvent>("orders", "created", null!).AsTask())),
+            ("an authorized client's TryPublish", await Catch(() => Task.FromResult(checkedClient.TryPublish<TestEvent>("orders", "created", null!, out _)))),
+        };
+
+        foreach ((string way, Exception? error) in refused)
+        {
+            ArgumentNullException refusal = error.Should().BeOfType<ArgumentNullException>($"{way} must refuse a null payload").Subject;
+            refusal.ParamName.Should().Be("payload", way);
+            refusal.Message.Should().Contain("queue '").And.Contain("is null; a message must carry a payload").And.Contain("publish an empty record", way);
+        }
+
+        QueueSnapshot orders = _broker.GetSnapshot().Queue("orders");
+        (orders.Published, orders.LastSequence, orders.Unrouted, orders.Depth).Should().Be((0L, 0L, 0L, 0), "nothing was published, not even unrouted");
+        reader.TryRead(out _).Should().BeFalse();
+        guarded.GetSnapshot().Queue("orders").Published.Should().Be(0);
+
+        PublishReceipt next = await client.PublishAsync("orders", "created", new TestEvent(5));
+        next.Sequence.Should().Be(1, "the refused publishes took no sequence");
+        Delivery<TestEvent> delivered = await reader.ReadAsync().OrHang("the publish after the refused ones");
+        (delivered.Payload, delivered.Message.Sequence).Should().Be((new TestEvent(5), 1L));
+        (await delivered.AckAsync()).Should().BeTrue();
+        (await _broker.PublishAsync<int?>("numbers", "created", 3)).Sequence.Should().Be(1, "a nullable value type with a value is a payload");
+        await checkedClient.PublishAsync("orders", "created", new TestEvent(6));
+        (await guardedReader.ReadAsync().OrHang("the authorized client's publish after its refused ones")).Payload.Number.Should().Be(6);
+        await ControlStillDeliversEverythingAsync();
+    }
+
+    private static async Task<Exception?> Catch(Func<Task> act)
+    {
+        try
+        {
+            await act();
+            return null;
+        }
+        catch (Exception error)
+        {
+            return error;
+        }
     }
 
     [Fact]

@@ -71,6 +71,27 @@ public sealed class ShutdownTests
 
     [Fact]
     [Trait("Guarantee", "10")]
+    public async Task DisposeAsync_ManualClockThatNobodyMoves_EndsTheWaitAfterTheShutdownTimeoutOfRealTime()
+    {
+        // A short timeout, so that the real clock ends the wait well within the hang guard. This clock is never moved:
+        // before, the dispose waited for it for ever.
+        Broker broker = NewBroker(TimeSpan.FromMilliseconds(200));
+        Subscription<TestEvent> stuck = await broker.SubscribeAsync<TestEvent>("jobs", "#", new SubscriptionOptions { Name = "stuck" });
+        await broker.PublishAsync("jobs", "run", new TestEvent(1));
+        Delivery<TestEvent> held = await stuck.ReadAsync();
+
+        await broker.DisposeAsync().OrHang("the shutdown of a broker whose manual clock nobody moves");
+
+        _clock.GetUtcNow().Should().Be(ManualTimeProvider.DefaultStart, "the broker's clock never moved");
+        (await held.AckAsync()).Should().BeFalse("the consumer was detached and the message went back");
+        SubscriptionSnapshot subscription = broker.GetSnapshot().Queue("jobs").Subscription("stuck");
+        (subscription.Backlog, subscription.InFlight).Should().Be((1, 0), "the unsettled message stays with its durable subscription");
+        (await FluentActions.Awaiting(() => stuck.Completion).Should().ThrowAsync<SubscriptionClosedException>())
+            .Which.Reason.Should().Be(SubscriptionCloseReason.BrokerDisposed);
+    }
+
+    [Fact]
+    [Trait("Guarantee", "10")]
     public async Task DisposeAsync_UnreadDeliveries_GoBackAtOnceWithoutWaitingForTheTimeout()
     {
         Broker broker = NewBroker(Timeout.InfiniteTimeSpan);

@@ -87,12 +87,19 @@ internal sealed class BrokerEvents
         }
     }
 
-    /// <summary>A publish matched no subscription: under interest retention nothing keeps it. It took a sequence, and counts as sent.</summary>
-    public void Unrouted<T>(BrokerQueue<T> queue, Guid id, long sequence, string eventName, T payload, IReadOnlyDictionary<string, string> headers)
+    /// <summary>A publish matched no subscription: under interest retention nothing keeps it. It took a sequence, and counts as sent (and as unrouted, <see cref="Unrouted"/>).</summary>
+    public void PublishedUnrouted<T>(BrokerQueue<T> queue, Guid id, long sequence, string eventName, T payload, IReadOnlyDictionary<string, string> headers)
     {
         _observer?.Published(queue.Name, queue.IsDeadLetterQueue, id, sequence, eventName, payload, headers, 0);
         Sent(queue.Name, queue.IsDeadLetterQueue, eventName);
     }
+
+    /// <summary>A message was not kept because nothing matched it (messagequeue.messages.unrouted).</summary>
+    public void Unrouted(string queue, string eventName) => _metrics.RecordUnrouted(queue, eventName);
+
+    /// <summary>The first message that routed nowhere in a queue declared on first use: its name may be a typo (a warning, once per queue).</summary>
+    public void FirstUnroutedInAutoDeclaredQueue(string queue, string eventName, int subscriptions) =>
+        BrokerLog.UnroutedOnAutoDeclaredQueue(_logger, queue, eventName, subscriptions);
 
     /// <summary>One subscription let go of a message: settled, dropped, dead-lettered or abandoned it. After its room in the queue was freed.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -35,6 +35,11 @@ internal static partial class BrokerLog
     [LoggerMessage(108, LogLevel.Information, "Message broker started in memory, without a store: messages live as long as the process")]
     public static partial void StartedInMemory(ILogger logger);
 
+    // Once per queue: a queue declared on first use whose first message routes nowhere is most often a misspelt name.
+    // Later unrouted messages are counted (QueueSnapshot.Unrouted, messagequeue.messages.unrouted), not logged.
+    [LoggerMessage(109, LogLevel.Warning, "Queue '{Queue}' was declared on first use (BrokerOptions.AutoDeclareQueues) and message '{Event}' published to it matched none of its {Subscriptions} subscriptions, so it was not kept. If the queue name is a typo, correct it; otherwise subscribe before publishing, or declare the queue with DeclareQueue. Further messages that match no subscription here are counted as Unrouted in the snapshot and by messagequeue.messages.unrouted, without this warning")]
+    public static partial void UnroutedOnAutoDeclaredQueue(ILogger logger, string queue, string @event, int subscriptions);
+
     [LoggerMessage(107, LogLevel.Information, "Message broker stopped: {Queues} queues, {Consumers} consumers detached, {Unsettled} deliveries still unsettled went back to their subscriptions")]
     public static partial void Stopped(ILogger logger, int queues, int consumers, int unsettled);
 }

@@ -65,6 +65,7 @@ internal sealed class BrokerMetrics : IDisposable
         DeadLettered = _meter.CreateCounter<long>("messagequeue.messages.dead_lettered", "{message}", "Messages moved to a dead-letter queue, by messagequeue.dead_letter.reason.");
         Expired = _meter.CreateCounter<long>("messagequeue.messages.expired", "{message}", "Messages that outlived their time to live (dead-lettered or dropped).");
         Dropped = _meter.CreateCounter<long>("messagequeue.messages.dropped", "{message}", "Messages dropped by a declared policy, by messagequeue.drop.reason.");
+        Unrouted = _meter.CreateCounter<long>("messagequeue.messages.unrouted", "{message}", "Messages published where no subscription matched their event, so the queue did not keep them.");
         AuthorizationDenials = _meter.CreateCounter<long>("messagequeue.authorization.denials", "{call}", "Publish and subscribe calls denied by authorization.");
         AckLatency = _meter.CreateHistogram("messagequeue.message.ack_latency", "s", "Time from a message's publish to its ack.", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
         _meter.CreateObservableGauge("messagequeue.queue.depth", () => Observe(broker, GaugeKind.Depth), "{message}", "Messages in a queue not yet settled by every subscription (or retained, under limits retention).");
@@ -103,6 +104,8 @@ internal sealed class BrokerMetrics : IDisposable
     public Counter<long> Expired { get; }
 
     public Counter<long> Dropped { get; }
+
+    public Counter<long> Unrouted { get; }
 
     public Counter<long> AuthorizationDenials { get; }
 
@@ -168,6 +171,15 @@ internal sealed class BrokerMetrics : IDisposable
         if (reason == DeadLetterReasons.Expired && Expired.Enabled)
         {
             Expired.Add(1, Tags(queue, subscription, eventName));
+        }
+    }
+
+    /// <summary>A message published to <paramref name="queue"/> matched no subscription and was not kept.</summary>
+    public void RecordUnrouted(string queue, string eventName)
+    {
+        if (Unrouted.Enabled)
+        {
+            Unrouted.Add(1, Tags(queue, null, eventName));
         }
     }
 

@@ -34,4 +34,16 @@ public sealed record BrokerSnapshot
 
         throw new KeyNotFoundException($"The snapshot has no queue '{name}'.");
     }
+
+    /// <summary>Prints the members as the compiler would, and lists by their contents rather than their type name.</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        var printer = new SnapshotPrinter(builder);
+        printer.Member(nameof(Timestamp), Timestamp);
+        printer.List(nameof(Queues), Queues);
+        printer.List(nameof(Clients), Clients);
+        printer.Member(nameof(EventHandlerFailures), EventHandlerFailures);
+        printer.Member(nameof(LastEventHandlerFailure), LastEventHandlerFailure);
+        return printer.Printed;
+    }
 }

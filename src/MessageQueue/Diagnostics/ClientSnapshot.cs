@@ -11,4 +11,14 @@ public sealed record ClientSnapshot
 
     /// <summary>Gets the consumers the client has attached, ordered by queue.</summary>
     public required IReadOnlyList<ConsumerSnapshot> Subscriptions { get; init; }
+
+    /// <summary>Prints the members as the compiler would, and lists by their contents rather than their type name.</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        var printer = new SnapshotPrinter(builder);
+        printer.Member(nameof(Id), Id);
+        printer.Member(nameof(Name), Name);
+        printer.List(nameof(Subscriptions), Subscriptions);
+        return printer.Printed;
+    }
 }

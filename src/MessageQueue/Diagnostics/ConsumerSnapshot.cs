@@ -30,4 +30,18 @@ public sealed record ConsumerSnapshot
 
     /// <summary>Gets whether the consumer waits as a standby to take over an exclusive subscription.</summary>
     public bool IsStandby { get; init; }
+
+    /// <summary>Prints the members as the compiler would, and lists by their contents rather than their type name.</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        var printer = new SnapshotPrinter(builder);
+        printer.Member(nameof(Queue), Queue);
+        printer.Member(nameof(Subscription), Subscription);
+        printer.List(nameof(Filters), Filters);
+        printer.Member(nameof(InFlight), InFlight);
+        printer.Member(nameof(MaxInFlight), MaxInFlight);
+        printer.Member(nameof(AutoAck), AutoAck);
+        printer.Member(nameof(IsStandby), IsStandby);
+        return printer.Printed;
+    }
 }

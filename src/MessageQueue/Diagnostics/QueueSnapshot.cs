@@ -76,4 +76,29 @@ public sealed record QueueSnapshot
 
         throw new KeyNotFoundException($"Queue '{Name}' has no subscription '{name}' in this snapshot.");
     }
+
+    /// <summary>Prints the members as the compiler would, and lists by their contents rather than their type name.</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        var printer = new SnapshotPrinter(builder);
+        printer.Member(nameof(Name), Name);
+        printer.Member(nameof(PayloadType), PayloadType);
+        printer.Member(nameof(IsDeadLetterQueue), IsDeadLetterQueue);
+        printer.Member(nameof(MaxMessages), MaxMessages);
+        printer.Member(nameof(Retention), Retention);
+        printer.Member(nameof(Overflow), Overflow);
+        printer.Member(nameof(Depth), Depth);
+        printer.Member(nameof(LastSequence), LastSequence);
+        printer.Member(nameof(Published), Published);
+        printer.Member(nameof(Unrouted), Unrouted);
+        printer.Member(nameof(Dropped), Dropped);
+        printer.Member(nameof(Abandoned), Abandoned);
+        printer.Member(nameof(DeadLettered), DeadLettered);
+        printer.Member(nameof(Replayed), Replayed);
+        printer.Member(nameof(Scheduled), Scheduled);
+        printer.Member(nameof(Deduplicated), Deduplicated);
+        printer.Member(nameof(WaitingPublishers), WaitingPublishers);
+        printer.List(nameof(Subscriptions), Subscriptions);
+        return printer.Printed;
+    }
 }

@@ -60,4 +60,28 @@ public sealed record SubscriptionSnapshot
 
     /// <summary>Gets how many times a handler threw (handler-form subscriptions).</summary>
     public long HandlerFailures { get; init; }
+
+    /// <summary>Prints the members as the compiler would, and lists by their contents rather than their type name.</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        var printer = new SnapshotPrinter(builder);
+        printer.Member(nameof(Queue), Queue);
+        printer.Member(nameof(Name), Name);
+        printer.Member(nameof(IsDurable), IsDurable);
+        printer.List(nameof(Filters), Filters);
+        printer.Member(nameof(Consumers), Consumers);
+        printer.Member(nameof(Standby), Standby);
+        printer.Member(nameof(Backlog), Backlog);
+        printer.Member(nameof(InFlight), InFlight);
+        printer.Member(nameof(Delivered), Delivered);
+        printer.Member(nameof(Redelivered), Redelivered);
+        printer.Member(nameof(Acked), Acked);
+        printer.Member(nameof(Nacked), Nacked);
+        printer.Member(nameof(DeadLettered), DeadLettered);
+        printer.Member(nameof(TimedOut), TimedOut);
+        printer.Member(nameof(Expired), Expired);
+        printer.Member(nameof(Dropped), Dropped);
+        printer.Member(nameof(HandlerFailures), HandlerFailures);
+        return printer.Printed;
+    }
 }

@@ -23,6 +23,20 @@ internal abstract class BrokerQueue
 
     public bool IsDeadLetterQueue { get; }
 
+    // Volatile: set before the queue is published to publishers, cleared by a later DeclareQueue on any thread.
+    private volatile bool _autoDeclared;
+
+    /// <summary>
+    /// Whether the queue was declared on first use (<see cref="BrokerOptions.AutoDeclareQueues"/>) and not declared
+    /// since with <see cref="Broker.DeclareQueue{T}(string, QueueOptions?)"/>. Its name came from a publish or subscribe
+    /// call, so it may be a typo: the first message that routes nowhere there is logged as a warning.
+    /// </summary>
+    public bool AutoDeclared
+    {
+        get => _autoDeclared;
+        set => _autoDeclared = value;
+    }
+
     /// <summary>
     /// Publishes a payload whose static type is not the queue's type but converts to it, such as a
     /// string into a queue of <see cref="object"/>. Not on the hot path.

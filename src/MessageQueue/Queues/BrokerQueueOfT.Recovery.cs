@@ -37,7 +37,7 @@ internal sealed partial class BrokerQueue<T>
         {
             // Nobody wants it any more: not kept, like an unrouted publish.
             _events.NoteEntering(this, message, 0);
-            Interlocked.Increment(ref _unrouted);
+            CountUnrouted(message.Event);
             _retention.ReturnRoom();
             _storage.Removed(message.Sequence);
         }

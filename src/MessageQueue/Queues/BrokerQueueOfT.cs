@@ -65,6 +65,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     private PaddedCounter _sequence; // written by every publish: kept off the lines consumers read
     private volatile bool _closed;
     private long _unrouted;
+    private int _unroutedWarned; // 1 once the first unrouted message of an auto-declared queue was logged
     private long _dropped;
     private long _abandoned;
     private long _deadLettered;
@@ -255,10 +256,24 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     internal PublishReceipt PublishUnrouted(in Draft<T> draft)
     {
         long sequence = Interlocked.Increment(ref _sequence.Value);
-        Interlocked.Increment(ref _unrouted);
+        CountUnrouted(draft.Event);
         Guid id = draft.Id == Guid.Empty ? _ids.For(sequence) : draft.Id;
-        _events.Unrouted(this, id, sequence, draft.Event, draft.Payload, draft.Headers);
+        _events.PublishedUnrouted(this, id, sequence, draft.Event, draft.Payload, draft.Headers);
+        if (AutoDeclared && Volatile.Read(ref _unroutedWarned) == 0 && Interlocked.Exchange(ref _unroutedWarned, 1) == 0)
+        {
+            // Once per queue: a queue declared on first use is often a misspelt name, whose messages would otherwise
+            // vanish without a sound. Later unrouted publishes are in the counters.
+            _events.FirstUnroutedInAutoDeclaredQueue(Name, draft.Event, _routes.Subscriptions.Length);
+        }
+
         return new PublishReceipt(Name, id, sequence);
+    }
+
+    /// <summary>A published message was not kept: nothing matched it. Counted in the snapshot and the unrouted counter.</summary>
+    private void CountUnrouted(string eventName)
+    {
+        Interlocked.Increment(ref _unrouted);
+        _events.Unrouted(Name, eventName);
     }
 
     /// <summary>The admitted message goes on to the subscriptions on the route: now, or after its commit (<see cref="QueueStorage{T}.Deliver"/>).</summary>
@@ -311,7 +326,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
             // The route went stale: every subscription on it ended while we published. The message
             // was not kept; give back its depth and count it as unrouted.
             _events.NoteEntering(this, message, 0);
-            Interlocked.Increment(ref _unrouted);
+            CountUnrouted(message.Event);
             _retention.ReturnRoom();
         }
 

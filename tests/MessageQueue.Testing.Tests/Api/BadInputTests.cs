@@ -21,6 +21,7 @@ public sealed class BadInputTests
         { "test delivery with an empty queue", () => _ = new TestDelivery<Order>(new Order(1, "tea"), queue: ""), typeof(ArgumentException), "queue" },
         { "recording publisher, event with a space", () => new RecordingPublisher().PublishAsync("orders", "order created", new Order(1, "tea")).AsTask().GetAwaiter().GetResult(), typeof(ArgumentException), "eventName" },
         { "recording publisher, dead-letter queue", () => new RecordingPublisher().PublishAsync(Broker.GetDeadLetterQueueName("orders"), "x", new Order(1, "tea")).AsTask().GetAwaiter().GetResult(), typeof(ArgumentException), "queue" },
+        { "recording publisher, null payload", () => new RecordingPublisher().PublishAsync<Order>("orders", "order.created", null!).AsTask().GetAwaiter().GetResult(), typeof(ArgumentNullException), "publish an empty record" },
         { "fail next zero times", () => new RecordingPublisher().FailNext(new InvalidOperationException(), 0), typeof(ArgumentOutOfRangeException), "count" },
         { "records for an invalid filter", () => new BrokerTestHarness().Records.ForEvent("a..b"), typeof(ArgumentException), "filter" },
     };

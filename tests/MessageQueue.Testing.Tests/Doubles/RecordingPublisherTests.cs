@@ -28,6 +28,21 @@ public sealed class RecordingPublisherTests
     }
 
     [Fact]
+    public async Task NullPayload_IsRefusedAsTheBrokerRefusesIt_AndRecordsNothing()
+    {
+        var publisher = new RecordingPublisher();
+
+        Func<Task> publishNull = () => publisher.PublishAsync<Order>("orders", "order.created", null!).AsTask();
+        Func<Task> publishNoValue = () => publisher.PublishAsync<int?>("numbers", "counted", null).AsTask();
+
+        (await publishNull.Should().ThrowAsync<ArgumentNullException>()).Which.ParamName.Should().Be("payload");
+        (await publishNoValue.Should().ThrowAsync<ArgumentNullException>()).Which.Message.Should().Contain("publish an empty record");
+        publisher.Messages.Should().BeEmpty();
+        publisher.FailedCount.Should().Be(0, "a refused argument is not a publish made to fail");
+        (await publisher.PublishAsync("orders", "order.created", new Order(1, "tea"))).Sequence.Should().Be(1, "the refused publish took no sequence");
+    }
+
+    [Fact]
     public async Task FailWith_QueueFull_DrivesTheCallersErrorPath()
     {
         var publisher = new RecordingPublisher();

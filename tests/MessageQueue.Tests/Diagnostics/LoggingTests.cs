@@ -72,6 +72,56 @@ public sealed class LoggingTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Guarantee", "1")]
+    public async Task UnroutedPublish_OnAQueueDeclaredOnFirstUse_WarnsOncePerQueue_NamingItAndWhatToDo()
+    {
+        _broker.DeclareQueue<TestEvent>("orders");
+        await using Subscription<TestEvent> shipping = await _broker.SubscribeAsync<TestEvent>("orders", "#");
+
+        // A misspelt queue name: declared on first use, so its messages reach nobody.
+        await _broker.PublishAsync("ordres", "placed", new TestEvent(1, Secret));
+        await _broker.PublishAsync("ordres", "placed", new TestEvent(2, Secret));
+        _broker.TryPublish("ordres", "paid", new TestEvent(3, Secret), out _).Should().BeTrue();
+
+        // A queue declared on first use that has a subscription, but not for this event: warned once too.
+        await using Subscription<TestEvent> audit = await _broker.SubscribeAsync<TestEvent>("audit", "refunds.#");
+        await _broker.PublishAsync("audit", "placed", new TestEvent(4, Secret));
+
+        // Each queue declared on first use has a warning of its own.
+        await _broker.PublishAsync("orders-archive", "placed", new TestEvent(5, Secret));
+
+        // A declared queue's unrouted message is the application's choice: counted, not logged.
+        _broker.DeclareQueue<TestEvent>("later");
+        await _broker.PublishAsync("later", "placed", new TestEvent(6, Secret));
+        await _broker.PublishAsync("orders", "placed", new TestEvent(7, Secret));
+
+        List<LogEntry> warned = [.. _logs.WithEvent(109)];
+        warned.Select(e => e.Level).Should().AllBeEquivalentTo(LogLevel.Warning);
+        warned.Select(e => e.Message).Should().Equal(
+            "Queue 'ordres' was declared on first use (BrokerOptions.AutoDeclareQueues) and message 'placed' published to it matched none of its 0 subscriptions, so it was not kept. If the queue name is a typo, correct it; otherwise subscribe before publishing, or declare the queue with DeclareQueue. Further messages that match no subscription here are counted as Unrouted in the snapshot and by messagequeue.messages.unrouted, without this warning",
+            "Queue 'audit' was declared on first use (BrokerOptions.AutoDeclareQueues) and message 'placed' published to it matched none of its 1 subscriptions, so it was not kept. If the queue name is a typo, correct it; otherwise subscribe before publishing, or declare the queue with DeclareQueue. Further messages that match no subscription here are counted as Unrouted in the snapshot and by messagequeue.messages.unrouted, without this warning",
+            "Queue 'orders-archive' was declared on first use (BrokerOptions.AutoDeclareQueues) and message 'placed' published to it matched none of its 0 subscriptions, so it was not kept. If the queue name is a typo, correct it; otherwise subscribe before publishing, or declare the queue with DeclareQueue. Further messages that match no subscription here are counted as Unrouted in the snapshot and by messagequeue.messages.unrouted, without this warning");
+        BrokerSnapshot snapshot = _broker.GetSnapshot();
+        snapshot.Queue("ordres").Unrouted.Should().Be(3, "every unrouted message is counted, though only the first is logged");
+        (snapshot.Queue("audit").Unrouted, snapshot.Queue("orders-archive").Unrouted, snapshot.Queue("later").Unrouted, snapshot.Queue("orders").Unrouted).Should().Be((1L, 1L, 1L, 0L));
+        _logs.Entries.Should().AllSatisfy(e => e.Message.Should().NotContain(Secret));
+    }
+
+    [Fact]
+    public async Task UnroutedPublish_OnAQueueDeclaredOnFirstUseAndThenWithDeclareQueue_IsNotWarned()
+    {
+        await _broker.PublishAsync<TestEvent>("events", "a", new TestEvent(1));
+        await using Subscription<TestEvent> first = await _broker.SubscribeAsync<TestEvent>("declared-late", "#");
+        await first.DisposeAsync();
+        _broker.DeclareQueue<TestEvent>("declared-late");
+
+        await _broker.PublishAsync("declared-late", "a", new TestEvent(2));
+
+        _logs.WithEvent(109).Select(e => e.Message).Should().ContainSingle().Which.Should().StartWith("Queue 'events' ");
+        _broker.GetSnapshot().Queue("declared-late").Unrouted.Should().Be(1);
+    }
+
+    [Fact]
     [Trait("Guarantee", "6")]
     public async Task HandlerFailures_AndTheDeadLetter_AreLogged()
     {

@@ -98,6 +98,24 @@ public sealed class MetricsTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Guarantee", "1")]
+    public async Task UnroutedPublishes_AreCounted_WithQueueAndEvent_AsTheSnapshotCountsThem()
+    {
+        _broker.DeclareQueue<TestEvent>("orders");
+        await using Subscription<TestEvent> shipping = await _broker.SubscribeAsync<TestEvent>("orders", "order.placed");
+        await _broker.PublishAsync("orders", "order.placed", new TestEvent(1));
+        await _broker.PublishAsync("orders", "order.cancelled", new TestEvent(2));
+        await _broker.PublishAsync("ordres", "order.placed", new TestEvent(3));
+        _broker.TryPublish("ordres", "order.placed", new TestEvent(4), out _).Should().BeTrue();
+
+        _metrics.Sum("messagequeue.messages.unrouted", ("messaging.destination.name", "orders"), ("messagequeue.event", "order.cancelled")).Should().Be(1);
+        _metrics.Sum("messagequeue.messages.unrouted", ("messaging.destination.name", "ordres"), ("messagequeue.event", "order.placed")).Should().Be(2);
+        _metrics.Sum("messagequeue.messages.unrouted").Should().Be(3, "the routed message is not counted");
+        BrokerSnapshot snapshot = _broker.GetSnapshot();
+        (snapshot.Queue("orders").Unrouted, snapshot.Queue("ordres").Unrouted).Should().Be((1L, 2L));
+    }
+
+    [Fact]
     public async Task Gauges_ReportDepthBacklogAndInFlight_AsTheSnapshotDoes()
     {
         await using Subscription<TestEvent> worker = await _broker.SubscribeAsync<TestEvent>("orders", "#", new SubscriptionOptions { Name = "worker", MaxInFlight = 2 });

@@ -44,6 +44,40 @@ public sealed class SnapshotTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ToString_PrintsEveryMember_ListsByTheirItems_AndNestedSnapshotsInFull()
+    {
+        await using BrokerClient indexer = _broker.Connect("indexer");
+        await using Subscription<TestEvent> indexed = await indexer.SubscribeAsync<TestEvent>("database", ["add", "update.*"], new SubscriptionOptions { Name = "index", MaxInFlight = 8 });
+        await _broker.PublishAsync("database", "add", new TestEvent(1));
+
+        BrokerSnapshot snapshot = _broker.GetSnapshot();
+        QueueSnapshot database = snapshot.Queue("database");
+        SubscriptionSnapshot subscription = database.Subscription("index");
+        ClientSnapshot client = snapshot.Clients[1];
+        ConsumerSnapshot consumer = client.Subscriptions[0];
+
+        subscription.ToString().Should().StartWith("SubscriptionSnapshot { Queue = database, Name = index, IsDurable = True, Filters = [add, update.*], Consumers = 1,");
+        consumer.ToString().Should().Be("ConsumerSnapshot { Queue = database, Subscription = index, Filters = [add, update.*], InFlight = 1, MaxInFlight = 8, AutoAck = False, IsStandby = False }");
+        client.ToString().Should().Be($"ClientSnapshot {{ Id = {client.Id}, Name = indexer, Subscriptions = [{consumer}] }}");
+        database.ToString().Should().EndWith($"Subscriptions = [{subscription}] }}");
+        snapshot.Queue("database.$dlq").ToString().Should().EndWith("Subscriptions = [] }", "an empty list prints as []");
+        string whole = snapshot.ToString();
+        whole.Should().StartWith("BrokerSnapshot { Timestamp = 11/21/2026 12:00:00 +00:00, Queues = [QueueSnapshot { Name = database, PayloadType = MessageQueue.ContractTests.TestEvent,");
+        whole.Should().Contain($"Queues = [{database}, {snapshot.Queue("database.$dlq")}], Clients = [{snapshot.Clients[0]}, {client}], EventHandlerFailures = 0, LastEventHandlerFailure =  }}");
+        whole.Should().NotContain("System.Collections").And.NotContain("System.String[]").And.NotContain("`1");
+
+        // Every public property is printed, so that a member added later is not left out of the text.
+        foreach (object record in new object[] { snapshot, database, subscription, client, consumer })
+        {
+            string text = record.ToString()!;
+            foreach (System.Reflection.PropertyInfo property in record.GetType().GetProperties())
+            {
+                text.Should().Contain($" {property.Name} = ", $"{record.GetType().Name} prints {property.Name}");
+            }
+        }
+    }
+
+    [Fact]
     public async Task GetSnapshot_ClientDisposed_DisappearsFromTheList()
     {
         BrokerClient client = _broker.Connect("short-lived");
