@@ -1,0 +1,81 @@
+using System.Collections.Frozen;
+using System.Globalization;
+
+namespace MessageQueue;
+
+/// <summary>
+/// The headers a dead letter carries (<see cref="MessageHeaders"/>): why it was dead-lettered, where from, after how many
+/// attempts, and its delivery history. One place for every transport, so that a dead letter reads the same wherever it
+/// came from; replay takes them off again.
+/// </summary>
+internal static class DeadLetterHeaders
+{
+    /// <summary>The header names the broker writes on a dead letter; a replayed message leaves them behind.</summary>
+    private static readonly FrozenSet<string> Names = new[]
+    {
+        MessageHeaders.DeadLetterReason, MessageHeaders.DeadLetterDetail, MessageHeaders.SourceQueue, MessageHeaders.SourceSequence,
+        MessageHeaders.SourceSubscription, MessageHeaders.Attempts, MessageHeaders.DeadLetteredAt, MessageHeaders.FirstDeliveredAt,
+        MessageHeaders.LastDeliveredAt, MessageHeaders.LastExceptionType, MessageHeaders.LastExceptionMessage,
+    }.ToFrozenSet(StringComparer.Ordinal);
+
+    /// <summary>Whether <paramref name="name"/> is one of the headers the broker writes on a dead letter.</summary>
+    public static bool IsDeadLetterHeader(string name) => Names.Contains(name);
+
+    /// <summary>The headers of <paramref name="message"/> as a dead letter of <paramref name="queue"/>: its own, and the dead-letter ones.</summary>
+    /// <param name="message">The message.</param>
+    /// <param name="queue">The queue it is dead-lettered from.</param>
+    /// <param name="subscription">The durable subscription that dead-lettered it, or null.</param>
+    /// <param name="attempts">How many times it was delivered to that subscription.</param>
+    /// <param name="reason">One of <see cref="DeadLetterReasons"/>.</param>
+    /// <param name="detail">The reason text of a reject, or null.</param>
+    /// <param name="history">Its delivery history, or null when it was never delivered.</param>
+    /// <param name="time">The clock: dead-lettered-at is now, and history times are monotonic timestamps turned into wall-clock times relative to now.</param>
+    public static FrozenDictionary<string, string> Create<T>(Message<T> message, string queue, string? subscription, int attempts, string reason, string? detail, DeliveryHistory? history, TimeProvider time)
+    {
+        DateTimeOffset now = time.GetUtcNow();
+        long nowTimestamp = time.GetTimestamp();
+        var headers = new Dictionary<string, string>(message.Headers, StringComparer.Ordinal)
+        {
+            [MessageHeaders.DeadLetterReason] = reason,
+            [MessageHeaders.SourceQueue] = queue,
+            [MessageHeaders.SourceSequence] = message.Sequence.ToString(CultureInfo.InvariantCulture),
+            [MessageHeaders.SourceSubscription] = subscription ?? string.Empty,
+            [MessageHeaders.Attempts] = attempts.ToString(CultureInfo.InvariantCulture),
+            [MessageHeaders.DeadLetteredAt] = now.ToString("O", CultureInfo.InvariantCulture),
+        };
+        if (!string.IsNullOrEmpty(detail))
+        {
+            headers[MessageHeaders.DeadLetterDetail] = detail;
+        }
+
+        if (history is not null)
+        {
+            headers[MessageHeaders.FirstDeliveredAt] = (now - time.GetElapsedTime(history.FirstDeliveredAt, nowTimestamp)).ToString("O", CultureInfo.InvariantCulture);
+            headers[MessageHeaders.LastDeliveredAt] = (now - time.GetElapsedTime(history.LastDeliveredAt, nowTimestamp)).ToString("O", CultureInfo.InvariantCulture);
+            if (history.LastErrorType is { } errorType)
+            {
+                headers[MessageHeaders.LastExceptionType] = errorType;
+                headers[MessageHeaders.LastExceptionMessage] = history.LastErrorMessage ?? string.Empty;
+            }
+        }
+
+        return headers.ToFrozenDictionary(StringComparer.Ordinal);
+    }
+
+    /// <summary>The headers of a dead letter moved back by replay: the dead-letter ones left behind, and the replay count raised by one.</summary>
+    public static FrozenDictionary<string, string> ForReplay(IReadOnlyDictionary<string, string> headers)
+    {
+        var replayed = new Dictionary<string, string>(headers.Count, StringComparer.Ordinal);
+        foreach (KeyValuePair<string, string> header in headers)
+        {
+            if (!Names.Contains(header.Key))
+            {
+                replayed[header.Key] = header.Value;
+            }
+        }
+
+        int count = headers.TryGetValue(MessageHeaders.ReplayCount, out string? previous) && int.TryParse(previous, NumberStyles.None, CultureInfo.InvariantCulture, out int n) ? n : 0;
+        replayed[MessageHeaders.ReplayCount] = (count + 1).ToString(CultureInfo.InvariantCulture);
+        return replayed.ToFrozenDictionary(StringComparer.Ordinal);
+    }
+}
