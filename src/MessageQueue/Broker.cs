@@ -70,7 +70,7 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable, 
         options = options?.Clone() ?? new BrokerOptions();
         options.Validate(nameof(options));
         _options = options;
-        _metrics = new BrokerMetrics(this, options.MeterFactory, options.TimeProvider);
+        _metrics = new BrokerMetrics(this, options.MeterFactory, options.TimeProvider, options.MaxMetricEventNames);
         _logger = options.LoggerFactory?.CreateLogger("MessageQueue") ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         _events = new BrokerEvents(this, options.Observer, _metrics, _logger);
         _authorizer = new Authorizer(options.AuthorizationRules, options.Authorizer, _events);

@@ -31,6 +31,17 @@ public sealed class BrokerOptions
     /// <value>The default is 1000. Must be at least 1. The broker's own subscriptions are the application's and are not counted.</value>
     public int MaxSubscriptionsPerClient { get; set; } = 1000;
 
+    /// <summary>
+    /// Gets or sets how many distinct event names one queue tags its metrics with (<c>messagequeue.event</c>) before it
+    /// reports the rest as <c>_other</c>.
+    /// </summary>
+    /// <value>
+    /// The default is 100. Must be between 0 and 10,000; 0 tags every event as <c>_other</c>. Event names can come from
+    /// data, and every distinct tag value is a time series a metrics backend keeps: the bound keeps that number in your
+    /// hands. Queue and subscription names are not capped: they come from code.
+    /// </value>
+    public int MaxMetricEventNames { get; set; } = 100;
+
     /// <summary>Gets or sets the longest event name a publish may use, in characters.</summary>
     /// <value>The default, and the most, is 255. Must be at least 1.</value>
     public int MaxEventNameLength { get; set; } = Names.MaxEventLength;
@@ -127,6 +138,7 @@ public sealed class BrokerOptions
             Authorizer = Authorizer,
             MaxSubscriptionsPerClient = MaxSubscriptionsPerClient,
             MaxEventNameLength = MaxEventNameLength,
+            MaxMetricEventNames = MaxMetricEventNames,
             MaxHeadersLength = MaxHeadersLength,
             MaxPersistedPayloadSize = MaxPersistedPayloadSize,
         };
@@ -160,6 +172,11 @@ public sealed class BrokerOptions
         if (MaxSubscriptionsPerClient < 1)
         {
             (errors ??= []).Add($"MaxSubscriptionsPerClient is {MaxSubscriptionsPerClient}; it must be at least 1.");
+        }
+
+        if (MaxMetricEventNames is < 0 or > 10_000)
+        {
+            (errors ??= []).Add($"MaxMetricEventNames is {MaxMetricEventNames}; it must be between 0 and 10000 (0 tags every event as _other).");
         }
 
         if (MaxEventNameLength is < 1 or > Names.MaxEventLength)

@@ -148,6 +148,9 @@ public readonly struct Delivery<T>
 
     internal long Token => _token;
 
+    /// <summary>The durable name of the subscription the delivery came from, or null (ephemeral, or a default value).</summary>
+    internal string? SubscriptionName => _owner?.Name;
+
     /// <inheritdoc/>
     public override string ToString() => _owner is null ? "(no delivery)" : $"{Message} attempt {Attempt}";
 

@@ -14,23 +14,30 @@ namespace MessageQueue;
 /// <remarks>
 /// Tags: <c>messaging.system</c> (always <c>messagequeue</c>), <c>messaging.destination.name</c> (the queue),
 /// <c>messaging.destination.subscription.name</c> (a durable subscription's name; absent for ephemeral ones), and
-/// <c>messagequeue.event</c> (the event name). Queues and durable subscriptions are named in code, so their number is
-/// bounded by the application; event names are not, so each queue tags at most <see cref="MaxEventTags"/> distinct ones
-/// and reports the rest as <c>_other</c>. Message ids are never tags.
+/// <c>messagequeue.event</c> (the event name), and on the OpenTelemetry instruments <c>messaging.operation.name</c> and
+/// <c>messaging.operation.type</c> (required and conditionally required by the conventions). Queues and durable
+/// subscriptions are named in code, so their number is bounded by the application; event names are not, so each queue
+/// tags at most <see cref="BrokerOptions.MaxMetricEventNames"/> distinct ones and reports the rest as <c>_other</c>.
+/// Message ids are never tags. The two duration instruments of the conventions use the bucket boundaries the
+/// conventions advise; the ack latency, the broker's own, has finer ones, since an in-process ack takes microseconds.
 /// </remarks>
 internal sealed class BrokerMetrics : IDisposable
 {
-    /// <summary>The meter's name: the library's.</summary>
-    public const string MeterName = "MessageQueue";
+    /// <summary>The meter's name: the library's (<see cref="BrokerDiagnostics.MeterName"/>).</summary>
+    public const string MeterName = BrokerDiagnostics.MeterName;
 
-    /// <summary>How many distinct event names one queue tags before reporting the rest as <c>_other</c>.</summary>
-    public const int MaxEventTags = 100;
-
-    /// <summary>The event tag of events past <see cref="MaxEventTags"/> in one queue.</summary>
+    /// <summary>The event tag of events past <see cref="BrokerOptions.MaxMetricEventNames"/> in one queue.</summary>
     public const string OtherEvents = "_other";
 
     private const string System = "messagequeue";
-    private static readonly double[] DurationBuckets = [0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+    /// <summary>The boundaries the OpenTelemetry messaging conventions advise for messaging.client.operation.duration and messaging.process.duration.</summary>
+    internal static readonly double[] ConventionDurationBuckets = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
+
+    /// <summary>The ack latency's boundaries: from 10 µs, where an in-process ack lands, to 10 s.</summary>
+    private static readonly double[] LatencyBuckets = [0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+    private readonly int _maxEventTags;
 
     private readonly Meter _meter;
     private readonly bool _ownsMeter;
@@ -38,9 +45,10 @@ internal sealed class BrokerMetrics : IDisposable
     private readonly Broker _broker;
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, string>> _eventTags = new(StringComparer.Ordinal);
 
-    public BrokerMetrics(Broker broker, IMeterFactory? factory, TimeProvider time)
+    public BrokerMetrics(Broker broker, IMeterFactory? factory, TimeProvider time, int maxEventTags)
     {
         _time = time;
+        _maxEventTags = maxEventTags;
         _broker = broker;
         var options = new MeterOptions(MeterName) { Version = typeof(Broker).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion };
         if (factory is not null)
@@ -57,8 +65,8 @@ internal sealed class BrokerMetrics : IDisposable
 
         Sent = _meter.CreateCounter<long>("messaging.client.sent.messages", "{message}", "Messages published: they entered their queue.");
         Consumed = _meter.CreateCounter<long>("messaging.client.consumed.messages", "{message}", "Deliveries read by consumers, redeliveries included.");
-        OperationDuration = _meter.CreateHistogram("messaging.client.operation.duration", "s", "Duration of a publish, until the queue (and, when durable, the store) has the message.", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
-        ProcessDuration = _meter.CreateHistogram("messaging.process.duration", "s", "Duration of a handler's processing of one delivery (handler-form subscriptions and hosted handlers).", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
+        OperationDuration = _meter.CreateHistogram("messaging.client.operation.duration", "s", "Duration of a publish, until the queue (and, when durable, the store) has the message.", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = ConventionDurationBuckets });
+        ProcessDuration = _meter.CreateHistogram("messaging.process.duration", "s", "Duration of a handler's processing of one delivery (handler-form subscriptions and hosted handlers).", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = ConventionDurationBuckets });
         Acked = _meter.CreateCounter<long>("messagequeue.messages.acked", "{message}", "Deliveries acked (auto-acks included).");
         Nacked = _meter.CreateCounter<long>("messagequeue.messages.nacked", "{message}", "Deliveries nacked (handler failures included).");
         Redelivered = _meter.CreateCounter<long>("messagequeue.messages.redelivered", "{message}", "Deliveries read on their second attempt or later.");
@@ -67,7 +75,7 @@ internal sealed class BrokerMetrics : IDisposable
         Dropped = _meter.CreateCounter<long>("messagequeue.messages.dropped", "{message}", "Messages dropped by a declared policy, by messagequeue.drop.reason.");
         Unrouted = _meter.CreateCounter<long>("messagequeue.messages.unrouted", "{message}", "Messages published where no subscription matched their event, so the queue did not keep them.");
         AuthorizationDenials = _meter.CreateCounter<long>("messagequeue.authorization.denials", "{call}", "Publish and subscribe calls denied by authorization.");
-        AckLatency = _meter.CreateHistogram("messagequeue.message.ack_latency", "s", "Time from a message's publish to its ack.", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
+        AckLatency = _meter.CreateHistogram("messagequeue.message.ack_latency", "s", "Time from a message's publish to its ack.", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
         _meter.CreateObservableGauge("messagequeue.queue.depth", () => Observe(broker, GaugeKind.Depth), "{message}", "Messages in a queue not yet settled by every subscription (or retained, under limits retention).");
         _meter.CreateObservableGauge("messagequeue.subscription.backlog", () => Observe(broker, GaugeKind.Backlog), "{message}", "Messages waiting in a subscription for a consumer.");
         _meter.CreateObservableGauge("messagequeue.subscription.in_flight", () => Observe(broker, GaugeKind.InFlight), "{message}", "Deliveries handed to a subscription's consumers and not yet settled.");
@@ -119,7 +127,10 @@ internal sealed class BrokerMetrics : IDisposable
     {
         if (Sent.Enabled)
         {
-            Sent.Add(1, Tags(queue, null, eventName));
+            TagList tags = Tags(queue, null, eventName);
+            tags.Add("messaging.operation.name", "publish");
+            tags.Add("messaging.operation.type", "send");
+            Sent.Add(1, tags);
         }
     }
 
@@ -128,7 +139,10 @@ internal sealed class BrokerMetrics : IDisposable
     {
         if (Consumed.Enabled)
         {
-            Consumed.Add(1, Tags(queue, subscription, eventName));
+            TagList tags = Tags(queue, subscription, eventName);
+            tags.Add("messaging.operation.name", "receive");
+            tags.Add("messaging.operation.type", "receive");
+            Consumed.Add(1, tags);
         }
 
         if (attempt > 1 && Redelivered.Enabled)
@@ -204,6 +218,7 @@ internal sealed class BrokerMetrics : IDisposable
     {
         TagList tags = Tags(queue, subscription, eventName);
         tags.Add("messaging.operation.name", "process");
+        tags.Add("messaging.operation.type", "process");
         if (error is not null)
         {
             tags.Add("error.type", error.GetType().FullName);
@@ -280,7 +295,7 @@ internal sealed class BrokerMetrics : IDisposable
         return tags;
     }
 
-    /// <summary>The event's tag: itself, for the first <see cref="MaxEventTags"/> distinct events of a queue; <c>_other</c> after.</summary>
+    /// <summary>The event's tag: itself, for the first <see cref="BrokerOptions.MaxMetricEventNames"/> distinct events of a queue; <c>_other</c> after.</summary>
     private string EventTag(string queue, string eventName)
     {
         ConcurrentDictionary<string, string> known = _eventTags.GetOrAdd(queue, static _ => new ConcurrentDictionary<string, string>(StringComparer.Ordinal));
@@ -290,7 +305,7 @@ internal sealed class BrokerMetrics : IDisposable
         }
 
         // A race may let a few more than the bound in; the bound is about cardinality, not an exact count.
-        return known.Count < MaxEventTags ? known.GetOrAdd(eventName, eventName) : OtherEvents;
+        return known.Count < _maxEventTags ? known.GetOrAdd(eventName, eventName) : OtherEvents;
     }
 
     private static List<Measurement<int>> Observe(Broker broker, GaugeKind kind)

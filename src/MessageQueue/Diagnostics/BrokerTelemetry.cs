@@ -13,8 +13,8 @@ namespace MessageQueue;
 /// </summary>
 internal static class BrokerTelemetry
 {
-    /// <summary>The activity source's name: the library's.</summary>
-    public const string SourceName = "MessageQueue";
+    /// <summary>The activity source's name: the library's (<see cref="BrokerDiagnostics.ActivitySourceName"/>).</summary>
+    public const string SourceName = BrokerDiagnostics.ActivitySourceName;
 
     /// <summary>The W3C trace-context header a publish carries.</summary>
     public const string TraceParentHeader = "traceparent";
