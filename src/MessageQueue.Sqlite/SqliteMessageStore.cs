@@ -244,34 +244,44 @@ public sealed class SqliteMessageStore : IMessageStore
             _lastSequences[reader.GetString(0)] = reader.GetInt64(1);
         });
         ForEachRow("SELECT queue, sequence, id, event, payload, headers, timestamp, expires_at FROM mq_messages ORDER BY queue, sequence", reader =>
-            QueueNamed(reader.GetString(0)).Messages.Add(new StoredMessage(
-                reader.GetString(0),
-                reader.GetInt64(1),
-                new Guid((byte[])reader.GetValue(2)),
-                reader.GetString(3),
-                (byte[])reader.GetValue(4),
-                ReadHeaders(reader, 5),
-                Time(reader.GetInt64(6)),
-                OptionalTime(reader, 7))));
+            QueueNamed(reader.GetString(0)).Messages.Add(new StoredMessage
+            {
+                Queue = reader.GetString(0),
+                Sequence = reader.GetInt64(1),
+                Id = new Guid((byte[])reader.GetValue(2)),
+                Event = reader.GetString(3),
+                Payload = (byte[])reader.GetValue(4),
+                Headers = ReadHeaders(reader, 5),
+                Timestamp = Time(reader.GetInt64(6)),
+                ExpiresAt = OptionalTime(reader, 7),
+            }));
         ForEachRow("SELECT queue, id, event, payload, headers, timestamp, expires_at, due_at, dedup_until, ordinal FROM mq_scheduled ORDER BY queue, ordinal", reader =>
         {
-            QueueNamed(reader.GetString(0)).Scheduled.Add(new StoredMessage(
-                reader.GetString(0),
-                0,
-                new Guid((byte[])reader.GetValue(1)),
-                reader.GetString(2),
-                (byte[])reader.GetValue(3),
-                ReadHeaders(reader, 4),
-                Time(reader.GetInt64(5)),
-                OptionalTime(reader, 6),
-                Time(reader.GetInt64(7)),
-                OptionalTime(reader, 8)));
+            QueueNamed(reader.GetString(0)).Scheduled.Add(new StoredMessage
+            {
+                Queue = reader.GetString(0),
+                Sequence = 0,
+                Id = new Guid((byte[])reader.GetValue(1)),
+                Event = reader.GetString(2),
+                Payload = (byte[])reader.GetValue(3),
+                Headers = ReadHeaders(reader, 4),
+                Timestamp = Time(reader.GetInt64(5)),
+                ExpiresAt = OptionalTime(reader, 6),
+                DueAt = Time(reader.GetInt64(7)),
+                DeduplicateUntil = OptionalTime(reader, 8),
+            });
             _scheduledOrdinal = Math.Max(_scheduledOrdinal, reader.GetInt64(9));
         });
         ForEachRow("SELECT queue, name, filters, start_after, cursor FROM mq_subscriptions", reader =>
         {
             string[] filters = JsonSerializer.Deserialize(reader.GetString(2), SqliteJsonContext.Default.StringArray) ?? [];
-            var subscription = new StoredSubscription(reader.GetString(0), reader.GetString(1), filters, reader.GetInt64(3));
+            var subscription = new StoredSubscription
+            {
+                Queue = reader.GetString(0),
+                Name = reader.GetString(1),
+                Filters = filters,
+                StartAfter = reader.GetInt64(3),
+            };
             QueueNamed(subscription.Queue).Subscriptions[subscription.Name] = (subscription, reader.GetInt64(4), [], []);
         });
         _ackRows = 0;
@@ -293,18 +303,31 @@ public sealed class SqliteMessageStore : IMessageStore
             }
         });
         ForEachRow("SELECT queue, id, sequence, until FROM mq_dedup", reader =>
-            QueueNamed(reader.GetString(0)).Ids.Add(new StoredId(new Guid((byte[])reader.GetValue(1)), reader.GetInt64(2), Time(reader.GetInt64(3)))));
+            QueueNamed(reader.GetString(0)).Ids.Add(new StoredId
+            {
+                MessageId = new Guid((byte[])reader.GetValue(1)),
+                Sequence = reader.GetInt64(2),
+                Until = Time(reader.GetInt64(3)),
+            }));
 
         var loaded = new List<StoredQueueState>(queues.Count);
         foreach (LoadedQueue queue in queues.Values)
         {
-            loaded.Add(new StoredQueueState(
-                queue.Name,
-                queue.LastSequence,
-                queue.Messages,
-                queue.Scheduled,
-                [.. queue.Subscriptions.Values.Select(s => new StoredSubscriptionState(s.Subscription, s.Cursor, s.Acked, s.Deliveries))],
-                queue.Ids));
+            loaded.Add(new StoredQueueState
+            {
+                Name = queue.Name,
+                LastSequence = queue.LastSequence,
+                Messages = queue.Messages,
+                Scheduled = queue.Scheduled,
+                Subscriptions = [.. queue.Subscriptions.Values.Select(s => new StoredSubscriptionState
+                {
+                    Subscription = s.Subscription,
+                    Cursor = s.Cursor,
+                    Acked = s.Acked,
+                    Deliveries = s.Deliveries,
+                })],
+                DeduplicationIds = queue.Ids,
+            });
         }
 
         return loaded;

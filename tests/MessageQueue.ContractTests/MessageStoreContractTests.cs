@@ -29,7 +29,7 @@ public abstract class MessageStoreContractTests : IDisposable
         GC.SuppressFinalize(this);
     }
 
-    private void Write(params StoreOperation[] operations) => Store.Write(new StoreBatch(operations, flush: false));
+    private void Write(params StoreOperation[] operations) => Store.Write(new StoreBatch { Operations = operations, Flush = false });
 
     private StoredQueueState Reloaded(string queue)
     {
@@ -37,16 +37,27 @@ public abstract class MessageStoreContractTests : IDisposable
         return Store.Load().Should().ContainSingle(q => q.Name == queue).Subject;
     }
 
-    private static StoredMessage Message(long sequence, string queue = "orders", string eventName = "order.created", DateTimeOffset? deduplicateUntil = null) => new(
-        queue,
-        sequence,
-        Guid.NewGuid(),
-        eventName,
-        new byte[] { 1, 2, (byte)sequence },
-        new Dictionary<string, string> { ["tenant"] = "acme" },
-        T0.AddSeconds(sequence),
-        ExpiresAt: T0.AddHours(1),
-        DeduplicateUntil: deduplicateUntil);
+    private static StoredMessage Message(long sequence, string queue = "orders", string eventName = "order.created", DateTimeOffset? deduplicateUntil = null, DateTimeOffset? dueAt = null) => new()
+    {
+        Queue = queue,
+        Sequence = sequence,
+        Id = Guid.NewGuid(),
+        Event = eventName,
+        Payload = new byte[] { 1, 2, (byte)sequence },
+        Headers = new Dictionary<string, string> { ["tenant"] = "acme" },
+        Timestamp = T0.AddSeconds(sequence),
+        ExpiresAt = T0.AddHours(1),
+        DueAt = dueAt,
+        DeduplicateUntil = deduplicateUntil,
+    };
+
+    private static StoredSubscription Subscription(string name, IReadOnlyList<string> filters, long startAfter) => new()
+    {
+        Queue = "orders",
+        Name = name,
+        Filters = filters,
+        StartAfter = startAfter,
+    };
 
     [Fact]
     public void Load_EmptyStore_HasNoQueues() => Store.Load().Should().BeEmpty();
@@ -68,6 +79,27 @@ public abstract class MessageStoreContractTests : IDisposable
     }
 
     [Fact]
+    public void Append_MessageWithOnlyItsRequiredMembers_ComesBackWithTheDefaults()
+    {
+        var bare = new StoredMessage
+        {
+            Queue = "orders",
+            Sequence = 1,
+            Id = Guid.NewGuid(),
+            Event = "order.created",
+            Payload = new byte[] { 7 },
+            Timestamp = T0,
+        };
+        Write(StoreOperation.Append(bare));
+
+        StoredMessage loaded = Reloaded("orders").Messages.Should().ContainSingle().Subject;
+
+        (loaded.Id, loaded.Sequence, loaded.Timestamp).Should().Be((bare.Id, 1L, T0));
+        loaded.Headers.Should().BeEmpty("a message published without headers has none");
+        (loaded.ExpiresAt, loaded.DueAt, loaded.DeduplicateUntil).Should().Be(((DateTimeOffset?)null, (DateTimeOffset?)null, (DateTimeOffset?)null));
+    }
+
+    [Fact]
     public void Remove_ForgetsTheMessage_ButTheQueueKeepsItsLastSequence()
     {
         Write(StoreOperation.Append(Message(1)), StoreOperation.Append(Message(2)));
@@ -83,8 +115,8 @@ public abstract class MessageStoreContractTests : IDisposable
     public void SaveSubscription_AcksDeliveriesAndCursor_ComeBackPerSubscription()
     {
         Write(
-            StoreOperation.SaveSubscription(new StoredSubscription("orders", "billing", ["order.*"], 0)),
-            StoreOperation.SaveSubscription(new StoredSubscription("orders", "audit", ["#"], 0)),
+            StoreOperation.SaveSubscription(Subscription("billing", ["order.*"], 0)),
+            StoreOperation.SaveSubscription(Subscription("audit", ["#"], 0)),
             StoreOperation.Append(Message(1)),
             StoreOperation.Append(Message(2)),
             StoreOperation.Ack("orders", "billing", 1),
@@ -108,7 +140,7 @@ public abstract class MessageStoreContractTests : IDisposable
     public void Remove_ForgetsTheMessagesAcksAndDeliveries()
     {
         Write(
-            StoreOperation.SaveSubscription(new StoredSubscription("orders", "billing", ["#"], 0)),
+            StoreOperation.SaveSubscription(Subscription("billing", ["#"], 0)),
             StoreOperation.Append(Message(1)),
             StoreOperation.Ack("orders", "billing", 1),
             StoreOperation.SetDeliveries("orders", "billing", 1, 2));
@@ -123,9 +155,9 @@ public abstract class MessageStoreContractTests : IDisposable
     public void SaveSubscriptionAgain_ReplacesFiltersAndStart_KeepsItsCursor()
     {
         Write(
-            StoreOperation.SaveSubscription(new StoredSubscription("orders", "billing", ["a"], 0)),
+            StoreOperation.SaveSubscription(Subscription("billing", ["a"], 0)),
             StoreOperation.SetCursor("orders", "billing", 7));
-        Write(StoreOperation.SaveSubscription(new StoredSubscription("orders", "billing", ["b", "c.#"], 5)));
+        Write(StoreOperation.SaveSubscription(Subscription("billing", ["b", "c.#"], 5)));
 
         StoredSubscriptionState billing = Reloaded("orders").Subscriptions.Single();
 
@@ -137,12 +169,12 @@ public abstract class MessageStoreContractTests : IDisposable
     public void DeleteSubscription_ForgetsItAndWhatItAcked()
     {
         Write(
-            StoreOperation.SaveSubscription(new StoredSubscription("orders", "billing", ["#"], 0)),
+            StoreOperation.SaveSubscription(Subscription("billing", ["#"], 0)),
             StoreOperation.Append(Message(1)),
             StoreOperation.Ack("orders", "billing", 1),
             StoreOperation.SetDeliveries("orders", "billing", 1, 2),
             StoreOperation.DeleteSubscription("orders", "billing"),
-            StoreOperation.SaveSubscription(new StoredSubscription("orders", "billing", ["#"], 1)));
+            StoreOperation.SaveSubscription(Subscription("billing", ["#"], 1)));
 
         StoredSubscriptionState billing = Reloaded("orders").Subscriptions.Single();
 
@@ -152,7 +184,7 @@ public abstract class MessageStoreContractTests : IDisposable
     [Fact]
     public void Schedule_ComesBackInOrder_AndUnscheduleForgetsIt()
     {
-        StoredMessage Held(int n) => Message(0) with { Id = Guid.NewGuid(), DueAt = T0.AddMinutes(10 - n), Event = "held." + n };
+        StoredMessage Held(int n) => Message(0, eventName: "held." + n, dueAt: T0.AddMinutes(10 - n));
         StoredMessage a = Held(1), b = Held(2), c = Held(3);
         Write(StoreOperation.Schedule(a), StoreOperation.Schedule(b), StoreOperation.Schedule(c));
         Write(StoreOperation.Unschedule("orders", b.Id));
@@ -172,7 +204,7 @@ public abstract class MessageStoreContractTests : IDisposable
 
         StoredQueueState queue = Reloaded("orders");
 
-        queue.DeduplicationIds.Should().Equal(new StoredId(late.Id, 2, T0.AddMinutes(5)));
+        queue.DeduplicationIds.Should().Equal(new StoredId { MessageId = late.Id, Sequence = 2, Until = T0.AddMinutes(5) });
     }
 
     [Fact]

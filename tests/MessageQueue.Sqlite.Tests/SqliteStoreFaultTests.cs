@@ -15,11 +15,19 @@ public sealed class SqliteStoreFaultTests : IDisposable
 
     public void Dispose() => _file.Dispose();
 
-    private static StoredMessage Message(long sequence, int payloadBytes = 3) => new(
-        "orders", sequence, Guid.NewGuid(), "order.created", new byte[payloadBytes], new Dictionary<string, string>(), DateTimeOffset.UnixEpoch);
+    private static StoredMessage Message(long sequence, int payloadBytes = 3) => new()
+    {
+        Queue = "orders",
+        Sequence = sequence,
+        Id = Guid.NewGuid(),
+        Event = "order.created",
+        Payload = new byte[payloadBytes],
+        Headers = new Dictionary<string, string>(),
+        Timestamp = DateTimeOffset.UnixEpoch,
+    };
 
     private static void Append(IMessageStore store, params long[] sequences) =>
-        store.Write(new StoreBatch([.. sequences.Select(s => StoreOperation.Append(Message(s)))], flush: true));
+        store.Write(new StoreBatch { Operations = [.. sequences.Select(s => StoreOperation.Append(Message(s)))], Flush = true });
 
     [Fact]
     public void SecondStoreOnTheSameFile_FailsAtOnceNamingTheCause_AndTheFirstKeepsWorking()
@@ -98,7 +106,7 @@ public sealed class SqliteStoreFaultTests : IDisposable
             {
                 try
                 {
-                    store.Write(new StoreBatch([StoreOperation.Append(Message(sequence, 4000)), StoreOperation.Append(Message(sequence + 1, 4000))], flush: true));
+                    store.Write(new StoreBatch { Operations = [StoreOperation.Append(Message(sequence, 4000)), StoreOperation.Append(Message(sequence + 1, 4000))], Flush = true });
                     committed.AddRange([sequence, sequence + 1]);
                 }
                 catch (MessageStoreException exception)
@@ -111,9 +119,9 @@ public sealed class SqliteStoreFaultTests : IDisposable
             committed.Should().NotBeEmpty();
 
             // Room again after removals: the store did not break.
-            store.Write(new StoreBatch([.. committed.Take(4).Select(s => StoreOperation.Remove("orders", s))], flush: true));
+            store.Write(new StoreBatch { Operations = [.. committed.Take(4).Select(s => StoreOperation.Remove("orders", s))], Flush = true });
             committed.RemoveRange(0, 4);
-            store.Write(new StoreBatch([StoreOperation.Append(Message(1000))], flush: true));
+            store.Write(new StoreBatch { Operations = [StoreOperation.Append(Message(1000))], Flush = true });
             committed.Add(1000);
         }
 

@@ -72,17 +72,19 @@ internal sealed class DurableQueueStorage<T> : QueueStorage<T>, IStoreCommitTarg
         {
             byte[] payload = Serialize(draft.Payload);
             long timestamp = Queue.TimeProvider.GetUtcNow().UtcTicks;
-            var stored = new StoredMessage(
-                Queue.Name,
-                0,
-                draft.Id,
-                draft.Event,
-                payload,
-                draft.Headers,
-                new DateTimeOffset(timestamp, TimeSpan.Zero),
-                draft.ExpiresAt == 0 ? null : new DateTimeOffset(draft.ExpiresAt, TimeSpan.Zero),
-                new DateTimeOffset(draft.DueAt, TimeSpan.Zero),
-                DeduplicateUntil(draft, timestamp));
+            var stored = new StoredMessage
+            {
+                Queue = Queue.Name,
+                Sequence = 0,
+                Id = draft.Id,
+                Event = draft.Event,
+                Payload = payload,
+                Headers = draft.Headers,
+                Timestamp = new DateTimeOffset(timestamp, TimeSpan.Zero),
+                ExpiresAt = draft.ExpiresAt == 0 ? null : new DateTimeOffset(draft.ExpiresAt, TimeSpan.Zero),
+                DueAt = new DateTimeOffset(draft.DueAt, TimeSpan.Zero),
+                DeduplicateUntil = DeduplicateUntil(draft, timestamp),
+            };
             ticket = _writer.Post(StoreOperation.Schedule(stored), _flush, this, new Held(draft));
             return new PublishReceipt(Queue.Name, draft.Id, 0);
         }
@@ -140,17 +142,19 @@ internal sealed class DurableQueueStorage<T> : QueueStorage<T>, IStoreCommitTarg
         lock (SequenceGate)
         {
             Message<T> message = Queue.CreateMessage(draft, timestamp);
-            var stored = new StoredMessage(
-                Queue.Name,
-                message.Sequence,
-                message.Id,
-                message.Event,
-                payload,
-                message.Headers,
-                message.Timestamp,
-                message.ExpiresAt,
-                DueAt: releasedHeld ? new DateTimeOffset(draft.DueAt, TimeSpan.Zero) : null, // a held message enters the queue: the store forgets the held copy in the same operation
-                DeduplicateUntil: releasedHeld ? null : DeduplicateUntil(draft, timestamp));
+            var stored = new StoredMessage
+            {
+                Queue = Queue.Name,
+                Sequence = message.Sequence,
+                Id = message.Id,
+                Event = message.Event,
+                Payload = payload,
+                Headers = message.Headers,
+                Timestamp = message.Timestamp,
+                ExpiresAt = message.ExpiresAt,
+                DueAt = releasedHeld ? new DateTimeOffset(draft.DueAt, TimeSpan.Zero) : null, // a held message enters the queue: the store forgets the held copy in the same operation
+                DeduplicateUntil = releasedHeld ? null : DeduplicateUntil(draft, timestamp),
+            };
 
             // What OnCommitted does with it: into the log, to one replay target, or routed (the message itself, no wrapper).
             object state = toLog ? new LogEntry(message, draft.Target) : draft.Target is { } target ? new Targeted(message, target) : message;
@@ -225,7 +229,15 @@ internal sealed class DurableQueueStorage<T> : QueueStorage<T>, IStoreCommitTarg
     public override long SubscriptionCreated(SubscriptionState<T> subscription) =>
         subscription.Name is null
             ? 0
-            : _writer.Post(StoreOperation.SaveSubscription(new StoredSubscription(Queue.Name, subscription.Name, subscription.FilterTexts, subscription.StartAfter)), _flush);
+            : _writer.Post(
+                StoreOperation.SaveSubscription(new StoredSubscription
+                {
+                    Queue = Queue.Name,
+                    Name = subscription.Name,
+                    Filters = subscription.FilterTexts,
+                    StartAfter = subscription.StartAfter,
+                }),
+                _flush);
 
     public override void SubscriptionDeleted(string name) => _writer.TryPost(StoreOperation.DeleteSubscription(Queue.Name, name), _flush);
 

@@ -11,6 +11,11 @@ namespace MessageQueue.Persistence;
 /// many publishers and consumers in one batch). A store never needs its own locking for these calls.</para>
 /// <para>Payloads are bytes, serialized by the queue's payload serializer; a store never needs or keeps a
 /// type name.</para>
+/// <para>The types a store reads and returns (<see cref="StoredMessage"/>, <see cref="StoredQueueState"/> and the
+/// others) are classes with <see langword="init"/> properties. A member added to them in a later version is
+/// optional, with a documented default, so a store written before it still compiles and runs; it reads the new
+/// member back as its default until it is taught to keep it. The repository's <c>docs/stores.md</c> describes the
+/// whole contract, and the contract tests a new store can reuse.</para>
 /// </remarks>
 public interface IMessageStore : IDisposable
 {

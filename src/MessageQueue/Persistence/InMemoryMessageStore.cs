@@ -39,20 +39,24 @@ public sealed class InMemoryMessageStore : IMessageStore
                 var subscriptions = new List<StoredSubscriptionState>(queue.Subscriptions.Count);
                 foreach (SubscriptionState subscription in queue.Subscriptions.Values)
                 {
-                    subscriptions.Add(new StoredSubscriptionState(
-                        subscription.Subscription,
-                        subscription.Cursor,
-                        new HashSet<long>(subscription.Acked),
-                        new Dictionary<long, int>(subscription.Deliveries)));
+                    subscriptions.Add(new StoredSubscriptionState
+                    {
+                        Subscription = subscription.Subscription,
+                        Cursor = subscription.Cursor,
+                        Acked = new HashSet<long>(subscription.Acked),
+                        Deliveries = new Dictionary<long, int>(subscription.Deliveries),
+                    });
                 }
 
-                queues.Add(new StoredQueueState(
-                    name,
-                    queue.LastSequence,
-                    [.. queue.Messages.Values],
-                    [.. queue.ScheduledOrder.Select(id => queue.Scheduled[id])],
-                    subscriptions,
-                    [.. queue.Ids.Values]));
+                queues.Add(new StoredQueueState
+                {
+                    Name = name,
+                    LastSequence = queue.LastSequence,
+                    Messages = [.. queue.Messages.Values],
+                    Scheduled = [.. queue.ScheduledOrder.Select(id => queue.Scheduled[id])],
+                    Subscriptions = subscriptions,
+                    DeduplicationIds = [.. queue.Ids.Values],
+                });
             }
 
             return queues;
@@ -102,7 +106,7 @@ public sealed class InMemoryMessageStore : IMessageStore
                 queue.LastSequence = Math.Max(queue.LastSequence, message.Sequence);
                 if (message.DeduplicateUntil is { } until)
                 {
-                    queue.Ids[message.Id] = new StoredId(message.Id, message.Sequence, until);
+                    queue.Ids[message.Id] = new StoredId { MessageId = message.Id, Sequence = message.Sequence, Until = until };
                 }
 
                 if (message.DueAt is not null && queue.Scheduled.Remove(message.Id))

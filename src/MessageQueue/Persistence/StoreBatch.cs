@@ -1,13 +1,21 @@
 namespace MessageQueue.Persistence;
 
-/// <summary>Operations that a store applies in order, in one atomic commit.</summary>
-/// <param name="operations">The operations, in the order the broker made them.</param>
-/// <param name="flush">Whether the commit must reach the disk before <see cref="IMessageStore.Write"/> returns (<see cref="Durability.Fsync"/>).</param>
-public sealed class StoreBatch(IReadOnlyList<StoreOperation> operations, bool flush)
+/// <summary>Operations that a store applies in order, in one atomic commit (<see cref="IMessageStore.Write"/>).</summary>
+public sealed class StoreBatch
 {
     /// <summary>Gets the operations, in the order the broker made them.</summary>
-    public IReadOnlyList<StoreOperation> Operations { get; } = operations ?? throw new ArgumentNullException(nameof(operations));
+    /// <exception cref="ArgumentNullException">Set to <see langword="null"/>.</exception>
+    public required IReadOnlyList<StoreOperation> Operations
+    {
+        get;
+        init
+        {
+            ArgumentNullException.ThrowIfNull(value, nameof(Operations));
+            field = value;
+        }
+    }
 
-    /// <summary>Gets whether the commit must reach the disk before <see cref="IMessageStore.Write"/> returns.</summary>
-    public bool Flush { get; } = flush;
+    /// <summary>Gets whether the commit must reach the disk before <see cref="IMessageStore.Write"/> returns (<see cref="Durability.Fsync"/>).</summary>
+    /// <value>The default is <see langword="false"/>: the commit must survive the process ending (<see cref="Durability.Committed"/>), not the machine losing power.</value>
+    public bool Flush { get; init; }
 }

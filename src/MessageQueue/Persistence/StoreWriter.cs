@@ -249,7 +249,7 @@ internal sealed class StoreWriter : IDisposable
 
         try
         {
-            _store.Write(new StoreBatch(operations, flush));
+            _store.Write(new StoreBatch { Operations = operations, Flush = flush });
         }
 #pragma warning disable CA1031 // Any failure of the store stops the writer and reaches every waiter.
         catch (Exception exception)

@@ -1,7 +1,15 @@
 namespace MessageQueue.Persistence;
 
-/// <summary>A remembered message id, for deduplication.</summary>
-/// <param name="MessageId">The id.</param>
-/// <param name="Sequence">The sequence of the message first published with it.</param>
-/// <param name="Until">Until when it is remembered.</param>
-public readonly record struct StoredId(Guid MessageId, long Sequence, DateTimeOffset Until);
+/// <summary>A remembered message id, for deduplication (<see cref="StoredQueueState.DeduplicationIds"/>).</summary>
+/// <remarks>Two instances are equal when every member is.</remarks>
+public readonly record struct StoredId
+{
+    /// <summary>Gets the id.</summary>
+    public required Guid MessageId { get; init; }
+
+    /// <summary>Gets the sequence of the message first published with it.</summary>
+    public required long Sequence { get; init; }
+
+    /// <summary>Gets until when it is remembered.</summary>
+    public required DateTimeOffset Until { get; init; }
+}

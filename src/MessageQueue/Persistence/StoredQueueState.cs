@@ -1,16 +1,31 @@
+using System.Diagnostics;
+
 namespace MessageQueue.Persistence;
 
 /// <summary>Everything a store holds for one queue, as <see cref="IMessageStore.Load"/> reads it back.</summary>
-/// <param name="Name">The queue.</param>
-/// <param name="LastSequence">The highest sequence ever appended to it, even if that message is gone.</param>
-/// <param name="Messages">Its messages, in sequence order.</param>
-/// <param name="Scheduled">Its messages held for delayed delivery, in the order they were scheduled.</param>
-/// <param name="Subscriptions">Its durable subscriptions.</param>
-/// <param name="DeduplicationIds">The message ids it remembers to drop duplicates, with their sequence and until when.</param>
-public sealed record StoredQueueState(
-    string Name,
-    long LastSequence,
-    IReadOnlyList<StoredMessage> Messages,
-    IReadOnlyList<StoredMessage> Scheduled,
-    IReadOnlyList<StoredSubscriptionState> Subscriptions,
-    IReadOnlyList<StoredId> DeduplicationIds);
+/// <remarks>Equality is by reference.</remarks>
+[DebuggerDisplay("{Name,nq}: last sequence {LastSequence}, {Messages.Count} message(s)")]
+public sealed class StoredQueueState
+{
+    /// <summary>Gets the queue's name.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>Gets the highest sequence ever appended to the queue, even if that message is gone. Sequences are never reused.</summary>
+    public required long LastSequence { get; init; }
+
+    /// <summary>Gets its messages, in sequence order.</summary>
+    /// <value>The default is an empty list.</value>
+    public IReadOnlyList<StoredMessage> Messages { get; init; } = [];
+
+    /// <summary>Gets its messages held for delayed delivery, in the order they were scheduled.</summary>
+    /// <value>The default is an empty list.</value>
+    public IReadOnlyList<StoredMessage> Scheduled { get; init; } = [];
+
+    /// <summary>Gets its durable subscriptions, in any order.</summary>
+    /// <value>The default is an empty list.</value>
+    public IReadOnlyList<StoredSubscriptionState> Subscriptions { get; init; } = [];
+
+    /// <summary>Gets the message ids it remembers to drop duplicates, with their sequence and until when, in any order.</summary>
+    /// <value>The default is an empty list.</value>
+    public IReadOnlyList<StoredId> DeduplicationIds { get; init; } = [];
+}

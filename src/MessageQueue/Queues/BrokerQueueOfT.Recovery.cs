@@ -139,7 +139,7 @@ internal sealed partial class BrokerQueue<T>
             DateTimeOffset now = _time.GetUtcNow();
             IEnumerable<StoredId> held = stored.Scheduled
                 .Where(m => m.DeduplicateUntil is not null)
-                .Select(m => new StoredId(m.Id, 0, m.DeduplicateUntil!.Value));
+                .Select(m => new StoredId { MessageId = m.Id, Sequence = 0, Until = m.DeduplicateUntil!.Value });
             foreach (StoredId id in stored.DeduplicationIds.Concat(held).OrderBy(i => i.Until))
             {
                 _deduplication.Restore(id.MessageId, new PublishReceipt(Name, id.MessageId, id.Sequence), id.Until - now);
