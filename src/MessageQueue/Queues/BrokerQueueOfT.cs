@@ -94,9 +94,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
 
         var depth = new DepthGauge(options.MaxMessages);
         _admission = QueueAdmission<T>.Create(this, options.Overflow, depth);
-        _retention = options.Retention == RetentionPolicy.Limits
-            ? new LimitsRetention<T>(this, _admission, options.MaxMessages, options.MaxAge)
-            : new InterestRetention<T>(this, _admission, depth);
+        _retention = QueueRetention<T>.Create(this, options, _admission, depth);
         _storage = store is { } durable
             ? new DurableQueueStorage<T>(this, durable.Writer, durable.Durability, durable.Serializer, broker.Limits.MaxPersistedPayloadSize, _deduplication is null ? TimeSpan.Zero : options.DeduplicationWindow)
             : new MemoryQueueStorage<T>(this);

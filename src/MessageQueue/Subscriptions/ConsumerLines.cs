@@ -28,7 +28,7 @@ internal struct PublisherLine
     public bool Stopped;
 }
 
-/// <summary>What a consumer's readers and settlers write, under its table's lock, alone on its cache lines.</summary>
+/// <summary>What a consumer's readers write, under its table's lock, alone on its cache lines.</summary>
 [StructLayout(LayoutKind.Explicit, Size = 192)]
 internal struct ReaderLine
 {
@@ -39,12 +39,4 @@ internal struct ReaderLine
     /// <summary>The reader's copy of <see cref="PublisherLine.Pushed"/>, re-read only when it says the ring is empty.</summary>
     [FieldOffset(72)]
     public long PushedSeen;
-
-    /// <summary>What this consumer settled.</summary>
-    [FieldOffset(80)]
-    public ConsumerCounters Counters;
-
-    /// <summary>Free slots in the pending table.</summary>
-    [FieldOffset(120)]
-    public int FreeCount;
 }

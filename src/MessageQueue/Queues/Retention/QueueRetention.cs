@@ -6,8 +6,8 @@ namespace MessageQueue;
 /// (<see cref="InterestRetention{T}"/>, <see cref="LimitsRetention{T}"/>).
 /// </summary>
 /// <remarks>
-/// A new retention mode is a new subclass here and a case in <see cref="BrokerQueue{T}"/>'s constructor, plus its enum
-/// value and documentation in <see cref="RetentionPolicy"/> and its checks in <see cref="QueueOptions"/>.
+/// A new retention mode is a new subclass here and a case in <see cref="Create"/>, plus its enum value and
+/// documentation in <see cref="RetentionPolicy"/> and its checks in <see cref="QueueOptions"/>.
 /// </remarks>
 internal abstract class QueueRetention<T>
 {
@@ -16,6 +16,13 @@ internal abstract class QueueRetention<T>
         Queue = queue;
         Admission = admission;
     }
+
+    /// <summary>Picks the strategy for a queue's options.</summary>
+    public static QueueRetention<T> Create(BrokerQueue<T> queue, QueueOptions options, QueueAdmission<T> admission, DepthGauge depth) => options.Retention switch
+    {
+        RetentionPolicy.Limits => new LimitsRetention<T>(queue, admission, options.MaxMessages, options.MaxAge),
+        _ => new InterestRetention<T>(queue, admission, depth),
+    };
 
     /// <summary>The queue this retention serves.</summary>
     protected BrokerQueue<T> Queue { get; }
