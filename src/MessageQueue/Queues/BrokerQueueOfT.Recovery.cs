@@ -32,23 +32,7 @@ internal sealed partial class BrokerQueue<T>
             ExitAll(subscriptions);
         }
 
-        _events.Sent(Name, IsDeadLetterQueue, message.Event);
-        if (receivers == 0)
-        {
-            // Nobody wants it any more: not kept, like an unrouted publish.
-            _events.NoteEntering(this, message, 0);
-            CountUnrouted(message.Event);
-            _retention.ReturnRoom();
-            _storage.Removed(message.Sequence);
-        }
-
-        foreach (SubscriptionState<T> subscription in subscriptions)
-        {
-            if (subscription.HasPendingWork)
-            {
-                FinishPendingWork(subscription);
-            }
-        }
+        AfterHandOver(subscriptions, message, receivers);
     }
 
     /// <summary>

@@ -255,14 +255,25 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
             }
         }
 
+        // The route may have gone stale: every subscription on it ended while we published.
+        AfterHandOver(subscriptions, message, receivers);
+        return new PublishReceipt(Name, message.Id, message.Sequence);
+    }
+
+    /// <summary>
+    /// After a hand-over, with the locks released: the message counts as sent; one that no subscription took (its route
+    /// went stale, or, committed, nobody wants it any more) is not kept, gives back its room and counts as unrouted; and
+    /// what the subscriptions' own bounds left to do is finished.
+    /// </summary>
+    private void AfterHandOver(SubscriptionState<T>[] subscriptions, Message<T> message, int receivers)
+    {
         _events.Sent(Name, IsDeadLetterQueue, message.Event);
         if (receivers == 0)
         {
-            // The route went stale: every subscription on it ended while we published. The message
-            // was not kept; give back its depth and count it as unrouted.
             _events.NoteEntering(this, message, 0);
             CountUnrouted(message.Event);
             _retention.ReturnRoom();
+            _storage.Removed(message.Sequence);
         }
 
         foreach (SubscriptionState<T> subscription in subscriptions)
@@ -272,8 +283,6 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
                 FinishPendingWork(subscription);
             }
         }
-
-        return new PublishReceipt(Name, message.Id, message.Sequence);
     }
 
     /// <summary>
