@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace MessageQueue;
 
 /// <summary>Delayed delivery: messages published with DeliverAfter or NotBefore wait here until they are due.</summary>
@@ -54,6 +56,7 @@ internal sealed partial class BrokerQueue<T>
     /// <summary>Makes sure the timer fires no later than <paramref name="dueAt"/>. Called under _gate.</summary>
     private void ArmScheduleLocked(long dueAt, long now)
     {
+        Debug.Assert(_gate.IsHeldByCurrentThread, "called with its lock held");
         if (_scheduleDue != 0 && _scheduleDue <= dueAt)
         {
             return;

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace MessageQueue;
 
 /// <summary>
@@ -66,6 +68,7 @@ internal sealed partial class BrokerQueue<T>
     /// <summary>Creates and registers a subscription; one with a start position first gets the retained messages from there.</summary>
     private SubscriptionState<T> CreateSubscriptionLocked(string? name, string[] filters, SubscriptionOptions options, string paramName = "options")
     {
+        Debug.Assert(_gate.IsHeldByCurrentThread, "called with its lock held");
         StartPosition start = options.StartAt;
         _retention.ValidateStart(start, paramName);
 
@@ -84,6 +87,7 @@ internal sealed partial class BrokerQueue<T>
 
     private void RemoveSubscriptionLocked(SubscriptionState<T> subscription)
     {
+        Debug.Assert(_gate.IsHeldByCurrentThread, "called with its lock held");
         _routes.RemoveLocked(subscription);
         if (subscription.Name is { } name)
         {

@@ -292,6 +292,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     /// <returns>How many took it.</returns>
     private int HandOverLocked(SubscriptionState<T>[] subscriptions, Message<T> message, bool committed)
     {
+        Debug.Assert(Array.TrueForAll(subscriptions, static s => s.Gate.IsHeldByCurrentThread), "called with its lock held");
         int receivers = 0;
         foreach (SubscriptionState<T> subscription in subscriptions)
         {
@@ -413,6 +414,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     /// </summary>
     internal bool DropWaitingUpToLocked(long sequence, DropReason reason, ref List<MessageDroppedEventArgs>? dropped, List<OverflowDeadLetter<T>>? deadLetters = null)
     {
+        Debug.Assert(_gate.IsHeldByCurrentThread, "called with its lock held");
         bool any = false;
         foreach (SubscriptionState<T> subscription in _routes.Subscriptions)
         {

@@ -122,6 +122,7 @@ internal sealed class Deduplication
 
     private void ForgetExpiredLocked(long now)
     {
+        Debug.Assert(_gate.IsHeldByCurrentThread, "called with its lock held");
         while (_order.TryPeek(out (Guid Id, long RememberedAt) oldest) && now - oldest.RememberedAt >= _window)
         {
             Forget(_order.Dequeue());

@@ -8,7 +8,11 @@ internal sealed partial class Consumer<T>
     // ---------------------------------------------------------------- closing
 
     /// <summary>No new deliveries. Called under the subscription's lock.</summary>
-    public void StopLocked() => _ring.Stopped = true;
+    public void StopLocked()
+    {
+        Debug.Assert(_state.Gate.IsHeldByCurrentThread, "called with its lock held");
+        _ring.Stopped = true;
+    }
 
     /// <summary>
     /// Takes back the deliveries still sitting unread in the ring; they do not count as attempts.
@@ -17,6 +21,7 @@ internal sealed partial class Consumer<T>
     /// </summary>
     public List<Unsettled> TakeUnreadLocked(bool complete)
     {
+        Debug.Assert(_state.Gate.IsHeldByCurrentThread, "called with its lock held");
         Debug.Assert(_ring.Stopped);
         var unread = new List<Unsettled>();
         lock (_tableGate)
@@ -53,6 +58,7 @@ internal sealed partial class Consumer<T>
     /// </summary>
     public List<Unsettled> TakeInFlightLocked()
     {
+        Debug.Assert(_state.Gate.IsHeldByCurrentThread, "called with its lock held");
         Debug.Assert(_ring.Stopped);
         var held = new List<Unsettled>();
         lock (_tableGate)
@@ -93,6 +99,7 @@ internal sealed partial class Consumer<T>
     /// </summary>
     public List<Unsettled> CloseLocked(long now)
     {
+        Debug.Assert(_state.Gate.IsHeldByCurrentThread, "called with its lock held");
         _ring.Stopped = true;
         var held = new List<Unsettled>();
         lock (_tableGate)

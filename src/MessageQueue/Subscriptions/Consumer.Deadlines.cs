@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace MessageQueue;
 
 /// <summary>A consumer's clock: ack deadlines and the end of nack backoffs, on one timer armed for the earliest due time.</summary>
@@ -8,6 +10,7 @@ internal sealed partial class Consumer<T>
     /// <summary>Makes sure the timer fires no later than <paramref name="due"/>. Called under the table's lock.</summary>
     private void ArmLocked(long due, long now)
     {
+        Debug.Assert(_tableGate.IsHeldByCurrentThread, "called with its lock held");
         if (_timerDue != 0 && _timerDue <= due)
         {
             return;

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 
 namespace MessageQueue;
@@ -102,7 +103,7 @@ internal sealed partial class Consumer<T>
     /// </summary>
     private bool Nack(long token, TimeSpan? delay, Exception? error)
     {
-        if (!NackLocked(token, delay, error, out string? nackedEvent, out bool parked, out Unsettled? deadLetter))
+        if (!NackUnderLocks(token, delay, error, out string? nackedEvent, out bool parked, out Unsettled? deadLetter))
         {
             return false;
         }
@@ -121,7 +122,7 @@ internal sealed partial class Consumer<T>
     }
 
     /// <summary>The nack's part under the subscription's and the table's locks; the dead letter, if any, is left to the caller.</summary>
-    private bool NackLocked(long token, TimeSpan? delay, Exception? error, out string? nackedEvent, out bool parked, out Unsettled? deadLetter)
+    private bool NackUnderLocks(long token, TimeSpan? delay, Exception? error, out string? nackedEvent, out bool parked, out Unsettled? deadLetter)
     {
         long now = _time.GetTimestamp();
         nackedEvent = null;
@@ -225,6 +226,7 @@ internal sealed partial class Consumer<T>
     /// <summary>Empties a slot (see <see cref="PendingTable{T}.Free"/>) and counts the delivery as gone from this consumer. Under the table's lock.</summary>
     private Unsettled FreeLocked(int index, bool recordDelivery, long now = 0)
     {
+        Debug.Assert(_tableGate.IsHeldByCurrentThread, "called with its lock held");
         Unsettled freed = _table.Free(index, recordDelivery, now, out bool wasParked);
         if (wasParked)
         {

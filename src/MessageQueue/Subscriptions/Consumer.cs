@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 
@@ -115,16 +116,28 @@ internal sealed partial class Consumer<T> : Subscription<T>, IConsumer, IReadySo
     }
 
     /// <summary>Deliveries pushed and not yet settled. Called under the subscription's lock.</summary>
-    public int InFlightLocked => (int)(_ring.Pushed - Volatile.Read(ref _settled.Value));
+    public int InFlightLocked
+    {
+        get
+        {
+            Debug.Assert(_state.Gate.IsHeldByCurrentThread, "called with its lock held");
+            return (int)(_ring.Pushed - Volatile.Read(ref _settled.Value));
+        }
+    }
 
     // ---------------------------------------------------------------- publisher side
 
     /// <summary>True while this consumer may be given another delivery. Called under the subscription's lock.</summary>
-    public bool HasCreditLocked() => _ring.HasCredit(ref _settled.Value);
+    public bool HasCreditLocked()
+    {
+        Debug.Assert(_state.Gate.IsHeldByCurrentThread, "called with its lock held");
+        return _ring.HasCredit(ref _settled.Value);
+    }
 
     /// <summary>Gives this consumer a delivery. Called under the subscription's lock, only after <see cref="HasCreditLocked"/>.</summary>
     public void PushLocked(Message<T> message, int attempt, DeliveryHistory? history)
     {
+        Debug.Assert(_state.Gate.IsHeldByCurrentThread, "called with its lock held");
         _ring.Push(new DeliveryRing<T>.Item(message, attempt, history), ref _settled.Value);
 
         // The fence orders the push above before the read of the flag; a parking reader does the opposite.

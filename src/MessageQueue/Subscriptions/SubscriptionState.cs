@@ -109,6 +109,7 @@ internal sealed class SubscriptionState<T>
     /// <summary>Recovery: a stored message that had been delivered before, waiting to be delivered again. Called with <see cref="Gate"/> held.</summary>
     public void RestoreReturnedLocked(Message<T> message, int deliveries)
     {
+        Debug.Assert(Gate.IsHeldByCurrentThread, "called with its lock held");
         _returned.Enqueue(new Returned(message, deliveries, null), message.Sequence);
         Interlocked.Increment(ref _waiting.Value);
     }
@@ -193,6 +194,7 @@ internal sealed class SubscriptionState<T>
     /// </summary>
     private void ApplyOwnBoundLocked()
     {
+        Debug.Assert(Gate.IsHeldByCurrentThread, "called with its lock held");
         if (_backlogOverflow == BacklogOverflowPolicy.Disconnect)
         {
             _cutLoose = true;
@@ -223,6 +225,7 @@ internal sealed class SubscriptionState<T>
     /// <summary>Hands waiting messages to consumers with credit, oldest first. Called with <see cref="Gate"/> held.</summary>
     public void DispatchLocked()
     {
+        Debug.Assert(Gate.IsHeldByCurrentThread, "called with its lock held");
         while (_waiting.Value > 0 && NextConsumerWithCreditLocked() is { } consumer)
         {
             Message<T> message;
@@ -255,6 +258,7 @@ internal sealed class SubscriptionState<T>
 
     private Consumer<T>? NextConsumerWithCreditLocked()
     {
+        Debug.Assert(Gate.IsHeldByCurrentThread, "called with its lock held");
         Consumer<T>[] consumers = _consumers;
         if (consumers.Length == 1)
         {
@@ -304,6 +308,7 @@ internal sealed class SubscriptionState<T>
     /// </summary>
     public void ReturnLocked(Message<T> message, int deliveries, DeliveryHistory? history)
     {
+        Debug.Assert(Gate.IsHeldByCurrentThread, "called with its lock held");
         _returned.Enqueue(new Returned(message, deliveries, history), message.Sequence);
         Interlocked.Increment(ref _waiting.Value);
         if (Name is not null && deliveries > 0)
@@ -501,6 +506,7 @@ internal sealed class SubscriptionState<T>
     /// <summary>Takes an active consumer out: what it held comes back to wait here (or is dead-lettered on its last attempt).</summary>
     private void RemoveLocked(Consumer<T> consumer, long now, ref List<Consumer<T>.Unsettled>? deadLetters)
     {
+        Debug.Assert(Gate.IsHeldByCurrentThread, "called with its lock held");
         _consumers = Array.FindAll(_consumers, c => c != consumer);
         _nextConsumer = 0;
         if (_consumers.Length == 0)
@@ -634,6 +640,7 @@ internal sealed class SubscriptionState<T>
 
     private void TakeEverythingLocked(ref List<Message<T>>? abandoned)
     {
+        Debug.Assert(Gate.IsHeldByCurrentThread, "called with its lock held");
         _deleted = true;
         abandoned ??= [];
         while (_returned.TryDequeue(out Returned returned, out _))

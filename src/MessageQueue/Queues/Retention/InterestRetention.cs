@@ -167,6 +167,7 @@ internal sealed class InterestRetention<T> : QueueRetention<T>
 
     public override long StartLocked(SubscriptionState<T> subscription, StartPosition start)
     {
+        Debug.Assert(Queue.Gate.IsHeldByCurrentThread, "called with its lock held");
         Debug.Assert(start.IsNew, "ValidateStart refused every other start");
         return Queue.LastSequence;
     }
