@@ -19,8 +19,10 @@ internal abstract class HandlerRunner
 /// <summary>What a handler did while the host ran.</summary>
 internal readonly record struct HandlerTotals(long Handled, int Returned);
 
-/// <summary>Runs <typeparamref name="THandler"/> over a durable subscription with up to MaxConcurrency read loops.</summary>
-#pragma warning disable CA1001 // Its token sources are cancelled at stop, never disposed: a handler abandoned at stop may still be observing them.
+/// <summary>
+/// Runs <typeparamref name="THandler"/> over a durable subscription: a <see cref="HandlerLoop{T}"/> with up to
+/// MaxConcurrency read loops, a service scope per message, and the host's shutdown timeout as the grace period.
+/// </summary>
 internal sealed class HandlerRunner<THandler, T> : HandlerRunner
     where THandler : class, IMessageHandler<T>
 {
@@ -28,26 +30,13 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
     private readonly IServiceScopeFactory _scopes;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly BrokerMetrics? _metrics;
     private readonly string _handlerName = typeof(THandler).Name;
-
-    // Cancelled when the host stops: the loops take no more deliveries.
-    private readonly CancellationTokenSource _reading = new();
-
-    // Cancelled when the host's shutdown timeout runs out: the handlers still running are asked to stop.
-    private readonly CancellationTokenSource _aborting = new();
-
-    private Subscription<T>? _subscription;
-    private Task[] _loops = [];
-    private readonly Lock _loopsGate = new();
+    private readonly Lock _stopGate = new();
+    private Loop? _loop;
     private Task<HandlerTotals>? _stopping;
-    private int _running;
-    private int _endLogged;
-    private long _handled;
 
-    public HandlerRunner(HandlerRegistration registration, IServiceScopeFactory scopes, TimeProvider time, ILogger logger, BrokerMetrics? metrics)
+    public HandlerRunner(HandlerRegistration registration, IServiceScopeFactory scopes, TimeProvider time, ILogger logger)
     {
-        _metrics = metrics;
         _registration = registration;
         _scopes = scopes;
         _time = time;
@@ -57,158 +46,37 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
     public override async Task StartAsync(ISubscriber subscriber, CancellationToken cancellationToken)
     {
         MessageHandlerOptions options = _registration.Options;
-        _subscription = await subscriber.SubscribeAsync<T>(_registration.Queue, _registration.Filters, options.Subscription, cancellationToken).ConfigureAwait(false);
-        _loops = new Task[options.MaxConcurrency];
-        for (int i = 0; i < _loops.Length; i++)
+        Subscription<T> subscription = await subscriber.SubscribeAsync<T>(_registration.Queue, _registration.Filters, options.Subscription, cancellationToken).ConfigureAwait(false);
+        var loop = new Loop(this, subscription);
+        lock (_stopGate)
         {
-            // Task.Run: handlers never run on the host's start-up thread.
-            _loops[i] = Task.Run(ReadAsync, CancellationToken.None);
+            _loop = loop;
         }
 
+        loop.Start(options.MaxConcurrency);
         Log.HandlerStarted(_logger, _handlerName, _registration.Queue, _registration.SubscriptionName, string.Join(", ", _registration.Filters), options.MaxConcurrency);
-    }
-
-    private async Task ReadAsync()
-    {
-        // The loop outlives the host's start-up span, if any: a message without trace context starts its own trace.
-        System.Diagnostics.Activity.Current = null;
-        Subscription<T> subscription = _subscription!;
-        CancellationToken reading = _reading.Token;
-        Exception? error = null;
-        try
-        {
-            // The cancellation check comes first: a wait with a cancelled token may still report a delivery ready.
-            while (!reading.IsCancellationRequested && await subscription.WaitToReadAsync(reading).ConfigureAwait(false))
-            {
-                while (!reading.IsCancellationRequested && subscription.TryRead(out Delivery<T> delivery))
-                {
-                    await HandleAsync(subscription, delivery).ConfigureAwait(false);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (reading.IsCancellationRequested)
-        {
-            // The host is stopping.
-        }
-#pragma warning disable CA1031 // The subscription ended under the host (broker disposed, taken over): log it, do not crash the host.
-        catch (Exception readError) when (!reading.IsCancellationRequested)
-#pragma warning restore CA1031
-        {
-            error = readError;
-        }
-
-        if (!reading.IsCancellationRequested && Interlocked.Exchange(ref _endLogged, 1) == 0)
-        {
-            // Ended under the host: the subscription's completion says why (taken over, broker disposed).
-            await subscription.Completion.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            Log.SubscriptionEnded(_logger, subscription.Completion.Exception?.InnerException ?? error, _handlerName);
-        }
-    }
-
-    private async Task HandleAsync(Subscription<T> subscription, Delivery<T> delivery)
-    {
-        Interlocked.Increment(ref _running);
-        TimeSpan timeout = _registration.Options.HandlerTimeout;
-        CancellationTokenSource? timer = null;
-        CancellationTokenSource? linked = null;
-        CancellationToken token = _aborting.Token;
-        bool returned = false;
-        using HandlerCall call = HandlerCall.Start(_metrics, delivery, _registration.SubscriptionName);
-        if (timeout != Timeout.InfiniteTimeSpan)
-        {
-            // The timeout runs on the broker's clock, so tests drive it with a manual TimeProvider.
-            timer = new CancellationTokenSource(timeout, _time);
-            linked = CancellationTokenSource.CreateLinkedTokenSource(token, timer.Token);
-            token = linked.Token;
-        }
-
-        try
-        {
-            // The scope ends after the ack, so that when a scoped service is disposed the message is settled.
-            AsyncServiceScope scope = _scopes.CreateAsyncScope();
-            await using (scope.ConfigureAwait(false))
-            {
-                THandler handler = scope.ServiceProvider.GetRequiredService<THandler>();
-                await handler.HandleAsync(delivery, token).ConfigureAwait(false);
-                returned = true;
-                call.Succeeded();
-
-                // False when the handler settled the delivery itself; that is fine.
-                await delivery.AckAsync(CancellationToken.None).ConfigureAwait(false);
-                Interlocked.Increment(ref _handled);
-            }
-        }
-        catch (OperationCanceledException) when (_aborting.IsCancellationRequested)
-        {
-            // Cancelled because the host ran out of shutdown time: not the message's fault, so no nack. StopAsync
-            // takes the delivery back without using up an attempt (IConsumer.TakeBackInFlight).
-        }
-#pragma warning disable CA1031 // A handler's exception is the handler's business: log it and redeliver.
-        catch (Exception error)
-#pragma warning restore CA1031
-        {
-            if (!returned)
-            {
-                // The handler threw (not a scoped service's clean-up after it returned).
-                call.Failed(error);
-            }
-
-            Message<T> message = delivery.Message;
-            if (!await HandlerFailure.NackAsync(subscription, delivery, error).ConfigureAwait(false))
-            {
-                // The handler (or a scoped service's clean-up) threw after the delivery was settled, or the delivery
-                // was taken back at stop: nothing to redeliver, and not a failure of the message.
-                if (!_aborting.IsCancellationRequested)
-                {
-                    Log.HandlerThrewAfterSettling(_logger, error, _handlerName, message.Id, message.Event, delivery.Attempt);
-                }
-            }
-            else if (timer is { IsCancellationRequested: true })
-            {
-                Log.HandlerTimedOut(_logger, _handlerName, timeout, message.Id, message.Event, delivery.Attempt);
-            }
-            else if (delivery.IsLastAttempt)
-            {
-                Log.HandlerFailedLastAttempt(_logger, error, _handlerName, message.Id, message.Event, delivery.Attempt);
-            }
-            else
-            {
-                Log.HandlerFailed(_logger, error, _handlerName, message.Id, message.Event, delivery.Attempt);
-            }
-        }
-        finally
-        {
-            linked?.Dispose();
-            timer?.Dispose();
-            Interlocked.Decrement(ref _running);
-        }
     }
 
     public override Task<HandlerTotals> StopAsync(CancellationToken cancellationToken)
     {
         // Once: a second call (a host that stops twice, a failed start followed by a stop) gets the first one's result.
-        lock (_loopsGate)
+        lock (_stopGate)
         {
-            return _stopping ??= StopCoreAsync(cancellationToken);
+            return _stopping ??= _loop is { } loop ? StopCoreAsync(loop, cancellationToken) : Task.FromResult(default(HandlerTotals));
         }
     }
 
-    private async Task<HandlerTotals> StopCoreAsync(CancellationToken cancellationToken)
+    private async Task<HandlerTotals> StopCoreAsync(Loop loop, CancellationToken cancellationToken)
     {
-        if (_subscription is not { } subscription)
-        {
-            return default;
-        }
-
         // 1. Take no more deliveries: loops waiting for one end now, loops in a handler end when it returns.
-        await _reading.CancelAsync().ConfigureAwait(false);
+        loop.StopReading();
 
         // 2. What was prefetched but not yet read goes back to the subscription at once (uncounted as an attempt),
         //    rather than waiting behind the handlers still running.
         int unread = 0;
         int cutShort = 0;
         int waiting = 0;
-        var consumer = subscription as IConsumer;
+        IConsumer? consumer = loop.Consumer;
         try
         {
             if (consumer is not null)
@@ -220,15 +88,15 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
             // 3. Let running handlers finish, within the host's shutdown timeout.
             try
             {
-                await Task.WhenAll(_loops).WaitAsync(cancellationToken).ConfigureAwait(false);
+                await loop.Loops.WaitAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
                 // Out of time: cancel the running handlers, and take their deliveries back without using up an
                 // attempt, so that a message on its last attempt is not dead-lettered for a slow shutdown. A handler
                 // that settles one afterwards gets false.
-                await _aborting.CancelAsync().ConfigureAwait(false);
-                cutShort = consumer?.TakeBackInFlight() ?? Volatile.Read(ref _running);
+                loop.Abort();
+                cutShort = loop.TakeBackCutShort();
                 if (cutShort > 0 && consumer is not null)
                 {
                     Log.HandlersCancelledAtStop(_logger, cutShort, _handlerName, _registration.SubscriptionName);
@@ -247,10 +115,10 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
         {
             // 4. Detach, whatever happened above. Everything unsettled goes back to the durable subscription, and
             //    stays in the store for the next start.
-            await subscription.DisposeAsync().ConfigureAwait(false);
+            await loop.Subscription.DisposeAsync().ConfigureAwait(false);
         }
 
-        long handled = Interlocked.Read(ref _handled);
+        long handled = loop.Handled;
         if (consumer is not null)
         {
             Log.HandlerStopped(_logger, _handlerName, handled, unread, cutShort + waiting, _registration.SubscriptionName);
@@ -263,5 +131,45 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
 
         return new HandlerTotals(handled, unread + cutShort + waiting);
     }
+
+    /// <summary>The hosted handler's loop: a scope per message, and the hosting package's log events.</summary>
+    private sealed class Loop(HandlerRunner<THandler, T> runner, Subscription<T> subscription)
+        : HandlerLoop<T>(subscription, runner._registration.SubscriptionName, runner._registration.Options.HandlerTimeout, runner._time)
+    {
+        // The scope ends after the ack (HandlerLoop disposes it), so that when a scoped service is disposed the
+        // message is settled. Boxed once per message; creating the scope allocates anyway.
+        protected override IAsyncDisposable? EnterScope() => runner._scopes.CreateAsyncScope();
+
+        protected override ValueTask InvokeAsync(Delivery<T> delivery, IAsyncDisposable? scope, CancellationToken cancellationToken) =>
+            ((AsyncServiceScope)scope!).ServiceProvider.GetRequiredService<THandler>().HandleAsync(delivery, cancellationToken);
+
+        protected override void OnNacked(in Delivery<T> delivery, Exception error, bool settled, bool timedOut)
+        {
+            Message<T> message = delivery.Message;
+            string handler = runner._handlerName;
+            if (!settled)
+            {
+                // The handler (or a scoped service's clean-up) threw after the delivery was settled, or the delivery
+                // was taken back at stop: nothing to redeliver, and not a failure of the message.
+                if (!IsAborted)
+                {
+                    Log.HandlerThrewAfterSettling(runner._logger, error, handler, message.Id, message.Event, delivery.Attempt);
+                }
+            }
+            else if (timedOut)
+            {
+                Log.HandlerTimedOut(runner._logger, handler, runner._registration.Options.HandlerTimeout, message.Id, message.Event, delivery.Attempt);
+            }
+            else if (delivery.IsLastAttempt)
+            {
+                Log.HandlerFailedLastAttempt(runner._logger, error, handler, message.Id, message.Event, delivery.Attempt);
+            }
+            else
+            {
+                Log.HandlerFailed(runner._logger, error, handler, message.Id, message.Event, delivery.Attempt);
+            }
+        }
+
+        protected override void OnReadingEnded(Exception? error) => Log.SubscriptionEnded(runner._logger, error, runner._handlerName);
+    }
 }
-#pragma warning restore CA1001

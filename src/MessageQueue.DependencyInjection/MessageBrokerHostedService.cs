@@ -31,7 +31,7 @@ internal sealed class MessageBrokerHostedService(IServiceProvider services, IOpt
             await ResolveHandlersAsync(settings, scopes).ConfigureAwait(false);
             foreach (HandlerRegistration registration in settings.Handlers)
             {
-                HandlerRunner runner = registration.CreateRunner(scopes, time, _logger, broker?.Metrics);
+                HandlerRunner runner = registration.CreateRunner(scopes, time, _logger);
                 await runner.StartAsync(subscriber, cancellationToken).ConfigureAwait(false);
                 lock (_runners)
                 {

@@ -26,7 +26,9 @@ public static class SubscriberExtensions
     /// <remarks>
     /// The handler runs on the thread pool, never on the caller's thread and never under a broker lock.
     /// Its cancellation token is cancelled when the subscription is disposed or ends; an exception the
-    /// handler throws is counted in the subscription's snapshot and the delivery is nacked.
+    /// handler throws is counted in the subscription's snapshot and the delivery is nacked. An
+    /// <see cref="OperationCanceledException"/> the handler ends with after its token was cancelled is not
+    /// held against the message: it goes back to the subscription without using up an attempt.
     /// </remarks>
     /// <typeparam name="T">The queue's payload type.</typeparam>
     /// <param name="subscriber">The broker or client.</param>

@@ -267,5 +267,55 @@ public sealed class HostedHandlerTests
         _logs.WithEvent(5).Should().ContainSingle().Which.Message.Should().Contain("1 messages handled; 1 prefetched and 0 unfinished");
     }
 
+    [Fact]
+    [Trait("Guarantee", "4")]
+    public async Task HandlerPublishingIntoItsOwnFullQueue_GetsAnErrorInsteadOfWaiting()
+    {
+        // The same guard as the handler form's: the hosted handler holds its delivery, and with it the room it would
+        // wait for, so the publish is refused at once rather than left waiting forever.
+        var outcome = new PublishOutcome();
+        using IHost host = Build(services =>
+        {
+            services.AddSingleton(outcome);
+            services.AddMessageBroker(b => b.DeclareQueue<Order>("loop", q =>
+            {
+                q.MaxMessages = 1;
+                q.PublishTimeout = Timeout.InfiniteTimeSpan;
+            }));
+            services.AddMessageHandler<SelfPublishingHandler, Order>("loop", "#");
+        });
+        await host.StartAsync();
+        IPublisher publisher = host.Services.GetRequiredService<IPublisher>();
+
+        await publisher.PublishAsync("loop", "first", new Order(1, "tea"));
+
+        Exception? error = await outcome.Result.Task.OrHang("the hosted handler's publish to fail instead of waiting forever");
+        error.Should().BeOfType<QueueFullException>().Which.Message.Should().Contain("handler of one of its own subscriptions");
+        await host.StopAsync().OrHang("the stop");
+    }
+
+    /// <summary>What <see cref="SelfPublishingHandler"/>'s publish ended with.</summary>
+    public sealed class PublishOutcome
+    {
+        public TaskCompletionSource<Exception?> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>Publishes into the queue it handles.</summary>
+    public sealed class SelfPublishingHandler(IPublisher publisher, PublishOutcome outcome) : IMessageHandler<Order>
+    {
+        public async ValueTask HandleAsync(Delivery<Order> delivery, CancellationToken cancellationToken)
+        {
+            try
+            {
+                await publisher.PublishAsync("loop", "second", new Order(2, "tea"), cancellationToken: cancellationToken);
+                outcome.Result.TrySetResult(null);
+            }
+            catch (QueueFullException error)
+            {
+                outcome.Result.TrySetResult(error);
+            }
+        }
+    }
+
     private IHost Build(Action<IServiceCollection> configure) => TestHosts.BuildWithOrders(_recorder, _logs, configure);
 }

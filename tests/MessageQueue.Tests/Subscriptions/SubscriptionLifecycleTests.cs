@@ -210,6 +210,33 @@ public sealed class SubscriptionLifecycleTests : IAsyncLifetime
         (owned.Backlog + owned.Acked).Should().Be(1, "the message was either acked by the handler or kept for the next consumer");
     }
 
+    [Fact]
+    [Trait("Guarantee", "10")]
+    public async Task DisposeAsync_HandlerEndsInItsCancellation_OnTheLastAttempt_MessageGoesBackWithoutUsingAnAttempt()
+    {
+        // The dispose cancels the handler's token; the handler ends with OperationCanceledException. That is the
+        // dispose's doing, not the message's: no nack, no failure counted, and the last attempt is not used up.
+        using var gate = new TestGate("the handler, on its only attempt");
+        Subscription handler = await _broker.SubscribeAsync<TestEvent>("db", "#", async (_, cancellationToken) =>
+        {
+            await gate.PassAsync(cancellationToken);
+        }, new SubscriptionOptions { Name = "cut", MaxDeliveries = 1 });
+        await _broker.PublishAsync("db", "add", new TestEvent(1));
+        await gate.WaitForInside(1).OrHang("the handler to start on the message");
+
+        await handler.DisposeAsync().OrHang("the dispose, which cancels the handler and waits for it");
+
+        SubscriptionSnapshot cut = _broker.GetSnapshot().Queue("db").Subscription("cut");
+        cut.Consumers.Should().Be(0);
+        cut.Backlog.Should().Be(1, "the message went back to the durable subscription");
+        cut.HandlerFailures.Should().Be(0, "a dispose is not the handler's failure");
+        cut.DeadLettered.Should().Be(0, "the only attempt was not used up");
+        await using Subscription<TestEvent> again = await _broker.SubscribeAsync<TestEvent>("db", "#", new SubscriptionOptions { Name = "cut", MaxDeliveries = 1 });
+        Delivery<TestEvent> redelivered = await again.ReadAsync().AsTask().OrHang("the redelivery");
+        redelivered.Payload.Number.Should().Be(1);
+        redelivered.Attempt.Should().Be(1, "the cut-short delivery did not count as an attempt");
+    }
+
     // ------------------------------------------------------------------ regressions found in review
 
     [Fact]

@@ -1,0 +1,238 @@
+namespace MessageQueue;
+
+/// <summary>
+/// Runs a handler over a subscription: the one loop behind the handler form of SubscribeAsync and behind the hosted
+/// handlers of MessageQueue.DependencyInjection. Each of its read loops takes a delivery, runs the handler under its
+/// process span and duration, acks when the handler returns and nacks when it throws.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Stopping has two steps, so that each owner picks its own grace period. <see cref="StopReading"/>: no more deliveries
+/// are taken, and running handlers go on. <see cref="Abort"/>: the handlers' token is cancelled. A handler that ends
+/// with <see cref="OperationCanceledException"/> after the abort is not nacked (the stop cut it short, the message did
+/// nothing wrong); <see cref="TakeBackCutShort"/> returns such deliveries to their subscription without using up an
+/// attempt.
+/// </para>
+/// <para>
+/// The owner supplies the handler call (<see cref="InvokeAsync"/>), an optional scope around the call and its ack
+/// (<see cref="EnterScope"/>), and what to log (<see cref="OnHandlerThrew"/>, <see cref="OnNacked"/>,
+/// <see cref="OnReadingEnded"/>). Nothing on a delivery's path allocates unless the owner's hooks do.
+/// </para>
+/// </remarks>
+#pragma warning disable CA1001 // Its token sources are cancelled at stop, never disposed: a handler cut short may still be observing them.
+internal abstract class HandlerLoop<T> : IRunningHandler
+{
+    // Cancelled by StopReading: the loops take no more deliveries.
+    private readonly CancellationTokenSource _reading = new();
+
+    // Cancelled by Abort: the running handlers are asked to stop.
+    private readonly CancellationTokenSource _aborting = new();
+
+    // The broker's instruments, for messaging.process.duration; null over another implementation of the contract.
+    private readonly BrokerMetrics? _metrics;
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _timeout;
+    private readonly string? _subscriptionName;
+    private Task _loops = Task.CompletedTask;
+    private int _running;
+    private long _handled;
+    private int _readingEnded;
+
+    /// <param name="subscription">The subscription to read. The loop never disposes it: its owner does.</param>
+    /// <param name="subscriptionName">The name the handler's telemetry carries.</param>
+    /// <param name="timeout">How long one handler call may run before its token is cancelled; infinite for no limit.</param>
+    /// <param name="time">The clock the timeout runs on.</param>
+    protected HandlerLoop(Subscription<T> subscription, string? subscriptionName, TimeSpan timeout, TimeProvider time)
+    {
+        Subscription = subscription;
+        Consumer = subscription as Consumer<T>;
+        _metrics = Consumer?.State.Queue.Events.Metrics;
+        _subscriptionName = subscriptionName;
+        _timeout = timeout;
+        _time = time;
+    }
+
+    /// <summary>The subscription the loops read.</summary>
+    public Subscription<T> Subscription { get; }
+
+    /// <summary>The in-memory consumer behind <see cref="Subscription"/>; null over another implementation.</summary>
+    public Consumer<T>? Consumer { get; }
+
+    IConsumer? IRunningHandler.Consumer => Consumer;
+
+    /// <summary>Completes when every read loop has ended (after <see cref="StopReading"/>, or when the subscription ends).</summary>
+    public Task Loops => _loops;
+
+    /// <summary>Whether <see cref="StopReading"/> was called.</summary>
+    public bool IsStopping => _reading.IsCancellationRequested;
+
+    /// <summary>Whether <see cref="Abort"/> was called.</summary>
+    public bool IsAborted => _aborting.IsCancellationRequested;
+
+    /// <summary>Messages handled: the handler returned and the ack was sent.</summary>
+    public long Handled => Interlocked.Read(ref _handled);
+
+    /// <summary>Handler calls running now.</summary>
+    public int Running => Volatile.Read(ref _running);
+
+    /// <summary>Starts <paramref name="concurrency"/> read loops on the thread pool (1 keeps the deliveries in order).</summary>
+    public void Start(int concurrency)
+    {
+        var loops = new Task[concurrency];
+        for (int i = 0; i < loops.Length; i++)
+        {
+            // Task.Run: a handler never runs on the thread that started the loop.
+            loops[i] = Task.Run(ReadAsync, CancellationToken.None);
+        }
+
+        _loops = concurrency == 1 ? loops[0] : Task.WhenAll(loops);
+    }
+
+    /// <summary>Takes no more deliveries: loops waiting for one end now, loops in a handler end when it returns.</summary>
+    public void StopReading() => _reading.Cancel();
+
+    /// <summary>Cancels the running handlers' token; what they end with is not held against their messages.</summary>
+    public void Abort() => _aborting.Cancel();
+
+    /// <summary>
+    /// After <see cref="Abort"/>: the deliveries read and not settled go back to the subscription without using up an
+    /// attempt. Returns how many, or, over another implementation of the contract, how many handler calls are running
+    /// (their deliveries go back by that implementation's rules when the subscription detaches).
+    /// </summary>
+    public int TakeBackCutShort() => Consumer is { } consumer ? ((IConsumer)consumer).TakeBackInFlight() : Running;
+
+    /// <summary>Calls the handler. Runs inside the scope <see cref="EnterScope"/> returned, if any.</summary>
+    protected abstract ValueTask InvokeAsync(Delivery<T> delivery, IAsyncDisposable? scope, CancellationToken cancellationToken);
+
+    /// <summary>A scope around one handler call and its ack, disposed after the ack; null (the default) for none.</summary>
+    protected virtual IAsyncDisposable? EnterScope() => null;
+
+    /// <summary>The handler threw; called before the delivery is nacked.</summary>
+    protected virtual void OnHandlerThrew(in Delivery<T> delivery, Exception error)
+    {
+    }
+
+    /// <summary>
+    /// After a failed call's nack. <paramref name="settled"/> is false when the delivery was settled already (by the
+    /// handler before it threw) and the nack did nothing; <paramref name="timedOut"/> says the call ran past its timeout.
+    /// </summary>
+    protected virtual void OnNacked(in Delivery<T> delivery, Exception error, bool settled, bool timedOut)
+    {
+    }
+
+    /// <summary>
+    /// The subscription ended under the loop (taken over, broker disposed) while nobody was stopping it; called once,
+    /// after its completion, with the error a read ended with, if any.
+    /// </summary>
+    protected virtual void OnReadingEnded(Exception? error)
+    {
+    }
+
+    private async Task ReadAsync()
+    {
+        // The loop outlives whatever span was current when it started (a request, start-up): a message without trace
+        // context starts a trace of its own rather than joining that one.
+        System.Diagnostics.Activity.Current = null;
+
+        // A handler that publishes into its own full queue fails fast, and one that disposes the broker, its client or
+        // its subscription is not waited for by that call: it is the caller.
+        HandlerScope.Enter(this);
+        Subscription<T> subscription = Subscription;
+        CancellationToken reading = _reading.Token;
+        Exception? error = null;
+        try
+        {
+            // The cancellation check comes first: a wait with a cancelled token may still report a delivery ready.
+            while (!reading.IsCancellationRequested && await subscription.WaitToReadAsync(reading).ConfigureAwait(false))
+            {
+                while (!reading.IsCancellationRequested && subscription.TryRead(out Delivery<T> delivery))
+                {
+                    await HandleAsync(delivery).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (reading.IsCancellationRequested)
+        {
+            // Stopping.
+        }
+#pragma warning disable CA1031 // The subscription ended under the loop: the owner hears of it, nothing crashes.
+        catch (Exception readError) when (!reading.IsCancellationRequested)
+#pragma warning restore CA1031
+        {
+            error = readError;
+        }
+
+        if (!reading.IsCancellationRequested && Interlocked.Exchange(ref _readingEnded, 1) == 0)
+        {
+            // Ended under the loop: the subscription's completion says why.
+            await subscription.Completion.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            OnReadingEnded(subscription.Completion.Exception?.InnerException ?? error);
+        }
+    }
+
+    private async ValueTask HandleAsync(Delivery<T> delivery)
+    {
+        Interlocked.Increment(ref _running);
+        CancellationTokenSource? timer = null;
+        CancellationTokenSource? linked = null;
+        CancellationToken token = _aborting.Token;
+        bool returned = false;
+        using HandlerCall call = HandlerCall.Start(_metrics, delivery, _subscriptionName);
+        if (_timeout != Timeout.InfiniteTimeSpan)
+        {
+            // The timeout runs on the owner's clock, so tests drive it with a manual TimeProvider.
+            timer = new CancellationTokenSource(_timeout, _time);
+            linked = CancellationTokenSource.CreateLinkedTokenSource(token, timer.Token);
+            token = linked.Token;
+        }
+
+        try
+        {
+            // The scope ends after the ack, so that when a scoped service is disposed the message is settled.
+            IAsyncDisposable? scope = EnterScope();
+            try
+            {
+                await InvokeAsync(delivery, scope, token).ConfigureAwait(false);
+                returned = true;
+                call.Succeeded();
+
+                // False when the handler settled the delivery itself; that is fine.
+                await delivery.AckAsync(CancellationToken.None).ConfigureAwait(false);
+                Interlocked.Increment(ref _handled);
+            }
+            finally
+            {
+                if (scope is not null)
+                {
+                    await scope.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (_aborting.IsCancellationRequested)
+        {
+            // Cut short by a stop: not the message's fault, so no nack. The owner takes the delivery back without
+            // using up an attempt (TakeBackCutShort).
+        }
+#pragma warning disable CA1031 // A handler's exception is the handler's business: count it, report it and redeliver.
+        catch (Exception error)
+#pragma warning restore CA1031
+        {
+            if (!returned)
+            {
+                // The handler threw (not a scope's clean-up after it returned).
+                call.Failed(error);
+                OnHandlerThrew(delivery, error);
+            }
+
+            bool settled = await HandlerFailure.NackAsync(Subscription, delivery, error).ConfigureAwait(false);
+            OnNacked(delivery, error, settled, timer is { IsCancellationRequested: true });
+        }
+        finally
+        {
+            linked?.Dispose();
+            timer?.Dispose();
+            Interlocked.Decrement(ref _running);
+        }
+    }
+}
+#pragma warning restore CA1001
