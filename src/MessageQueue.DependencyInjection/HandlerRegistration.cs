@@ -20,7 +20,7 @@ internal abstract class HandlerRegistration(string queue, IReadOnlyList<string> 
 
     public override string ToString() => $"handler {HandlerType.Name} on queue '{Queue}' (subscription '{SubscriptionName}')";
 
-    public abstract HandlerRunner CreateRunner(IServiceScopeFactory scopes, TimeProvider time, ILogger logger);
+    public abstract HandlerRunner CreateRunner(IServiceScopeFactory scopes, TimeProvider time, ILogger logger, BrokerMetrics? transportMetrics);
 
     /// <summary>The handler type's full name, made a valid subscription name ('+' of nested types and generic arity marks become '.' and '-').</summary>
     public static string DefaultSubscriptionName(Type handlerType)
@@ -42,6 +42,6 @@ internal sealed class HandlerRegistration<THandler, T>(string queue, IReadOnlyLi
     : HandlerRegistration(queue, filters, options, typeof(THandler), typeof(T))
     where THandler : class, IMessageHandler<T>
 {
-    public override HandlerRunner CreateRunner(IServiceScopeFactory scopes, TimeProvider time, ILogger logger) =>
-        new HandlerRunner<THandler, T>(this, scopes, time, logger);
+    public override HandlerRunner CreateRunner(IServiceScopeFactory scopes, TimeProvider time, ILogger logger, BrokerMetrics? transportMetrics) =>
+        new HandlerRunner<THandler, T>(this, scopes, time, logger, transportMetrics);
 }

@@ -30,13 +30,16 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
     private readonly IServiceScopeFactory _scopes;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly BrokerMetrics? _transportMetrics;
     private readonly string _handlerName = typeof(THandler).Name;
     private readonly Lock _stopGate = new();
     private Loop? _loop;
     private Task<HandlerTotals>? _stopping;
 
-    public HandlerRunner(HandlerRegistration registration, IServiceScopeFactory scopes, TimeProvider time, ILogger logger)
+    // transportMetrics: the instruments for handler calls on a transport; on the broker, the loop uses the broker's own.
+    public HandlerRunner(HandlerRegistration registration, IServiceScopeFactory scopes, TimeProvider time, ILogger logger, BrokerMetrics? transportMetrics)
     {
+        _transportMetrics = transportMetrics;
         _registration = registration;
         _scopes = scopes;
         _time = time;
@@ -134,7 +137,7 @@ internal sealed class HandlerRunner<THandler, T> : HandlerRunner
 
     /// <summary>The hosted handler's loop: a scope per message, and the hosting package's log events.</summary>
     private sealed class Loop(HandlerRunner<THandler, T> runner, Subscription<T> subscription)
-        : HandlerLoop<T>(subscription, runner._registration.SubscriptionName, runner._registration.Options.HandlerTimeout, runner._time)
+        : HandlerLoop<T>(subscription, runner._registration.SubscriptionName, runner._registration.Options.HandlerTimeout, runner._time, runner._transportMetrics)
     {
         // The scope ends after the ack (HandlerLoop disposes it), so that when a scoped service is disposed the
         // message is settled. Boxed once per message; creating the scope allocates anyway.

@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization.Metadata;
 using MessageQueue.Persistence;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace MessageQueue.DependencyInjection;
 
@@ -33,6 +34,32 @@ public sealed class MessageBrokerBuilder
     {
         ArgumentNullException.ThrowIfNull(configure);
         Services.Configure<MessageBrokerOptions>(options => configure(options.Broker));
+        return this;
+    }
+
+    /// <summary>
+    /// Runs <see cref="IPublisher"/> and <see cref="ISubscriber"/> (and so every <c>AddMessageHandler</c> handler) on
+    /// another transport instead of the in-process broker. Extensions such as <c>UseRabbitMq</c> are built on this.
+    /// </summary>
+    /// <typeparam name="TTransport">The transport, registered as a singleton (as itself, <see cref="ITransport"/>, <see cref="IPublisher"/> and <see cref="ISubscriber"/>) and disposed with the container.</typeparam>
+    /// <param name="factory">Creates the transport when it, <see cref="IPublisher"/> or <see cref="ISubscriber"/> is first resolved.</param>
+    /// <returns>This builder.</returns>
+    /// <remarks>
+    /// Code written against the two interfaces does not change. The in-memory broker's rules for declaring queues
+    /// (<see cref="BrokerOptions.AutoDeclareQueues"/>, one payload type per queue) are not checked when the host starts:
+    /// the transport's queues follow its own rules. Hosted handlers run on the transport's subscriptions with the same
+    /// loop, timeout, retries and shutdown as on the broker, and report the same process span and
+    /// <c>messaging.process.duration</c>, tagged with the transport's <see cref="ITransport.MessagingSystem"/>.
+    /// </remarks>
+    public MessageBrokerBuilder UseTransport<TTransport>(Func<IServiceProvider, TTransport> factory)
+        where TTransport : class, ITransport
+    {
+        ArgumentNullException.ThrowIfNull(factory);
+        Services.TryAddSingleton(factory);
+        Services.Configure<MessageBrokerOptions>(static settings => settings.QueuesBelongToTransport = true);
+        Services.Replace(ServiceDescriptor.Singleton<ITransport>(static services => services.GetRequiredService<TTransport>()));
+        Services.Replace(ServiceDescriptor.Singleton<IPublisher>(static services => services.GetRequiredService<TTransport>()));
+        Services.Replace(ServiceDescriptor.Singleton<ISubscriber>(static services => services.GetRequiredService<TTransport>()));
         return this;
     }
 

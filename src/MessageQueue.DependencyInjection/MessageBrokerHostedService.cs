@@ -11,9 +11,12 @@ namespace MessageQueue.DependencyInjection;
 /// rather than on the first request), starts the hosted handlers, and stops them gracefully when the host stops.
 /// The broker itself is disposed with the container, after every hosted service has stopped.
 /// </summary>
-internal sealed class MessageBrokerHostedService(IServiceProvider services, IOptions<MessageBrokerOptions> options) : IHostedService
+internal sealed class MessageBrokerHostedService(IServiceProvider services, IOptions<MessageBrokerOptions> options) : IHostedService, IDisposable
 {
     private readonly List<HandlerRunner> _runners = [];
+
+    // The handler metrics of hosted handlers on a transport (on the broker they use the broker's); disposed at stop.
+    private BrokerMetrics? _transportMetrics;
     private readonly ILogger _logger = (services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("MessageQueue.Hosting");
 
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -25,13 +28,19 @@ internal sealed class MessageBrokerHostedService(IServiceProvider services, IOpt
         Broker? broker = subscriber as Broker;
         TimeProvider time = broker?.TimeProvider ?? services.GetService<TimeProvider>() ?? TimeProvider.System;
         IServiceScopeFactory scopes = services.GetRequiredService<IServiceScopeFactory>();
+        if (broker is null && settings.Handlers.Count > 0)
+        {
+            // Tagged with the transport's messaging.system, on the container's meter factory when it has one.
+            string system = (subscriber as ITransport)?.MessagingSystem ?? BrokerMetrics.BrokerSystem;
+            _transportMetrics = new BrokerMetrics(null, services.GetService<System.Diagnostics.Metrics.IMeterFactory>(), time, settings.Broker.MaxMetricEventNames, system);
+        }
 
         try
         {
             await ResolveHandlersAsync(settings, scopes).ConfigureAwait(false);
             foreach (HandlerRegistration registration in settings.Handlers)
             {
-                HandlerRunner runner = registration.CreateRunner(scopes, time, _logger);
+                HandlerRunner runner = registration.CreateRunner(scopes, time, _logger, _transportMetrics);
                 await runner.StartAsync(subscriber, cancellationToken).ConfigureAwait(false);
                 lock (_runners)
                 {
@@ -88,6 +97,9 @@ internal sealed class MessageBrokerHostedService(IServiceProvider services, IOpt
         }
     }
 
+    /// <summary>Releases the handler metrics of a transport, if the host never stopped the handlers.</summary>
+    public void Dispose() => Interlocked.Exchange(ref _transportMetrics, null)?.Dispose();
+
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         HandlerRunner[] runners;
@@ -99,6 +111,7 @@ internal sealed class MessageBrokerHostedService(IServiceProvider services, IOpt
 
         if (runners.Length == 0)
         {
+            Interlocked.Exchange(ref _transportMetrics, null)?.Dispose();
             return;
         }
 
@@ -118,6 +131,7 @@ internal sealed class MessageBrokerHostedService(IServiceProvider services, IOpt
             returned += total.Returned;
         }
 
+        Interlocked.Exchange(ref _transportMetrics, null)?.Dispose();
         Log.HandlersStopped(_logger, handled, returned);
     }
 }

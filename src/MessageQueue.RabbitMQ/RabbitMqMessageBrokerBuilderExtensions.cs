@@ -1,7 +1,6 @@
 using MessageQueue;
 using MessageQueue.DependencyInjection;
 using MessageQueue.RabbitMQ;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -39,7 +38,7 @@ public static class RabbitMqMessageBrokerBuilderExtensions
         options.Validate();
         RabbitMqOptions copy = options.Clone();
 
-        builder.Services.TryAddSingleton(services =>
+        return builder.UseTransport(services =>
         {
             RabbitMqOptions settings = copy.Clone();
             if (ReferenceEquals(settings.TimeProvider, TimeProvider.System) && services.GetService<TimeProvider>() is { } time)
@@ -49,9 +48,5 @@ public static class RabbitMqMessageBrokerBuilderExtensions
 
             return new RabbitMqTransport(settings);
         });
-        builder.Services.Configure<MessageBrokerOptions>(static settings => settings.QueuesBelongToTransport = true);
-        builder.Services.Replace(ServiceDescriptor.Singleton<IPublisher>(static services => services.GetRequiredService<RabbitMqTransport>()));
-        builder.Services.Replace(ServiceDescriptor.Singleton<ISubscriber>(static services => services.GetRequiredService<RabbitMqTransport>()));
-        return builder;
     }
 }

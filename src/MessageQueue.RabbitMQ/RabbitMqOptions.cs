@@ -56,7 +56,7 @@ public sealed class RabbitMqOptions
                 nameof(ConnectionString));
         }
 
-        Names.ValidateClientName(ClientName, nameof(ClientName));
+        MessageRules.ThrowIfInvalidClientName(ClientName);
         if (PublishTimeout <= TimeSpan.Zero && PublishTimeout != Timeout.InfiniteTimeSpan)
         {
             throw new ArgumentOutOfRangeException(nameof(PublishTimeout), PublishTimeout, "RabbitMqOptions.PublishTimeout must be positive, or Timeout.InfiniteTimeSpan.");

@@ -74,7 +74,7 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
     /// <summary>What the in-memory broker offers and RabbitMQ cannot: refused up front, with what to do instead.</summary>
     public static void Validate(SubscriptionOptions options)
     {
-        options.Validate(nameof(options));
+        options.Validate();
         if (options.AckTimeout != Timeout.InfiniteTimeSpan)
         {
             throw new NotSupportedException("SubscriptionOptions.AckTimeout is not available on RabbitMQ (its consumer timeout is a server setting that closes the channel); leave it off (Timeout.InfiniteTimeSpan) and use a handler timeout.");
@@ -262,9 +262,9 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
         }
 
         int attempt = (_durable ? deliveryCount : _returns.GetValueOrDefault(id)) + 1;
-        long timestamp = properties.IsTimestampPresent()
-            ? DateTimeOffset.FromUnixTimeSeconds(properties.Timestamp.UnixTime).UtcTicks
-            : _owner.Options.TimeProvider.GetUtcNow().UtcTicks;
+        DateTimeOffset timestamp = properties.IsTimestampPresent()
+            ? DateTimeOffset.FromUnixTimeSeconds(properties.Timestamp.UnixTime)
+            : _owner.Options.TimeProvider.GetUtcNow();
         var message = new Message<T>(id, Queue, delivery.RoutingKey, payload, sequence, timestamp, headers);
 
         // Never waits: RabbitMQ sends at most MaxInFlight unacked deliveries, and the buffer holds that many. If it is
@@ -399,7 +399,7 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
         return delivery;
     }
 
-    protected internal override async ValueTask<bool> AckCoreAsync(long token, CancellationToken cancellationToken)
+    protected override async ValueTask<bool> AckCoreAsync(long token, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         if (!TakePending(token, out Pending pending))
@@ -411,7 +411,14 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
         return await TrySendAsync(requeue: null, token).ConfigureAwait(false);
     }
 
-    protected internal override async ValueTask<bool> NackCoreAsync(long token, TimeSpan? delay, CancellationToken cancellationToken)
+    /// <summary>The delay before redelivering a message nacked on <paramref name="attempt"/>, from the subscription's schedule (its last entry repeats).</summary>
+    private TimeSpan RedeliveryDelay(int attempt)
+    {
+        IList<TimeSpan> delays = _options.RedeliveryDelays;
+        return delays.Count == 0 ? TimeSpan.Zero : delays[Math.Min(attempt, delays.Count) - 1];
+    }
+
+    protected override async ValueTask<bool> NackCoreAsync(long token, TimeSpan? delay, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         if (!TakePending(token, out Pending pending))
@@ -424,7 +431,7 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
             return await DeadLetterAsync(token, pending, DeadLetterReasons.MaxDeliveries, detail: null).ConfigureAwait(false);
         }
 
-        TimeSpan wait = delay ?? _options.RedeliveryDelay(pending.Attempt);
+        TimeSpan wait = delay ?? RedeliveryDelay(pending.Attempt);
         if (wait > MaxNackDelay)
         {
             _pending.TryAdd(token, pending);
@@ -468,7 +475,7 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
         return true;
     }
 
-    protected internal override async ValueTask<bool> RejectCoreAsync(long token, string? reason, CancellationToken cancellationToken)
+    protected override async ValueTask<bool> RejectCoreAsync(long token, string? reason, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         if (!TakePending(token, out Pending pending))
@@ -479,7 +486,7 @@ internal sealed class RabbitMqSubscription<T> : Subscription<T>, IResumable
         return await DeadLetterAsync(token, pending, DeadLetterReasons.Rejected, reason).ConfigureAwait(false);
     }
 
-    protected internal override ValueTask<bool> ExtendCoreAsync(long token, CancellationToken cancellationToken)
+    protected override ValueTask<bool> ExtendCoreAsync(long token, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         return new ValueTask<bool>(_pending.ContainsKey(token) && IsCurrent(token));

@@ -29,7 +29,7 @@ namespace MessageQueue.RabbitMQ;
 /// connection. A publish while the connection is down waits for it, within its timeout.</para>
 /// <para>Create one with <see cref="ConnectAsync"/>.</para>
 /// </remarks>
-public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposable, IDisposable
+public sealed class RabbitMqTransport : ITransport, IDisposable
 {
     private readonly RabbitMqOptions _options;
     private readonly ConnectionFactory _factory;
@@ -55,6 +55,9 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
         _connected.SetResult(link);
         Watch(link);
     }
+
+    /// <summary>Gets <c>"rabbitmq"</c>, the OpenTelemetry messaging.system of this transport.</summary>
+    public string MessagingSystem => "rabbitmq";
 
     /// <summary>
     /// Creates a transport that connects in the background, retrying with <see cref="RabbitMqOptions.ReconnectDelays"/>
@@ -177,7 +180,7 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
     /// <exception cref="TimeoutException">The connection is down and did not come back within <see cref="RabbitMqOptions.ConnectTimeout"/>.</exception>
     public Task DeclareQueueAsync(string queue, CancellationToken cancellationToken = default)
     {
-        Names.ValidateQueueName(queue, nameof(queue), allowDeadLetter: true);
+        MessageRules.ThrowIfInvalidQueueName(queue, allowDeadLetterQueue: true);
         ThrowIfDisposed();
         return EnsureQueueAsync(queue, _options.ConnectTimeout, cancellationToken);
     }
@@ -185,9 +188,9 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
     /// <inheritdoc/>
     public async ValueTask<PublishReceipt> PublishAsync<T>(string queue, string eventName, T payload, PublishOptions options = default, CancellationToken cancellationToken = default)
     {
-        Names.ValidateQueueName(queue, nameof(queue), allowDeadLetter: false);
-        Names.ValidateEvent(eventName, nameof(eventName));
-        Payloads.ThrowIfNull(payload, queue, eventName);
+        MessageRules.ThrowIfInvalidQueueName(queue);
+        MessageRules.ThrowIfInvalidEventName(eventName);
+        MessageRules.ThrowIfNullPayload(payload, queue, eventName);
         ThrowIfDisposed();
         if (options.DeliverAfter is not null || options.NotBefore is not null)
         {
@@ -236,7 +239,7 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
     /// <inheritdoc/>
     public async ValueTask<Subscription<T>> SubscribeAsync<T>(string queue, IEnumerable<string> filters, SubscriptionOptions? options = null, CancellationToken cancellationToken = default)
     {
-        Names.ValidateQueueName(queue, nameof(queue), allowDeadLetter: true);
+        MessageRules.ThrowIfInvalidQueueName(queue, allowDeadLetterQueue: true);
         ArgumentNullException.ThrowIfNull(filters);
         string[] list = [.. filters];
         if (list.Length == 0)
@@ -246,7 +249,7 @@ public sealed class RabbitMqTransport : IPublisher, ISubscriber, IAsyncDisposabl
 
         foreach (string filter in list)
         {
-            Names.ValidateFilter(filter, nameof(filters));
+            MessageRules.ThrowIfInvalidFilter(filter, nameof(filters));
         }
 
         SubscriptionOptions settings = options ?? new SubscriptionOptions();

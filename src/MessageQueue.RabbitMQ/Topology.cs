@@ -19,7 +19,7 @@ internal static class Topology
     public static string DurableQueueName(string queue, string subscription) => queue + ":" + subscription;
 
     public static string DeadLetterExchange(string queue) =>
-        queue.EndsWith(Names.DeadLetterSuffix, StringComparison.Ordinal) ? queue : queue + Names.DeadLetterSuffix;
+        queue.EndsWith(MessageRules.DeadLetterQueueSuffix, StringComparison.Ordinal) ? queue : queue + MessageRules.DeadLetterQueueSuffix;
 
     public static Dictionary<string, object?> DurableQueueArguments(string queue, SubscriptionOptions options)
     {

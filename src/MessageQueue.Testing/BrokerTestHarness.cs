@@ -252,7 +252,7 @@ public sealed class BrokerTestHarness : IPublisher, ISubscriber, IAsyncDisposabl
         var capacity = new Dictionary<SubscriptionKey, int>();
         foreach (ClientSnapshot client in snapshot.Clients)
         {
-            foreach (ConsumerSnapshot consumer in client.Subscriptions)
+            foreach (ConsumerSnapshot consumer in client.Consumers)
             {
                 if (!consumer.IsStandby)
                 {

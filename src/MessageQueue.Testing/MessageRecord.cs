@@ -37,7 +37,7 @@ public sealed class MessageRecord
 
     private static readonly IReadOnlyDictionary<string, string> EmptyHeaders = System.Collections.Frozen.FrozenDictionary<string, string>.Empty;
 
-    /// <summary>Tells the record's subscription apart from others on the queue, ephemeral ones included (see SubscriptionSnapshot.Key).</summary>
+    /// <summary>Tells the record's subscription apart from others on the queue, ephemeral ones included (see SubscriptionSnapshot.Id).</summary>
     internal SubscriptionKey? SubscriptionKey { get; }
 
     /// <summary>Gets what happened.</summary>

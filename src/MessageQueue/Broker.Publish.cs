@@ -103,14 +103,16 @@ public sealed partial class Broker
     /// A TryPublish while someone listens: the same producer span, trace context and duration as a publish. A full queue
     /// (false) sent nothing, so it is a failed publish, with <c>error.type</c> <see cref="QueueFullException"/>: what
     /// PublishAsync throws for a full queue under <see cref="OverflowPolicy.Reject"/> (under Wait it would wait instead).
+    /// On a durable queue, which TryPublish always refuses, <c>error.type</c> is <c>durable_queue</c>.
     /// </summary>
     private bool TryPublishInstrumented<T>(string queue, string eventName, T payload, PublishOptions options, out PublishReceipt receipt)
     {
         using PublishCall call = PublishCall.Start(_metrics, queue, eventName, ref options);
         bool published;
+        BrokerQueue target;
         try
         {
-            BrokerQueue target = GetQueueForPublish<T>(queue);
+            target = GetQueueForPublish<T>(queue);
             published = target is BrokerQueue<T> typed
                 ? typed.TryPublish(eventName, payload, options, out receipt)
                 : target.TryPublishConverted(eventName, payload, options, out receipt);
@@ -124,6 +126,10 @@ public sealed partial class Broker
         if (published)
         {
             call.Succeeded(receipt);
+        }
+        else if (target.IsDurable)
+        {
+            call.Refused("durable_queue", "The queue is durable: its publish completes only after a commit, which TryPublish cannot wait for; use PublishAsync. Nothing was published.");
         }
         else
         {

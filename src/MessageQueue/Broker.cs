@@ -16,7 +16,7 @@ namespace MessageQueue;
 public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable, IDisposable
 {
     /// <summary>The name of the built-in client that the broker's own publish and subscribe methods use.</summary>
-    public const string BuiltInClientName = "$broker";
+    internal const string BuiltInClientName = "$broker";
 
     private const int Running = 0;
     private const int Stopping = 1;

@@ -259,7 +259,7 @@ public sealed class BrokerClient : IPublisher, ISubscriber, IAsyncDisposable
         }
 
         subscriptions.Sort(static (a, b) => string.CompareOrdinal(a.Queue, b.Queue));
-        return new ClientSnapshot { Id = Id, Name = Name, Subscriptions = subscriptions };
+        return new ClientSnapshot { Id = Id, Name = Name, Consumers = subscriptions };
     }
 
     private void ThrowIfDisposed()

@@ -18,6 +18,33 @@ public sealed class Message<T>
     private readonly long _timestampTicks;
     private readonly long _expiresAtTicks;
 
+    /// <summary>
+    /// Creates the envelope of a message a transport received, for an implementation of <see cref="Subscription{T}"/>
+    /// on another transport to hand out in its deliveries. The broker creates its own messages; application code never
+    /// needs this constructor.
+    /// </summary>
+    /// <param name="id">The message id, as the publisher set it.</param>
+    /// <param name="queue">The queue the message was published to.</param>
+    /// <param name="eventName">The event name it was published with.</param>
+    /// <param name="payload">The payload.</param>
+    /// <param name="sequence">The message's position in its queue, as far as the transport knows it.</param>
+    /// <param name="timestamp">When it was published; converted to UTC.</param>
+    /// <param name="headers">Its headers; <see langword="null"/> for none.</param>
+    /// <param name="expiresAt">When it expires; <see langword="null"/> if it never does.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="queue"/> or <paramref name="eventName"/> is null.</exception>
+    public Message(Guid id, string queue, string eventName, T payload, long sequence, DateTimeOffset timestamp, IReadOnlyDictionary<string, string>? headers = null, DateTimeOffset? expiresAt = null)
+        : this(
+            id,
+            queue ?? throw new ArgumentNullException(nameof(queue)),
+            eventName ?? throw new ArgumentNullException(nameof(eventName)),
+            payload,
+            sequence,
+            timestamp.UtcTicks,
+            headers ?? System.Collections.Frozen.FrozenDictionary<string, string>.Empty,
+            expiresAt?.UtcTicks ?? 0)
+    {
+    }
+
     internal Message(
         Guid id,
         string queue,

@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace MessageQueue;
 
 /// <summary>What every publisher checks about a payload, so that the broker, its clients and the transports agree.</summary>
@@ -9,7 +11,7 @@ internal static class Payloads
     /// serialize it. For a non-nullable value type the JIT drops the check.
     /// </summary>
     /// <exception cref="ArgumentNullException"><paramref name="payload"/> is null.</exception>
-    public static void ThrowIfNull<T>(T payload, string queue, string eventName)
+    public static void ThrowIfNull<T>([NotNull] T payload, string queue, string eventName)
     {
         if (payload is null)
         {

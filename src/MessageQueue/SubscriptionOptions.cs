@@ -107,6 +107,14 @@ public sealed class SubscriptionOptions
     internal TimeSpan RedeliveryDelay(int attempt) =>
         RedeliveryDelays.Count == 0 ? TimeSpan.Zero : RedeliveryDelays[Math.Min(attempt, RedeliveryDelays.Count) - 1];
 
+    /// <summary>
+    /// Throws when these options are invalid, naming every problem in one exception, as the broker does before it
+    /// subscribes with them. For an implementation of <see cref="ISubscriber"/> on another transport, so that it refuses
+    /// what the broker refuses; the broker checks its own input.
+    /// </summary>
+    /// <exception cref="ArgumentException">An option is out of range, or two options contradict each other; the message lists each problem.</exception>
+    public void Validate() => Validate("options");
+
     internal void Validate(string paramName) => OptionsErrors.ThrowIfAny(GetErrors(), "SubscriptionOptions", paramName);
 
     /// <summary>Every problem with these options, or <see langword="null"/> when they are valid.</summary>

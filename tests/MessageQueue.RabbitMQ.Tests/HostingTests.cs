@@ -3,7 +3,9 @@ using FluentAssertions;
 using MessageQueue.ContractTests;
 using MessageQueue.ContractTests.Support;
 using MessageQueue.DependencyInjection;
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Xunit;
@@ -25,6 +27,7 @@ public sealed class HostingTests
         builder.Services.AddMessageBroker(broker => broker.UseRabbitMq(RabbitMqServer.ConnectionString));
         builder.Services.AddMessageHandler<RecordingHandler, TestEvent>(queue, "order.*", "billing");
         using IHost host = builder.Build();
+        using var durations = new MetricCollector<double>(host.Services.GetRequiredService<IMeterFactory>(), BrokerDiagnostics.MeterName, "messaging.process.duration");
         await host.StartAsync();
 
         host.Services.GetRequiredService<IPublisher>().Should().BeOfType<RabbitMqTransport>("UseRabbitMq switched the publisher");
@@ -43,6 +46,11 @@ public sealed class HostingTests
         }
 
         numbers.Should().Equal([1, 2, 3, 4, 5], "one at a time, in order (MaxConcurrency 1)");
+
+        // Each call's duration, as in memory, tagged with RabbitMQ as the messaging system.
+        await durations.WaitForMeasurementsAsync(5).OrHang("five handler calls' durations");
+        durations.GetMeasurementSnapshot().Should().HaveCount(5).And.OnlyContain(m =>
+            (string?)m.Tags["messaging.system"] == "rabbitmq" && (string?)m.Tags["messaging.destination.name"] == queue && (string?)m.Tags["messaging.destination.subscription.name"] == "billing");
         await host.StopAsync();
 
         // Only the transport carries messages: the in-memory broker was never created (it logs its start when it is).

@@ -97,6 +97,35 @@ public sealed class DurableBrokerTests : IDisposable
     }
 
     [Fact]
+    public async Task Snapshot_AfterARestart_LastSequenceCarriesOn_AndPublishedCountsOnlyThisBrokersPublishes()
+    {
+        await using (Broker broker = Start())
+        {
+            await using Subscription<TestEvent> worker = await broker.SubscribeAsync<TestEvent>("orders", "#", Worker);
+            for (int i = 1; i <= 3; i++)
+            {
+                await broker.PublishAsync("orders", "e", new TestEvent(i));
+            }
+
+            QueueSnapshot first = broker.GetSnapshot().Queue("orders");
+            (first.Published, first.LastSequence).Should().Be((3L, 3L));
+        }
+
+        await using (Broker broker = Start())
+        {
+            await using Subscription<TestEvent> worker = await broker.SubscribeAsync<TestEvent>("orders", "#", Worker);
+            QueueSnapshot recovered = broker.GetSnapshot().Queue("orders");
+            (recovered.Published, recovered.LastSequence).Should().Be((0L, 3L), "nothing was published since this broker started");
+
+            await broker.PublishAsync("orders", "e", new TestEvent(4));
+            await broker.PublishAsync("orders", "e", new TestEvent(5));
+
+            QueueSnapshot after = broker.GetSnapshot().Queue("orders");
+            (after.Published, after.LastSequence).Should().Be((2L, 5L), "sequences carry on from the store, the count is this broker's");
+        }
+    }
+
+    [Fact]
     public async Task FanOut_OneSubscriptionAcked_OnlyTheOtherGetsItAfterRestart()
     {
         await using (Broker broker = Start())

@@ -12,7 +12,8 @@ namespace MessageQueue;
 /// and a branch, and allocates nothing.
 /// </summary>
 /// <remarks>
-/// Tags: <c>messaging.system</c> (always <c>messagequeue</c>), <c>messaging.destination.name</c> (the queue),
+/// Tags: <c>messaging.system</c> (<c>messagequeue</c> for the broker; the transport's name on the handler metrics of
+/// hosted handlers that run on a transport), <c>messaging.destination.name</c> (the queue),
 /// <c>messaging.destination.subscription.name</c> (a durable subscription's name; absent for ephemeral ones), and
 /// <c>messagequeue.event</c> (the event name), and on the OpenTelemetry instruments <c>messaging.operation.name</c> and
 /// <c>messaging.operation.type</c> (required and conditionally required by the conventions). Queues and durable
@@ -29,7 +30,8 @@ internal sealed class BrokerMetrics : IDisposable
     /// <summary>The event tag of events past <see cref="BrokerOptions.MaxMetricEventNames"/> in one queue.</summary>
     public const string OtherEvents = "_other";
 
-    private const string System = "messagequeue";
+    /// <summary>The broker's messaging.system.</summary>
+    public const string BrokerSystem = "messagequeue";
 
     /// <summary>The boundaries the OpenTelemetry messaging conventions advise for messaging.client.operation.duration and messaging.process.duration.</summary>
     internal static readonly double[] ConventionDurationBuckets = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
@@ -42,11 +44,18 @@ internal sealed class BrokerMetrics : IDisposable
     private readonly Meter _meter;
     private readonly bool _ownsMeter;
     private readonly TimeProvider _time;
-    private readonly Broker _broker;
+    private readonly Broker? _broker;
+    private readonly string _system;
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, string>> _eventTags = new(StringComparer.Ordinal);
 
-    public BrokerMetrics(Broker broker, IMeterFactory? factory, TimeProvider time, int maxEventTags)
+    /// <param name="broker">The broker whose queues the gauges observe; null for the handler metrics of hosted handlers on a transport, which have no gauges.</param>
+    /// <param name="factory">Creates the meter; null for a meter of its own, scoped to <paramref name="broker"/>.</param>
+    /// <param name="time">The clock durations are measured on.</param>
+    /// <param name="maxEventTags">Distinct event tags per queue (see <see cref="BrokerOptions.MaxMetricEventNames"/>).</param>
+    /// <param name="system">The messaging.system tag.</param>
+    public BrokerMetrics(Broker? broker, IMeterFactory? factory, TimeProvider time, int maxEventTags, string system = BrokerSystem)
     {
+        _system = system;
         _time = time;
         _maxEventTags = maxEventTags;
         _broker = broker;
@@ -76,6 +85,11 @@ internal sealed class BrokerMetrics : IDisposable
         Unrouted = _meter.CreateCounter<long>("messagequeue.messages.unrouted", "{message}", "Messages published where no subscription matched their event, so the queue did not keep them.");
         AuthorizationDenials = _meter.CreateCounter<long>("messagequeue.authorization.denials", "{call}", "Publish and subscribe calls denied by authorization.");
         AckLatency = _meter.CreateHistogram("messagequeue.message.ack_latency", "s", "Time from a message's publish to its ack.", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
+        if (broker is null)
+        {
+            return;
+        }
+
         _meter.CreateObservableGauge("messagequeue.queue.depth", () => Observe(broker, GaugeKind.Depth), "{message}", "Messages in a queue not yet settled by every subscription (or retained, under limits retention).");
         _meter.CreateObservableGauge("messagequeue.subscription.backlog", () => Observe(broker, GaugeKind.Backlog), "{message}", "Messages waiting in a subscription for a consumer.");
         _meter.CreateObservableGauge("messagequeue.subscription.in_flight", () => Observe(broker, GaugeKind.InFlight), "{message}", "Deliveries handed to a subscription's consumers and not yet settled.");
@@ -232,7 +246,7 @@ internal sealed class BrokerMetrics : IDisposable
     {
         // A failed publish may name a queue or an event that does not exist (or is not even valid): tagging those would
         // let bad input grow the tag set without bound.
-        TagList tags = errorType is null || _broker.HasQueue(queue)
+        TagList tags = errorType is null || _broker?.HasQueue(queue) == true
             ? Tags(queue, null, errorType is null ? eventName : OtherEvents)
             : Tags(OtherEvents, null, OtherEvents);
         tags.Add("messaging.operation.name", "publish");
@@ -253,8 +267,8 @@ internal sealed class BrokerMetrics : IDisposable
             // Not the client: client names come from callers, and their number is not bounded.
             var tags = new TagList
             {
-                { "messaging.system", System },
-                { "messaging.destination.name", _broker.HasQueue(queue) ? queue : OtherEvents },
+                { "messaging.system", _system },
+                { "messaging.destination.name", _broker is not null && _broker.HasQueue(queue) ? queue : OtherEvents },
                 { "messaging.operation.name", operation },
             };
             AuthorizationDenials.Add(1, tags);
@@ -283,7 +297,7 @@ internal sealed class BrokerMetrics : IDisposable
     {
         var tags = new TagList
         {
-            { "messaging.system", System },
+            { "messaging.system", _system },
             { "messaging.destination.name", queue },
             { "messagequeue.event", EventTag(queue, eventName) },
         };
@@ -320,7 +334,7 @@ internal sealed class BrokerMetrics : IDisposable
         {
             if (kind == GaugeKind.Depth)
             {
-                measurements.Add(new Measurement<int>(queue.Depth, new KeyValuePair<string, object?>("messaging.system", System), new KeyValuePair<string, object?>("messaging.destination.name", queue.Name)));
+                measurements.Add(new Measurement<int>(queue.Depth, new KeyValuePair<string, object?>("messaging.system", BrokerSystem), new KeyValuePair<string, object?>("messaging.destination.name", queue.Name)));
                 continue;
             }
 
@@ -328,8 +342,8 @@ internal sealed class BrokerMetrics : IDisposable
             {
                 int value = kind == GaugeKind.Backlog ? subscription.Backlog : subscription.InFlight;
                 measurements.Add(subscription.Name is null
-                    ? new Measurement<int>(value, new KeyValuePair<string, object?>("messaging.system", System), new KeyValuePair<string, object?>("messaging.destination.name", queue.Name))
-                    : new Measurement<int>(value, new KeyValuePair<string, object?>("messaging.system", System), new KeyValuePair<string, object?>("messaging.destination.name", queue.Name), new KeyValuePair<string, object?>("messaging.destination.subscription.name", subscription.Name)));
+                    ? new Measurement<int>(value, new KeyValuePair<string, object?>("messaging.system", BrokerSystem), new KeyValuePair<string, object?>("messaging.destination.name", queue.Name))
+                    : new Measurement<int>(value, new KeyValuePair<string, object?>("messaging.system", BrokerSystem), new KeyValuePair<string, object?>("messaging.destination.name", queue.Name), new KeyValuePair<string, object?>("messaging.destination.subscription.name", subscription.Name)));
             }
         }
 

@@ -38,7 +38,7 @@ internal abstract class BrokerObserver
     /// <summary>
     /// The number of nacked deliveries of a subscription waiting out a backoff (they move again only when time passes)
     /// changed. <paramref name="subscription"/> is null for an ephemeral subscription; <paramref name="subscriptionKey"/>
-    /// tells subscriptions apart, ephemeral ones included (the same object as <see cref="SubscriptionSnapshot.Key"/>).
+    /// tells subscriptions apart, ephemeral ones included (the queue and <see cref="SubscriptionSnapshot.Id"/>).
     /// </summary>
     public abstract void Parked(string queue, string? subscription, SubscriptionKey subscriptionKey, int delta);
 

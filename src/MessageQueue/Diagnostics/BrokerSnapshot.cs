@@ -9,7 +9,10 @@ public sealed record BrokerSnapshot
     /// <summary>Gets every queue, dead-letter queues included, ordered by name.</summary>
     public required IReadOnlyList<QueueSnapshot> Queues { get; init; }
 
-    /// <summary>Gets every connected client, the built-in one first.</summary>
+    /// <summary>
+    /// Gets every connected client. The first is the broker's own, named <c>$broker</c>: it publishes and subscribes for the
+    /// calls made on the <see cref="Broker"/> itself. No other client's name starts with <c>$</c>.
+    /// </summary>
     public required IReadOnlyList<ClientSnapshot> Clients { get; init; }
 
     /// <summary>Gets how many times a <see cref="Broker.MessageDropped"/> handler threw.</summary>

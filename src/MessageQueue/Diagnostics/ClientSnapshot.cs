@@ -10,7 +10,7 @@ public sealed record ClientSnapshot
     public required string Name { get; init; }
 
     /// <summary>Gets the consumers the client has attached, ordered by queue.</summary>
-    public required IReadOnlyList<ConsumerSnapshot> Subscriptions { get; init; }
+    public required IReadOnlyList<ConsumerSnapshot> Consumers { get; init; }
 
     /// <summary>Prints the members as the compiler would, and lists by their contents rather than their type name.</summary>
     private bool PrintMembers(System.Text.StringBuilder builder)
@@ -18,7 +18,7 @@ public sealed record ClientSnapshot
         var printer = new SnapshotPrinter(builder);
         printer.Member(nameof(Id), Id);
         printer.Member(nameof(Name), Name);
-        printer.List(nameof(Subscriptions), Subscriptions);
+        printer.List(nameof(Consumers), Consumers);
         return printer.Printed;
     }
 }

@@ -6,12 +6,11 @@ public sealed record ConsumerSnapshot
     /// <summary>Gets the queue name.</summary>
     public required string Queue { get; init; }
 
-    /// <summary>
-    /// Tells subscriptions apart, ephemeral ones (which have no name) included: the same value in every snapshot of one
-    /// subscription, and in what the broker tells its observer (the test harness). A value, so a kept snapshot holds
-    /// nothing of the live subscription.
-    /// </summary>
-    internal SubscriptionKey Key { get; init; }
+    /// <summary>Gets the <see cref="SubscriptionSnapshot.Id"/> of the subscription the consumer is attached to.</summary>
+    public long SubscriptionId { get; init; }
+
+    /// <summary>The queue and <see cref="SubscriptionId"/>, as the broker tells its observer (the test harness). Computed, so not part of equality.</summary>
+    internal SubscriptionKey Key => new(Queue, SubscriptionId);
 
     /// <summary>Gets the durable subscription's name, or <see langword="null"/> for an ephemeral one.</summary>
     public string? Subscription { get; init; }
@@ -42,6 +41,7 @@ public sealed record ConsumerSnapshot
         printer.Member(nameof(MaxInFlight), MaxInFlight);
         printer.Member(nameof(AutoAck), AutoAck);
         printer.Member(nameof(IsStandby), IsStandby);
+        printer.Member(nameof(SubscriptionId), SubscriptionId);
         return printer.Printed;
     }
 }

@@ -27,10 +27,16 @@ public sealed record QueueSnapshot
     /// </summary>
     public int Depth { get; init; }
 
-    /// <summary>Gets the sequence of the last message published, or 0.</summary>
+    /// <summary>
+    /// Gets the sequence of the last message published, or 0. On a durable queue it carries on from what the store
+    /// kept, across restarts; see <see cref="Published"/> for this broker's own count.
+    /// </summary>
     public long LastSequence { get; init; }
 
-    /// <summary>Gets how many messages were published.</summary>
+    /// <summary>
+    /// Gets how many messages were published into the queue since this broker started (each one took a sequence). Equal
+    /// to <see cref="LastSequence"/> unless a store gave back an earlier broker's messages.
+    /// </summary>
     public long Published { get; init; }
 
     /// <summary>Gets how many published messages matched no subscription and were therefore not kept.</summary>

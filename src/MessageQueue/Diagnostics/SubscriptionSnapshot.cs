@@ -7,11 +7,14 @@ public sealed record SubscriptionSnapshot
     public required string Queue { get; init; }
 
     /// <summary>
-    /// Tells subscriptions apart, ephemeral ones (which have no name) included: the same value in every snapshot of one
-    /// subscription, and in what the broker tells its observer (the test harness). A value, so a kept snapshot holds
-    /// nothing of the live subscription.
+    /// Gets the subscription's number in its queue, increasing with creation: the same in every snapshot of one
+    /// subscription, so it tells subscriptions apart, ephemeral ones (which have no name) included. A durable
+    /// subscription keeps its number while the broker runs, whoever is attached.
     /// </summary>
-    internal SubscriptionKey Key { get; init; }
+    public long Id { get; init; }
+
+    /// <summary>The queue and <see cref="Id"/>, as the broker tells its observer (the test harness). Computed, so not part of equality.</summary>
+    internal SubscriptionKey Key => new(Queue, Id);
 
     /// <summary>Gets the durable name, or <see langword="null"/> for an ephemeral subscription.</summary>
     public string? Name { get; init; }
@@ -82,6 +85,7 @@ public sealed record SubscriptionSnapshot
         printer.Member(nameof(Expired), Expired);
         printer.Member(nameof(Dropped), Dropped);
         printer.Member(nameof(HandlerFailures), HandlerFailures);
+        printer.Member(nameof(Id), Id);
         return printer.Printed;
     }
 }

@@ -48,6 +48,9 @@ internal abstract class BrokerQueue
     /// <summary>Refuses further publishes and fails publishers that are waiting for room.</summary>
     public abstract void Close();
 
+    /// <summary>Whether the queue is kept in the broker's store: its publish completes only after a commit.</summary>
+    public abstract bool IsDurable { get; }
+
     public abstract bool DeleteSubscription(string name);
 
     /// <summary>Moves dead letters back into this (source) queue; see <see cref="Broker.ReplayDeadLettersAsync"/>.</summary>

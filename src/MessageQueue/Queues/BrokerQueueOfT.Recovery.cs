@@ -53,6 +53,9 @@ internal sealed partial class BrokerQueue<T>
             _sequence.Value = Math.Max(_sequence.Value, durable.Subscription.StartAfter);
         }
 
+        // What the store knew was published by an earlier broker: Published counts from here.
+        _sequenceAtStart = _sequence.Value;
+
         var subscriptions = new List<(SubscriptionState<T> State, StoredSubscriptionState Stored)>();
         lock (_gate)
         {

@@ -61,6 +61,9 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     private long _lastSubscriptionId;
 
     private PaddedCounter _sequence; // written by every publish: kept off the lines consumers read
+
+    // The last sequence a store gave back when the queue was declared (0 without one): what earlier brokers published.
+    private long _sequenceAtStart;
     private volatile bool _closed;
     private long _unrouted;
     private int _unroutedWarned; // 1 once the first unrouted message of an auto-declared queue was logged
@@ -118,7 +121,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     internal QueueStorage<T> Storage => _storage;
 
     /// <summary>Gets whether the queue keeps its messages in a store.</summary>
-    public bool IsDurable => _storage.IsDurable;
+    public override bool IsDurable => _storage.IsDurable;
 
     /// <summary>The retained log of a limits-retention queue (every dead-letter queue). Only such queues call this.</summary>
     internal LimitsRetention<T> Log => (LimitsRetention<T>)_retention;
@@ -498,7 +501,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
                 Overflow = _admission.Policy,
                 Depth = _retention.Depth,
                 LastSequence = sequence,
-                Published = sequence,
+                Published = sequence - _sequenceAtStart,
                 Unrouted = Interlocked.Read(ref _unrouted),
                 Dropped = Interlocked.Read(ref _dropped),
                 Abandoned = Interlocked.Read(ref _abandoned),

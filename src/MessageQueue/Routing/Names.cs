@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace MessageQueue;
 
 /// <summary>
@@ -21,7 +23,7 @@ internal static class Names
     public const int MaxEventLength = 255;
     public const string DeadLetterSuffix = ".$dlq";
 
-    public static void ValidateQueueName(string? name, string paramName, bool allowDeadLetter)
+    public static void ValidateQueueName([NotNull] string? name, string paramName, bool allowDeadLetter)
     {
         ArgumentNullException.ThrowIfNull(name, paramName);
         if (allowDeadLetter && name.EndsWith(DeadLetterSuffix, StringComparison.Ordinal))
@@ -75,7 +77,7 @@ internal static class Names
     /// <summary>Whether <paramref name="c"/> may appear in a queue or subscription name.</summary>
     public static bool IsNameCharacter(char c) => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.';
 
-    public static void ValidateEvent(string? eventName, string paramName)
+    public static void ValidateEvent([NotNull] string? eventName, string paramName)
     {
         ArgumentNullException.ThrowIfNull(eventName, paramName);
         if (DescribeInvalidTopic(eventName, isFilter: false) is { } error)
@@ -84,7 +86,7 @@ internal static class Names
         }
     }
 
-    public static void ValidateFilter(string? filter, string paramName)
+    public static void ValidateFilter([NotNull] string? filter, string paramName)
     {
         ArgumentNullException.ThrowIfNull(filter, paramName);
         if (DescribeInvalidTopic(filter, isFilter: true) is { } error)
@@ -93,7 +95,7 @@ internal static class Names
         }
     }
 
-    public static void ValidateClientName(string? name, string paramName)
+    public static void ValidateClientName([NotNull] string? name, string paramName)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name, paramName);
         if (name.Length > MaxNameLength)

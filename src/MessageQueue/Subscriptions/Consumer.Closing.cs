@@ -163,7 +163,7 @@ internal sealed partial class Consumer<T>
 
     ConsumerSnapshot IConsumer.GetSnapshot() => new()
     {
-        Key = _state.Key,
+        SubscriptionId = _state.Key.Id,
         Queue = Queue,
         Subscription = Name,
         Filters = Filters,

@@ -28,25 +28,27 @@ internal abstract class HandlerLoop<T> : IRunningHandler
     // Cancelled by Abort: the running handlers are asked to stop.
     private readonly CancellationTokenSource _aborting = new();
 
-    // The broker's instruments, for messaging.process.duration; null over another implementation of the contract.
+    // The instruments for messaging.process.duration: the broker's over its own consumers, else the owner's (null for none).
     private readonly BrokerMetrics? _metrics;
     private readonly TimeProvider _time;
     private readonly TimeSpan _timeout;
     private readonly string? _subscriptionName;
     private Task _loops = Task.CompletedTask;
-    private int _running;
-    private long _handled;
+
+    // One per read loop, written only by its loop: counting costs no interlocked operation per delivery.
+    private Worker[] _workers = [];
     private int _readingEnded;
 
     /// <param name="subscription">The subscription to read. The loop never disposes it: its owner does.</param>
     /// <param name="subscriptionName">The name the handler's telemetry carries.</param>
     /// <param name="timeout">How long one handler call may run before its token is cancelled; infinite for no limit.</param>
     /// <param name="time">The clock the timeout runs on.</param>
-    protected HandlerLoop(Subscription<T> subscription, string? subscriptionName, TimeSpan timeout, TimeProvider time)
+    /// <param name="metrics">The instruments to record handler calls on when the subscription is not the broker's own (a transport's); null for none.</param>
+    protected HandlerLoop(Subscription<T> subscription, string? subscriptionName, TimeSpan timeout, TimeProvider time, BrokerMetrics? metrics = null)
     {
         Subscription = subscription;
         Consumer = subscription as Consumer<T>;
-        _metrics = Consumer?.State.Queue.Events.Metrics;
+        _metrics = Consumer?.State.Queue.Events.Metrics ?? metrics;
         _subscriptionName = subscriptionName;
         _timeout = timeout;
         _time = time;
@@ -70,19 +72,51 @@ internal abstract class HandlerLoop<T> : IRunningHandler
     public bool IsAborted => _aborting.IsCancellationRequested;
 
     /// <summary>Messages handled: the handler returned and the ack was sent.</summary>
-    public long Handled => Interlocked.Read(ref _handled);
+    public long Handled
+    {
+        get
+        {
+            long handled = 0;
+            foreach (Worker worker in _workers)
+            {
+                handled += Volatile.Read(ref worker.Handled);
+            }
+
+            return handled;
+        }
+    }
 
     /// <summary>Handler calls running now.</summary>
-    public int Running => Volatile.Read(ref _running);
+    public int Running
+    {
+        get
+        {
+            int running = 0;
+            foreach (Worker worker in _workers)
+            {
+                running += Volatile.Read(ref worker.InHandler) ? 1 : 0;
+            }
+
+            return running;
+        }
+    }
 
     /// <summary>Starts <paramref name="concurrency"/> read loops on the thread pool (1 keeps the deliveries in order).</summary>
     public void Start(int concurrency)
     {
         var loops = new Task[concurrency];
+        var workers = new Worker[concurrency];
+        for (int i = 0; i < workers.Length; i++)
+        {
+            workers[i] = new Worker();
+        }
+
+        _workers = workers;
         for (int i = 0; i < loops.Length; i++)
         {
             // Task.Run: a handler never runs on the thread that started the loop.
-            loops[i] = Task.Run(ReadAsync, CancellationToken.None);
+            Worker worker = workers[i];
+            loops[i] = Task.Run(() => ReadAsync(worker), CancellationToken.None);
         }
 
         _loops = concurrency == 1 ? loops[0] : Task.WhenAll(loops);
@@ -99,7 +133,17 @@ internal abstract class HandlerLoop<T> : IRunningHandler
     /// attempt. Returns how many, or, over another implementation of the contract, how many handler calls are running
     /// (their deliveries go back by that implementation's rules when the subscription detaches).
     /// </summary>
-    public int TakeBackCutShort() => Consumer is { } consumer ? ((IConsumer)consumer).TakeBackInFlight() : Running;
+    public int TakeBackCutShort()
+    {
+        if (Consumer is not IConsumer consumer)
+        {
+            return Running;
+        }
+
+        // Taking back needs the consumer stopped first, so nothing new is handed to it meanwhile (idempotent).
+        consumer.StopDelivering();
+        return consumer.TakeBackInFlight();
+    }
 
     /// <summary>Calls the handler. Runs inside the scope <see cref="EnterScope"/> returned, if any.</summary>
     protected abstract ValueTask InvokeAsync(Delivery<T> delivery, IAsyncDisposable? scope, CancellationToken cancellationToken);
@@ -128,7 +172,9 @@ internal abstract class HandlerLoop<T> : IRunningHandler
     {
     }
 
-    private async Task ReadAsync()
+    // One method for the whole loop, the handling of each delivery inlined: a nested async method per delivery cost
+    // about 10 % of the handler form's throughput.
+    private async Task ReadAsync(Worker worker)
     {
         // The loop outlives whatever span was current when it started (a request, start-up): a message without trace
         // context starts a trace of its own rather than joining that one.
@@ -139,7 +185,7 @@ internal abstract class HandlerLoop<T> : IRunningHandler
         HandlerScope.Enter(this);
         Subscription<T> subscription = Subscription;
         CancellationToken reading = _reading.Token;
-        Exception? error = null;
+        Exception? readError = null;
         try
         {
             // The cancellation check comes first: a wait with a cancelled token may still report a delivery ready.
@@ -147,7 +193,67 @@ internal abstract class HandlerLoop<T> : IRunningHandler
             {
                 while (!reading.IsCancellationRequested && subscription.TryRead(out Delivery<T> delivery))
                 {
-                    await HandleAsync(delivery).ConfigureAwait(false);
+                    Volatile.Write(ref worker.InHandler, true);
+                    CancellationTokenSource? timer = null;
+                    CancellationTokenSource? linked = null;
+                    CancellationToken token = _aborting.Token;
+                    bool returned = false;
+                    using HandlerCall call = HandlerCall.Start(_metrics, delivery, _subscriptionName);
+                    if (_timeout != Timeout.InfiniteTimeSpan)
+                    {
+                        // The timeout runs on the owner's clock, so tests drive it with a manual TimeProvider.
+                        timer = new CancellationTokenSource(_timeout, _time);
+                        linked = CancellationTokenSource.CreateLinkedTokenSource(token, timer.Token);
+                        token = linked.Token;
+                    }
+
+                    try
+                    {
+                        // The scope ends after the ack, so that when a scoped service is disposed the message is settled.
+                        IAsyncDisposable? scope = EnterScope();
+                        try
+                        {
+                            await InvokeAsync(delivery, scope, token).ConfigureAwait(false);
+                            returned = true;
+                            call.Succeeded();
+
+                            // False when the handler settled the delivery itself; that is fine.
+                            await delivery.AckAsync(CancellationToken.None).ConfigureAwait(false);
+                            Volatile.Write(ref worker.Handled, worker.Handled + 1);
+                        }
+                        finally
+                        {
+                            if (scope is not null)
+                            {
+                                await scope.DisposeAsync().ConfigureAwait(false);
+                            }
+                        }
+                    }
+                    catch (OperationCanceledException) when (_aborting.IsCancellationRequested)
+                    {
+                        // Cut short by a stop: not the message's fault, so no nack. The owner takes the delivery back
+                        // without using up an attempt (TakeBackCutShort).
+                    }
+#pragma warning disable CA1031 // A handler's exception is the handler's business: count it, report it and redeliver.
+                    catch (Exception error)
+#pragma warning restore CA1031
+                    {
+                        if (!returned)
+                        {
+                            // The handler threw (not a scope's clean-up after it returned).
+                            call.Failed(error);
+                            OnHandlerThrew(delivery, error);
+                        }
+
+                        bool settled = await HandlerFailure.NackAsync(subscription, delivery, error).ConfigureAwait(false);
+                        OnNacked(delivery, error, settled, timer is { IsCancellationRequested: true });
+                    }
+                    finally
+                    {
+                        linked?.Dispose();
+                        timer?.Dispose();
+                        Volatile.Write(ref worker.InHandler, false);
+                    }
                 }
             }
         }
@@ -156,83 +262,25 @@ internal abstract class HandlerLoop<T> : IRunningHandler
             // Stopping.
         }
 #pragma warning disable CA1031 // The subscription ended under the loop: the owner hears of it, nothing crashes.
-        catch (Exception readError) when (!reading.IsCancellationRequested)
+        catch (Exception error) when (!reading.IsCancellationRequested)
 #pragma warning restore CA1031
         {
-            error = readError;
+            readError = error;
         }
 
         if (!reading.IsCancellationRequested && Interlocked.Exchange(ref _readingEnded, 1) == 0)
         {
             // Ended under the loop: the subscription's completion says why.
             await subscription.Completion.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            OnReadingEnded(subscription.Completion.Exception?.InnerException ?? error);
+            OnReadingEnded(subscription.Completion.Exception?.InnerException ?? readError);
         }
     }
 
-    private async ValueTask HandleAsync(Delivery<T> delivery)
+    /// <summary>What one read loop counts. Its own object, so two loops never write one cache line.</summary>
+    private sealed class Worker
     {
-        Interlocked.Increment(ref _running);
-        CancellationTokenSource? timer = null;
-        CancellationTokenSource? linked = null;
-        CancellationToken token = _aborting.Token;
-        bool returned = false;
-        using HandlerCall call = HandlerCall.Start(_metrics, delivery, _subscriptionName);
-        if (_timeout != Timeout.InfiniteTimeSpan)
-        {
-            // The timeout runs on the owner's clock, so tests drive it with a manual TimeProvider.
-            timer = new CancellationTokenSource(_timeout, _time);
-            linked = CancellationTokenSource.CreateLinkedTokenSource(token, timer.Token);
-            token = linked.Token;
-        }
-
-        try
-        {
-            // The scope ends after the ack, so that when a scoped service is disposed the message is settled.
-            IAsyncDisposable? scope = EnterScope();
-            try
-            {
-                await InvokeAsync(delivery, scope, token).ConfigureAwait(false);
-                returned = true;
-                call.Succeeded();
-
-                // False when the handler settled the delivery itself; that is fine.
-                await delivery.AckAsync(CancellationToken.None).ConfigureAwait(false);
-                Interlocked.Increment(ref _handled);
-            }
-            finally
-            {
-                if (scope is not null)
-                {
-                    await scope.DisposeAsync().ConfigureAwait(false);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (_aborting.IsCancellationRequested)
-        {
-            // Cut short by a stop: not the message's fault, so no nack. The owner takes the delivery back without
-            // using up an attempt (TakeBackCutShort).
-        }
-#pragma warning disable CA1031 // A handler's exception is the handler's business: count it, report it and redeliver.
-        catch (Exception error)
-#pragma warning restore CA1031
-        {
-            if (!returned)
-            {
-                // The handler threw (not a scope's clean-up after it returned).
-                call.Failed(error);
-                OnHandlerThrew(delivery, error);
-            }
-
-            bool settled = await HandlerFailure.NackAsync(Subscription, delivery, error).ConfigureAwait(false);
-            OnNacked(delivery, error, settled, timer is { IsCancellationRequested: true });
-        }
-        finally
-        {
-            linked?.Dispose();
-            timer?.Dispose();
-            Interlocked.Decrement(ref _running);
-        }
+        public long Handled;
+        public bool InHandler;
     }
 }
 #pragma warning restore CA1001

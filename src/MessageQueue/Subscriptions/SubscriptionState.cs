@@ -669,7 +669,7 @@ internal sealed class SubscriptionState<T>
 
             return new SubscriptionSnapshot
             {
-                Key = Key,
+                Id = Key.Id,
                 Queue = _queue.Name,
                 Name = Name,
                 IsDurable = Name is not null,

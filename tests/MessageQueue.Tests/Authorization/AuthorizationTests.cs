@@ -158,7 +158,7 @@ public sealed class AuthorizationTests
 
         BrokerSnapshot after = broker.GetSnapshot();
         after.Queue("results").Subscriptions.Should().BeEmpty("a denied subscribe creates no subscription, durable or not");
-        after.Clients.Single(c => c.Name == "ep42").Subscriptions.Should().BeEmpty();
+        after.Clients.Single(c => c.Name == "ep42").Consumers.Should().BeEmpty();
         after.Queues.Select(q => (q.Name, q.Depth)).Should().Equal(before.Queues.Select(q => (q.Name, q.Depth)));
         metrics.Sum("messagequeue.authorization.denials", ("messaging.operation.name", "subscribe")).Should().Be(1);
 

@@ -33,12 +33,12 @@ public sealed class SnapshotTests : IAsyncLifetime
         snapshot.Timestamp.Should().Be(_clock.GetUtcNow());
         snapshot.Clients.Select(c => c.Name).Should().Equal(Broker.BuiltInClientName, "indexer", "auditor");
         snapshot.Clients.Select(c => c.Id).Should().OnlyHaveUniqueItems();
-        ConsumerSnapshot indexed = snapshot.Clients[1].Subscriptions.Should().ContainSingle().Subject;
+        ConsumerSnapshot indexed = snapshot.Clients[1].Consumers.Should().ContainSingle().Subject;
         indexed.Queue.Should().Be("database");
         indexed.Subscription.Should().BeNull();
         indexed.Filters.Should().Equal("add", "update");
         indexed.MaxInFlight.Should().Be(8);
-        ConsumerSnapshot audited = snapshot.Clients[2].Subscriptions.Should().ContainSingle().Subject;
+        ConsumerSnapshot audited = snapshot.Clients[2].Consumers.Should().ContainSingle().Subject;
         audited.Subscription.Should().Be("audit");
         audited.AutoAck.Should().BeTrue();
     }
@@ -54,11 +54,12 @@ public sealed class SnapshotTests : IAsyncLifetime
         QueueSnapshot database = snapshot.Queue("database");
         SubscriptionSnapshot subscription = database.Subscription("index");
         ClientSnapshot client = snapshot.Clients[1];
-        ConsumerSnapshot consumer = client.Subscriptions[0];
+        ConsumerSnapshot consumer = client.Consumers[0];
 
         subscription.ToString().Should().StartWith("SubscriptionSnapshot { Queue = database, Name = index, IsDurable = True, Filters = [add, update.*], Consumers = 1,");
-        consumer.ToString().Should().Be("ConsumerSnapshot { Queue = database, Subscription = index, Filters = [add, update.*], InFlight = 1, MaxInFlight = 8, AutoAck = False, IsStandby = False }");
-        client.ToString().Should().Be($"ClientSnapshot {{ Id = {client.Id}, Name = indexer, Subscriptions = [{consumer}] }}");
+        consumer.ToString().Should().Be($"ConsumerSnapshot {{ Queue = database, Subscription = index, Filters = [add, update.*], InFlight = 1, MaxInFlight = 8, AutoAck = False, IsStandby = False, SubscriptionId = {consumer.SubscriptionId} }}");
+        consumer.SubscriptionId.Should().Be(subscription.Id, "a consumer names the subscription it is attached to");
+        client.ToString().Should().Be($"ClientSnapshot {{ Id = {client.Id}, Name = indexer, Consumers = [{consumer}] }}");
         database.ToString().Should().EndWith($"Subscriptions = [{subscription}] }}");
         snapshot.Queue("database.$dlq").ToString().Should().EndWith("Subscriptions = [] }", "an empty list prints as []");
         string whole = snapshot.ToString();
@@ -75,6 +76,22 @@ public sealed class SnapshotTests : IAsyncLifetime
                 text.Should().Contain($" {property.Name} = ", $"{record.GetType().Name} prints {property.Name}");
             }
         }
+    }
+
+    [Fact]
+    public async Task GetSnapshot_TwoEphemeralSubscriptions_AreToldApartByTheirIds_WhichStayTheSameAcrossSnapshots()
+    {
+        await using Subscription<TestEvent> first = await _broker.SubscribeAsync<TestEvent>("db", "#");
+        await using Subscription<TestEvent> second = await _broker.SubscribeAsync<TestEvent>("db", "#");
+
+        SubscriptionSnapshot[] before = [.. _broker.GetSnapshot().Queue("db").Subscriptions];
+        SubscriptionSnapshot[] after = [.. _broker.GetSnapshot().Queue("db").Subscriptions];
+
+        before.Should().HaveCount(2).And.OnlyContain(s => s.Name == null);
+        before.Select(s => s.Id).Should().OnlyHaveUniqueItems("each subscription has its own number in its queue");
+        after.Select(s => s.Id).Should().Equal(before.Select(s => s.Id), "the number is the same in every snapshot of one subscription");
+        before[0].Should().NotBe(before[1], "two ephemeral subscriptions with equal counts are still two subscriptions");
+        after[0].Should().Be(before[0], "two snapshots of one idle subscription are equal");
     }
 
     [Fact]

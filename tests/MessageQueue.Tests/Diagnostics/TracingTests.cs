@@ -2,6 +2,7 @@ using System.Diagnostics;
 using FluentAssertions;
 using MessageQueue.ContractTests;
 using MessageQueue.ContractTests.Support;
+using MessageQueue.Persistence;
 using Xunit;
 
 namespace MessageQueue.Tests.Diagnostics;
@@ -101,6 +102,23 @@ public sealed class TracingTests : IAsyncLifetime
         context.SpanId.Should().Be(spans[0].SpanId, "the message carries the TryPublish span's context");
         spans[1].Status.Should().Be(ActivityStatusCode.Error);
         spans[1].GetTagItem("error.type").Should().Be(typeof(QueueFullException).FullName);
+    }
+
+    [Fact]
+    public async Task TryPublish_OnADurableQueue_MarksItsSpanFailed_WithADurableQueueErrorType_NotAFullQueue()
+    {
+        // A durable queue's publish completes only after its commit, so TryPublish refuses it whatever the room. The span
+        // says so, rather than blaming a full queue.
+        await using var broker = new Broker(new BrokerOptions { Store = new InMemoryMessageStore(), Durability = Durability.Committed });
+        broker.DeclareQueue<TestEvent>(_queue);
+
+        broker.TryPublish(_queue, "created", new TestEvent(1), out _).Should().BeFalse("only PublishAsync completes a durable publish");
+
+        Activity span = _spans.Stopped.Should().ContainSingle(a => a.Kind == ActivityKind.Producer).Subject;
+        span.Status.Should().Be(ActivityStatusCode.Error);
+        span.GetTagItem("error.type").Should().Be("durable_queue");
+        span.StatusDescription.Should().Contain("PublishAsync");
+        broker.GetSnapshot().Queue(_queue).Published.Should().Be(0);
     }
 
     [Fact]

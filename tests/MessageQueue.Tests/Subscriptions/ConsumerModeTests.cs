@@ -107,7 +107,7 @@ public sealed class ConsumerModeTests : IAsyncLifetime
         standby.TryRead(out _).Should().BeFalse("a standby receives nothing while the active consumer is there");
         SubscriptionSnapshot state = _broker.GetSnapshot().Queue("tasks").Subscription("tasks");
         (state.Consumers, state.Standby).Should().Be((1, 1));
-        _broker.GetSnapshot().Clients.Single(c => c.Name == "backup").Subscriptions.Single().IsStandby.Should().BeTrue();
+        _broker.GetSnapshot().Clients.Single(c => c.Name == "backup").Consumers.Single().IsStandby.Should().BeTrue();
 
         await active.DisposeAsync();
 
