@@ -17,10 +17,7 @@ internal sealed partial class RabbitMqSubscription<T>
     private async Task<bool> DeadLetterAsync(long tag, Pending pending, string reason, string? detail)
     {
         Message<T> message = pending.Message;
-        Dictionary<string, object?> headers = DeadLetterHeaders(message.Headers, reason, detail);
-        headers[MessageHeaders.Attempts] = pending.Attempt.ToString(CultureInfo.InvariantCulture);
-        headers[MessageHeaders.SourceSequence] = message.Sequence.ToString(CultureInfo.InvariantCulture);
-        headers[MessageHeaders.DeadLetteredAt] = _owner.Options.TimeProvider.GetUtcNow().ToString("O", CultureInfo.InvariantCulture);
+        Dictionary<string, object?> headers = AmqpHeaders(DeadLetterHeaders.Create(message.Headers, Queue, Name, message.Sequence, pending.Attempt, reason, detail, _owner.Options.TimeProvider.GetUtcNow()));
         headers[Topology.SequenceHeader] = message.Sequence.ToString(CultureInfo.InvariantCulture);
         var properties = new BasicProperties
         {
@@ -46,41 +43,37 @@ internal sealed partial class RabbitMqSubscription<T>
         return await TrySendAsync(requeue: null, tag).ConfigureAwait(false);
     }
 
-    private async Task DeadLetterRawAsync(Lease lease, BasicDeliverEventArgs delivery, Dictionary<string, string> headers, string detail)
+    /// <summary>Dead-letters a delivery whose payload could not be read, body and all, with the same headers as any dead letter.</summary>
+    private async Task DeadLetterRawAsync(Lease lease, BasicDeliverEventArgs delivery, Dictionary<string, string> headers, long sequence, int attempt, string detail)
     {
-        Dictionary<string, object?> copy = DeadLetterHeaders(headers, DeadLetterReasons.Rejected, detail);
+        Dictionary<string, object?> copy = AmqpHeaders(DeadLetterHeaders.Create(headers, Queue, Name, sequence, attempt, DeadLetterReasons.Rejected, detail, _owner.Options.TimeProvider.GetUtcNow()));
+        copy[Topology.SequenceHeader] = sequence.ToString(CultureInfo.InvariantCulture);
+        IReadOnlyBasicProperties received = delivery.BasicProperties;
         var properties = new BasicProperties
         {
-            MessageId = delivery.BasicProperties.MessageId,
-            ContentType = delivery.BasicProperties.ContentType,
+            MessageId = received.MessageId,
+            ContentType = received.ContentType,
             DeliveryMode = DeliveryModes.Persistent,
             Headers = copy,
         };
+        if (received.IsTimestampPresent())
+        {
+            properties.Timestamp = received.Timestamp;
+        }
+
         await _owner.SendAsync(Topology.DeadLetterExchange(Queue), delivery.RoutingKey, properties, delivery.Body.ToArray(), timeout: null, CancellationToken.None).ConfigureAwait(false);
         await TrySendAsync(requeue: null, Token(lease.Generation, delivery.DeliveryTag)).ConfigureAwait(false);
     }
 
-    /// <summary>A message's headers, with why and where from it was dead-lettered.</summary>
-    private Dictionary<string, object?> DeadLetterHeaders(IReadOnlyDictionary<string, string> original, string reason, string? detail)
+    /// <summary>Headers as AMQP carries them.</summary>
+    private static Dictionary<string, object?> AmqpHeaders(Dictionary<string, string> headers)
     {
-        var headers = new Dictionary<string, object?>(StringComparer.Ordinal);
-        foreach (KeyValuePair<string, string> header in original)
+        var amqp = new Dictionary<string, object?>(headers.Count + 1, StringComparer.Ordinal);
+        foreach (KeyValuePair<string, string> header in headers)
         {
-            headers[header.Key] = header.Value;
+            amqp[header.Key] = header.Value;
         }
 
-        headers[MessageHeaders.DeadLetterReason] = reason;
-        if (detail is not null)
-        {
-            headers[MessageHeaders.DeadLetterDetail] = detail;
-        }
-
-        headers[MessageHeaders.SourceQueue] = Queue;
-        if (Name is not null)
-        {
-            headers[MessageHeaders.SourceSubscription] = Name;
-        }
-
-        return headers;
+        return amqp;
     }
 }

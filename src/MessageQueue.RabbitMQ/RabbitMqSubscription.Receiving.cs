@@ -72,6 +72,7 @@ internal sealed partial class RabbitMqSubscription<T>
         IReadOnlyBasicProperties properties = delivery.BasicProperties;
         Dictionary<string, string> headers = Topology.ReadHeaders(properties, out long sequence, out int deliveryCount);
         Guid id = Guid.TryParse(properties.MessageId, out Guid parsed) ? parsed : Guid.Empty;
+        int attempt = (_durable ? deliveryCount : _returns.GetValueOrDefault(id)) + 1;
         T payload;
         try
         {
@@ -81,11 +82,10 @@ internal sealed partial class RabbitMqSubscription<T>
         catch (JsonException error)
         {
             // Never delivered as something it is not: straight to the dead-letter queue, saying why.
-            await DeadLetterRawAsync(lease, delivery, headers, $"The payload is not a {typeof(T).Name}: {error.Message}").ConfigureAwait(false);
+            await DeadLetterRawAsync(lease, delivery, headers, sequence, attempt, $"The payload is not a {typeof(T).Name}: {error.Message}").ConfigureAwait(false);
             return;
         }
 
-        int attempt = (_durable ? deliveryCount : _returns.GetValueOrDefault(id)) + 1;
         DateTimeOffset timestamp = properties.IsTimestampPresent()
             ? DateTimeOffset.FromUnixTimeSeconds(properties.Timestamp.UnixTime)
             : _owner.Options.TimeProvider.GetUtcNow();

@@ -46,6 +46,30 @@ public sealed class BadInputTests
         (await subscription.ReadAsync().OrHang("a message after the bad call")).Payload.Number.Should().Be(7, "nothing stray was published");
     }
 
+    [RabbitMqFact]
+    public async Task APayloadThatIsNotTheSubscribersType_IsDeadLettered_WithTheHeadersEveryDeadLetterCarries()
+    {
+        await using RabbitMqTransport transport = await RabbitMqTransport.ConnectAsync(RabbitMqServer.Options());
+        string queue = "wrong-type-" + Guid.NewGuid().ToString("N");
+        await using Subscription<TestEvent> typed = await transport.SubscribeAsync<TestEvent>(queue, ["#"], new SubscriptionOptions { Name = "typed" });
+        await using Subscription<string> deadLetters = await transport.SubscribeAsync<string>(Broker.GetDeadLetterQueueName(queue), ["#"]);
+
+        PublishReceipt receipt = await transport.PublishAsync(queue, "created", "not an object");
+
+        Delivery<string> deadLetter = await deadLetters.ReadAsync().OrHang("the unreadable message in the dead-letter queue");
+        deadLetter.Payload.Should().Be("not an object", "the body goes to the dead-letter queue as it was");
+        deadLetter.Message.Headers.Should().Contain(MessageHeaders.DeadLetterReason, DeadLetterReasons.Rejected)
+            .And.Contain(MessageHeaders.SourceQueue, queue)
+            .And.Contain(MessageHeaders.SourceSubscription, "typed")
+            .And.Contain(MessageHeaders.SourceSequence, receipt.Sequence.ToString(System.Globalization.CultureInfo.InvariantCulture))
+            .And.Contain(MessageHeaders.Attempts, "1")
+            .And.ContainKey(MessageHeaders.DeadLetteredAt);
+        deadLetter.Message.Headers[MessageHeaders.DeadLetterDetail].Should().Contain("is not a TestEvent");
+        deadLetter.Message.Sequence.Should().Be(receipt.Sequence);
+        await deadLetter.AckAsync();
+        typed.TryRead(out _).Should().BeFalse("nothing was delivered as something it is not");
+    }
+
     public static TheoryData<string, Action<RabbitMqOptions>, string> BadOptions() => new()
     {
         { "not an AMQP URI", o => o.ConnectionString = "http://localhost", "ConnectionString" },

@@ -5,10 +5,10 @@ namespace MessageQueue;
 
 /// <summary>
 /// The headers a dead letter carries (<see cref="MessageHeaders"/>): why it was dead-lettered, where from, after how many
-/// attempts, and its delivery history. One place for every transport, so that a dead letter reads the same wherever it
-/// came from; replay takes them off again.
+/// attempts, and its delivery history. One place for the broker and every transport, so that a dead letter reads the
+/// same wherever it came from; replay takes them off again.
 /// </summary>
-internal static class DeadLetterHeaders
+public static class DeadLetterHeaders
 {
     /// <summary>The header names the broker writes on a dead letter; a replayed message leaves them behind.</summary>
     private static readonly FrozenSet<string> Names = new[]
@@ -19,7 +19,46 @@ internal static class DeadLetterHeaders
     }.ToFrozenSet(StringComparer.Ordinal);
 
     /// <summary>Whether <paramref name="name"/> is one of the headers the broker writes on a dead letter.</summary>
+    /// <param name="name">A header name.</param>
+    /// <returns><see langword="true"/> for a dead-letter header, which replay takes off again.</returns>
     public static bool IsDeadLetterHeader(string name) => Names.Contains(name);
+
+    /// <summary>
+    /// The headers of a message as a dead letter: its own, and the dead-letter ones (reason, detail, source queue,
+    /// sequence and subscription, attempts, dead-lettered at), written as the broker writes them. For a transport that
+    /// dead-letters on its own, so that its dead letters read the same as the broker's.
+    /// </summary>
+    /// <param name="headers">The message's own headers.</param>
+    /// <param name="queue">The queue it is dead-lettered from.</param>
+    /// <param name="subscription">The durable subscription that dead-lettered it; <see langword="null"/> for an ephemeral one (the header is then empty).</param>
+    /// <param name="sequence">Its sequence in <paramref name="queue"/>.</param>
+    /// <param name="attempts">How many times it was delivered to that subscription.</param>
+    /// <param name="reason">Why: one of <see cref="DeadLetterReasons"/>.</param>
+    /// <param name="detail">The reason text of a reject, or <see langword="null"/>; an empty text is left out.</param>
+    /// <param name="deadLetteredAt">When it was dead-lettered.</param>
+    /// <returns>A new dictionary with the message's headers and the dead-letter ones.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="headers"/>, <paramref name="queue"/> or <paramref name="reason"/> is null.</exception>
+    public static Dictionary<string, string> Create(IReadOnlyDictionary<string, string> headers, string queue, string? subscription, long sequence, int attempts, string reason, string? detail, DateTimeOffset deadLetteredAt)
+    {
+        ArgumentNullException.ThrowIfNull(headers);
+        ArgumentNullException.ThrowIfNull(queue);
+        ArgumentNullException.ThrowIfNull(reason);
+        var deadLetter = new Dictionary<string, string>(headers, StringComparer.Ordinal)
+        {
+            [MessageHeaders.DeadLetterReason] = reason,
+            [MessageHeaders.SourceQueue] = queue,
+            [MessageHeaders.SourceSequence] = sequence.ToString(CultureInfo.InvariantCulture),
+            [MessageHeaders.SourceSubscription] = subscription ?? string.Empty,
+            [MessageHeaders.Attempts] = attempts.ToString(CultureInfo.InvariantCulture),
+            [MessageHeaders.DeadLetteredAt] = deadLetteredAt.ToString("O", CultureInfo.InvariantCulture),
+        };
+        if (!string.IsNullOrEmpty(detail))
+        {
+            deadLetter[MessageHeaders.DeadLetterDetail] = detail;
+        }
+
+        return deadLetter;
+    }
 
     /// <summary>The headers of <paramref name="message"/> as a dead letter of <paramref name="queue"/>: its own, and the dead-letter ones.</summary>
     /// <param name="message">The message.</param>
@@ -30,23 +69,11 @@ internal static class DeadLetterHeaders
     /// <param name="detail">The reason text of a reject, or null.</param>
     /// <param name="history">Its delivery history, or null when it was never delivered.</param>
     /// <param name="time">The clock: dead-lettered-at is now, and history times are monotonic timestamps turned into wall-clock times relative to now.</param>
-    public static FrozenDictionary<string, string> Create<T>(Message<T> message, string queue, string? subscription, int attempts, string reason, string? detail, DeliveryHistory? history, TimeProvider time)
+    internal static FrozenDictionary<string, string> Create<T>(Message<T> message, string queue, string? subscription, int attempts, string reason, string? detail, DeliveryHistory? history, TimeProvider time)
     {
         DateTimeOffset now = time.GetUtcNow();
         long nowTimestamp = time.GetTimestamp();
-        var headers = new Dictionary<string, string>(message.Headers, StringComparer.Ordinal)
-        {
-            [MessageHeaders.DeadLetterReason] = reason,
-            [MessageHeaders.SourceQueue] = queue,
-            [MessageHeaders.SourceSequence] = message.Sequence.ToString(CultureInfo.InvariantCulture),
-            [MessageHeaders.SourceSubscription] = subscription ?? string.Empty,
-            [MessageHeaders.Attempts] = attempts.ToString(CultureInfo.InvariantCulture),
-            [MessageHeaders.DeadLetteredAt] = now.ToString("O", CultureInfo.InvariantCulture),
-        };
-        if (!string.IsNullOrEmpty(detail))
-        {
-            headers[MessageHeaders.DeadLetterDetail] = detail;
-        }
+        Dictionary<string, string> headers = Create(message.Headers, queue, subscription, message.Sequence, attempts, reason, detail, now);
 
         if (history is not null)
         {
@@ -63,7 +90,7 @@ internal static class DeadLetterHeaders
     }
 
     /// <summary>The headers of a dead letter moved back by replay: the dead-letter ones left behind, and the replay count raised by one.</summary>
-    public static FrozenDictionary<string, string> ForReplay(IReadOnlyDictionary<string, string> headers)
+    internal static FrozenDictionary<string, string> ForReplay(IReadOnlyDictionary<string, string> headers)
     {
         var replayed = new Dictionary<string, string>(headers.Count, StringComparer.Ordinal);
         foreach (KeyValuePair<string, string> header in headers)
