@@ -15,7 +15,7 @@ internal sealed class MessageBrokerHostedService(IServiceProvider services, IOpt
 {
     private readonly List<HandlerRunner> _runners = [];
 
-    // The handler metrics of hosted handlers on a transport (on the broker they use the broker's); disposed at stop.
+    // The handler metrics of hosted handlers on a transport (on the broker they use the broker's); disposed with the host.
     private BrokerMetrics? _transportMetrics;
     private readonly ILogger _logger = (services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("MessageQueue.Hosting");
 
@@ -97,8 +97,8 @@ internal sealed class MessageBrokerHostedService(IServiceProvider services, IOpt
         }
     }
 
-    /// <summary>Releases the handler metrics of a transport, if the host never stopped the handlers.</summary>
-    public void Dispose() => Interlocked.Exchange(ref _transportMetrics, null)?.Dispose();
+    /// <summary>Releases the handler metrics of hosted handlers on a transport.</summary>
+    public void Dispose() => _transportMetrics?.Dispose();
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
@@ -111,7 +111,6 @@ internal sealed class MessageBrokerHostedService(IServiceProvider services, IOpt
 
         if (runners.Length == 0)
         {
-            Interlocked.Exchange(ref _transportMetrics, null)?.Dispose();
             return;
         }
 
@@ -131,7 +130,6 @@ internal sealed class MessageBrokerHostedService(IServiceProvider services, IOpt
             returned += total.Returned;
         }
 
-        Interlocked.Exchange(ref _transportMetrics, null)?.Dispose();
         Log.HandlersStopped(_logger, handled, returned);
     }
 }

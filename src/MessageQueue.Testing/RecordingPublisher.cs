@@ -136,7 +136,7 @@ public sealed class RecordingPublisher : IPublisher
     {
         Names.ValidateQueueName(queue, nameof(queue), allowDeadLetter: false);
         Names.ValidateEvent(eventName, nameof(eventName));
-        MessageQueue.Payloads.ThrowIfNull(payload, queue, eventName);
+        MessageRules.ThrowIfNullPayload(payload, queue, eventName);
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromCanceled<PublishReceipt>(cancellationToken);

@@ -42,7 +42,7 @@ public sealed partial class Broker
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(queue);
         ArgumentNullException.ThrowIfNull(eventName);
-        Payloads.ThrowIfNull(payload, queue, eventName);
+        MessageRules.ThrowIfNullPayload(payload, queue, eventName);
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromCanceled<PublishReceipt>(cancellationToken);
@@ -87,7 +87,7 @@ public sealed partial class Broker
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(queue);
         ArgumentNullException.ThrowIfNull(eventName);
-        Payloads.ThrowIfNull(payload, queue, eventName);
+        MessageRules.ThrowIfNullPayload(payload, queue, eventName);
         if (_metrics.OperationDuration.Enabled || BrokerTelemetry.Source.HasListeners())
         {
             return TryPublishInstrumented(queue, eventName, payload, options, out receipt);

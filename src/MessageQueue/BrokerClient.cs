@@ -36,7 +36,7 @@ public sealed class BrokerClient : IPublisher, ISubscriber, IAsyncDisposable
         {
             Names.ValidateQueueName(queue, nameof(queue), allowDeadLetter: true);
             Names.ValidateEvent(eventName, nameof(eventName));
-            Payloads.ThrowIfNull(payload, queue, eventName);
+            MessageRules.ThrowIfNullPayload(payload, queue, eventName);
             ValueTask check = _broker.Authorization.CheckAsync(this, BrokerOperation.Publish, queue, eventName, cancellationToken);
             if (!check.IsCompletedSuccessfully)
             {
@@ -86,7 +86,7 @@ public sealed class BrokerClient : IPublisher, ISubscriber, IAsyncDisposable
         {
             Names.ValidateQueueName(queue, nameof(queue), allowDeadLetter: true);
             Names.ValidateEvent(eventName, nameof(eventName));
-            Payloads.ThrowIfNull(payload, queue, eventName);
+            MessageRules.ThrowIfNullPayload(payload, queue, eventName);
             ValueTask check = _broker.Authorization.CheckAsync(this, BrokerOperation.Publish, queue, eventName, CancellationToken.None);
             if (!check.IsCompleted)
             {

@@ -61,6 +61,16 @@ public static class MessageRules
     /// <param name="queue">The queue it is being published to.</param>
     /// <param name="eventName">The event it is being published as.</param>
     /// <exception cref="ArgumentNullException"><paramref name="payload"/> is null.</exception>
-    public static void ThrowIfNullPayload<T>([NotNull] T payload, string queue, string eventName) =>
-        Payloads.ThrowIfNull(payload, queue, eventName);
+    public static void ThrowIfNullPayload<T>([NotNull] T payload, string queue, string eventName)
+    {
+        // A message always carries a payload: subscribers read Message<T>.Payload without checking, and durable queues
+        // and transports serialize it. For a non-nullable value type the JIT drops the check.
+        if (payload is null)
+        {
+            throw new ArgumentNullException(
+                nameof(payload),
+                $"The payload of the publish to queue '{queue}' ('{eventName}') is null; a message must carry a payload. " +
+                "For an event with no data, publish an empty record (such as 'public sealed record CacheCleared;') instead of null. Nothing was published.");
+        }
+    }
 }

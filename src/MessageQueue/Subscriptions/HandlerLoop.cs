@@ -35,7 +35,7 @@ internal abstract class HandlerLoop<T> : IRunningHandler
     private readonly string? _subscriptionName;
     private Task _loops = Task.CompletedTask;
 
-    // One per read loop, written only by its loop: counting costs no interlocked operation per delivery.
+    // One per read loop, written only by that loop: counting costs no interlocked operation per delivery.
     private Worker[] _workers = [];
     private int _readingEnded;
 
@@ -64,9 +64,6 @@ internal abstract class HandlerLoop<T> : IRunningHandler
 
     /// <summary>Completes when every read loop has ended (after <see cref="StopReading"/>, or when the subscription ends).</summary>
     public Task Loops => _loops;
-
-    /// <summary>Whether <see cref="StopReading"/> was called.</summary>
-    public bool IsStopping => _reading.IsCancellationRequested;
 
     /// <summary>Whether <see cref="Abort"/> was called.</summary>
     public bool IsAborted => _aborting.IsCancellationRequested;
@@ -106,16 +103,11 @@ internal abstract class HandlerLoop<T> : IRunningHandler
     {
         var loops = new Task[concurrency];
         var workers = new Worker[concurrency];
-        for (int i = 0; i < workers.Length; i++)
-        {
-            workers[i] = new Worker();
-        }
-
         _workers = workers;
         for (int i = 0; i < loops.Length; i++)
         {
             // Task.Run: a handler never runs on the thread that started the loop.
-            Worker worker = workers[i];
+            Worker worker = workers[i] = new Worker();
             loops[i] = Task.Run(() => ReadAsync(worker), CancellationToken.None);
         }
 
@@ -245,7 +237,13 @@ internal abstract class HandlerLoop<T> : IRunningHandler
                             OnHandlerThrew(delivery, error);
                         }
 
-                        bool settled = await HandlerFailure.NackAsync(subscription, delivery, error).ConfigureAwait(false);
+                        // Over the broker's consumer the nack keeps the error for the dead letter's headers and counts the
+                        // failure, and only when it settled the delivery: a handler that acked or rejected it and then
+                        // threw (or whose scope's clean-up threw) did not fail the message. Another transport gets a plain
+                        // nack on the subscription's schedule.
+                        bool settled = Consumer is { } consumer
+                            ? consumer.NackAfterHandlerFailure(delivery, error)
+                            : await delivery.NackAsync(CancellationToken.None).ConfigureAwait(false);
                         OnNacked(delivery, error, settled, timer is { IsCancellationRequested: true });
                     }
                     finally
@@ -276,7 +274,7 @@ internal abstract class HandlerLoop<T> : IRunningHandler
         }
     }
 
-    /// <summary>What one read loop counts. Its own object, so two loops never write one cache line.</summary>
+    /// <summary>What one read loop counts.</summary>
     private sealed class Worker
     {
         public long Handled;

@@ -1,5 +1,3 @@
-using Microsoft.Extensions.Logging;
-
 namespace MessageQueue;
 
 /// <summary>
@@ -80,16 +78,14 @@ internal sealed class HandlerSubscription<T> : Subscription
     private sealed class Loop(Subscription<T> inner, Func<Delivery<T>, CancellationToken, ValueTask> handler)
         : HandlerLoop<T>(inner, inner.Name, Timeout.InfiniteTimeSpan, TimeProvider.System)
     {
-        private readonly ILogger? _logger = (inner as Consumer<T>)?.State.Queue.Events.Logger;
-
         protected override ValueTask InvokeAsync(Delivery<T> delivery, IAsyncDisposable? scope, CancellationToken cancellationToken) =>
             handler(delivery, cancellationToken);
 
         protected override void OnHandlerThrew(in Delivery<T> delivery, Exception error)
         {
-            if (_logger is not null)
+            if (Consumer?.State.Queue.Events.Logger is { } logger)
             {
-                BrokerLog.HandlerFailed(_logger, error, Subscription.Name ?? "(ephemeral)", delivery.Message.Queue, delivery.Message.Id, delivery.Event, delivery.Attempt);
+                BrokerLog.HandlerFailed(logger, error, Subscription.Name ?? "(ephemeral)", delivery.Message.Queue, delivery.Message.Id, delivery.Event, delivery.Attempt);
             }
         }
     }
