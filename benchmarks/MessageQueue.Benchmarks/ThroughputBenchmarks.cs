@@ -74,6 +74,32 @@ public class ThroughputBenchmarks
     [Benchmark(OperationsPerInvoke = MessageCount, Description = "broker 1→1 publish, deliver, ack")]
     public Task BrokerOneToOne() => BrokerAsync(subscriptions: 1);
 
+    [Benchmark(OperationsPerInvoke = MessageCount, Description = "broker 1→1 handler form (acks on return)")]
+    public async Task BrokerHandler()
+    {
+        string queue = "q" + _run++;
+        _broker.DeclareQueue<Payload>(queue, new QueueOptions { MaxMessages = Capacity });
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int handled = 0;
+
+        // Default subscription options: the handler form as a user first writes it.
+        await using Subscription subscription = await _broker.SubscribeAsync<Payload>(queue, "e", (_, _) =>
+        {
+            if (++handled == MessageCount)
+            {
+                done.SetResult();
+            }
+
+            return ValueTask.CompletedTask;
+        });
+        for (int i = 0; i < MessageCount; i++)
+        {
+            await _broker.PublishAsync(queue, "e", Item);
+        }
+
+        await done.Task;
+    }
+
     [Benchmark(OperationsPerInvoke = MessageCount, Description = "broker fan-out 1→4 publish, deliver, ack")]
     public Task BrokerFanOut() => BrokerAsync(subscriptions: FanOut);
 
