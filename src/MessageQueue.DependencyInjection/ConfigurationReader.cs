@@ -37,6 +37,7 @@ internal static class ConfigurationReader
                     }
 
                     QueueDeclaration declaration = options.GetOrAddQueue(queue.Key);
+                    declaration.OptionsGiven = true;
                     foreach (IConfigurationSection setting in queue.GetChildren())
                     {
                         Set(setting, declaration.Options, "QueueOptions", options.ConfigurationErrors);

@@ -63,10 +63,18 @@ public sealed class MessageBrokerBuilder
         return this;
     }
 
-    /// <summary>Declares a queue with payload type <typeparamref name="T"/>, created with the broker.</summary>
+    /// <summary>
+    /// Declares a queue with payload type <typeparamref name="T"/>, created with the broker; on a transport
+    /// (<see cref="UseTransport{TTransport}(Func{IServiceProvider, TTransport})"/>), declared on it when the host starts
+    /// (<see cref="ITransport.DeclareQueueAsync"/>).
+    /// </summary>
     /// <typeparam name="T">The queue's payload type.</typeparam>
     /// <param name="name">The queue name: 1 to 200 letters, digits, '-', '_' and '.'.</param>
-    /// <param name="configure">Sets the queue's options, or <see langword="null"/> for the defaults (and whatever configuration binds).</param>
+    /// <param name="configure">
+    /// Sets the queue's options, or <see langword="null"/> for the defaults (and whatever configuration binds). A
+    /// callback rather than a <see cref="QueueOptions"/>, so that it applies over the settings configuration binds.
+    /// On a transport, options are a start-up error: the server's own policies bound its queues.
+    /// </param>
     /// <returns>This builder.</returns>
     /// <exception cref="ArgumentException"><paramref name="name"/> is not a valid queue name.</exception>
     public MessageBrokerBuilder DeclareQueue<T>(string name, Action<QueueOptions>? configure = null) =>
@@ -129,7 +137,11 @@ public sealed class MessageBrokerBuilder
         {
             QueueDeclaration queue = options.GetOrAddQueue(name);
             queue.SetPayloadType(payloadType, declare);
-            configure?.Invoke(queue.Options);
+            if (configure is not null)
+            {
+                queue.OptionsGiven = true;
+                configure(queue.Options);
+            }
         });
         return this;
     }

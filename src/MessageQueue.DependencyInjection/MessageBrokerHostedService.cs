@@ -37,6 +37,16 @@ internal sealed class MessageBrokerHostedService(IServiceProvider services, IOpt
 
         try
         {
+            if (broker is null && subscriber is ITransport transport)
+            {
+                // The queues declared in code exist on the transport before any handler subscribes (the broker declares
+                // them when it is created).
+                foreach (QueueDeclaration queue in settings.Queues)
+                {
+                    await transport.DeclareQueueAsync(queue.Name, cancellationToken).ConfigureAwait(false);
+                }
+            }
+
             await ResolveHandlersAsync(settings, scopes).ConfigureAwait(false);
             foreach (HandlerRegistration registration in settings.Handlers)
             {

@@ -16,7 +16,7 @@ internal sealed class MessageBrokerOptionsValidator : IValidateOptions<MessageBr
         ValidateBroker(options, errors);
         foreach (QueueDeclaration queue in options.Queues)
         {
-            ValidateQueue(queue, errors);
+            ValidateQueue(queue, options.QueuesBelongToTransport, errors);
         }
 
         var subscriptions = new HashSet<(string Queue, string Subscription)>();
@@ -43,9 +43,17 @@ internal sealed class MessageBrokerOptionsValidator : IValidateOptions<MessageBr
         AddAll(errors, "BrokerOptions", broker.GetErrors());
     }
 
-    private static void ValidateQueue(QueueDeclaration queue, List<string> errors)
+    private static void ValidateQueue(QueueDeclaration queue, bool onTransport, List<string> errors)
     {
         string what = $"Queue '{queue.Name}'";
+        if (onTransport && queue.OptionsGiven)
+        {
+            // Ignoring them would leave a user believing in a bound that does not exist.
+            string payload = queue.PayloadType?.Name ?? "TPayload";
+            errors.Add($"{what} has QueueOptions, but IPublisher and ISubscriber run on a transport (UseTransport), whose queues are bounded by the server's own policies, so they would be ignored; declare it with DeclareQueue<{payload}>(\"{queue.Name}\") and no options, and set its limits on the server.");
+            return;
+        }
+
         if (queue.PayloadType is null)
         {
             errors.Add($"{what} has settings in configuration but is not declared in code; declare it with DeclareQueue<TPayload>(\"{queue.Name}\") in AddMessageBroker, or remove it from configuration.");

@@ -9,6 +9,9 @@ internal sealed class QueueDeclaration(string name)
 
     public QueueOptions Options { get; } = new();
 
+    /// <summary>Whether options were given for it (a configure callback in code, or settings in configuration).</summary>
+    public bool OptionsGiven { get; set; }
+
     /// <summary>Null while the queue was only named in configuration.</summary>
     public Type? PayloadType { get; private set; }
 

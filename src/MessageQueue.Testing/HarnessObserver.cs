@@ -59,7 +59,7 @@ internal sealed class HarnessObserver : BrokerObserver
         }
     }
 
-    public override void Published(string queue, bool deadLetterQueue, Guid id, long sequence, string eventName, object? payload, IReadOnlyDictionary<string, string> headers, int subscriptions)
+    public override void Published(string queue, bool deadLetterQueue, Guid id, long sequence, string eventName, object? payload, Type payloadType, IReadOnlyDictionary<string, string> headers, int subscriptions)
     {
         DateTimeOffset now = _clock.GetUtcNow();
         lock (_gate)
@@ -70,7 +70,7 @@ internal sealed class HarnessObserver : BrokerObserver
             // only moves the counts.
             if (!deadLetterQueue)
             {
-                _records.Add(new MessageRecord(MessageRecordKind.Published, queue, null, null, id, sequence, eventName, payload, 0, null, null, headers, now));
+                _records.Add(new MessageRecord(MessageRecordKind.Published, queue, null, null, id, sequence, eventName, payload, 0, null, null, headers, now, payloadType));
             }
 
             SignalLocked();
@@ -123,10 +123,10 @@ internal sealed class HarnessObserver : BrokerObserver
         }
     }
 
-    public override void Delivered(string queue, string? subscription, SubscriptionKey subscriptionKey, Guid id, long sequence, string eventName, object? payload, int attempt) =>
-        Add(new MessageRecord(MessageRecordKind.Delivered, queue, subscription, subscriptionKey, id, sequence, eventName, payload, attempt, null, null, null, _clock.GetUtcNow()));
+    public override void Delivered(string queue, string? subscription, SubscriptionKey subscriptionKey, Guid id, long sequence, string eventName, object? payload, Type payloadType, int attempt) =>
+        Add(new MessageRecord(MessageRecordKind.Delivered, queue, subscription, subscriptionKey, id, sequence, eventName, payload, attempt, null, null, null, _clock.GetUtcNow(), payloadType));
 
-    public override void Settled(ObservedSettlement kind, string queue, string? subscription, SubscriptionKey? subscriptionKey, Guid id, long sequence, string eventName, object? payload, int attempt, TimeSpan? delay, string? reason)
+    public override void Settled(ObservedSettlement kind, string queue, string? subscription, SubscriptionKey? subscriptionKey, Guid id, long sequence, string eventName, object? payload, Type payloadType, int attempt, TimeSpan? delay, string? reason)
     {
         MessageRecordKind recordKind = kind switch
         {
@@ -137,12 +137,12 @@ internal sealed class HarnessObserver : BrokerObserver
             ObservedSettlement.TimedOut => MessageRecordKind.TimedOut,
             _ => MessageRecordKind.DeadLettered,
         };
-        Add(new MessageRecord(recordKind, queue, subscription, subscriptionKey, id, sequence, eventName, payload, attempt, delay, reason, null, _clock.GetUtcNow()));
+        Add(new MessageRecord(recordKind, queue, subscription, subscriptionKey, id, sequence, eventName, payload, attempt, delay, reason, null, _clock.GetUtcNow(), payloadType));
     }
 
     /// <summary>A drop, from the broker's <see cref="Broker.MessageDropped"/> event.</summary>
     public void Dropped(MessageDroppedEventArgs dropped) =>
-        Add(new MessageRecord(MessageRecordKind.Dropped, dropped.Queue, string.IsNullOrEmpty(dropped.Subscription) ? null : dropped.Subscription, null, dropped.MessageId, dropped.Sequence, dropped.Event, null, 0, null, dropped.Reason.ToString(), null, _clock.GetUtcNow()));
+        Add(new MessageRecord(MessageRecordKind.Dropped, dropped.Queue, string.IsNullOrEmpty(dropped.Subscription) ? null : dropped.Subscription, null, dropped.MessageId, dropped.Sequence, dropped.Event, null, 0, null, dropped.Reason.ToString(), null, _clock.GetUtcNow(), null));
 
     private void Add(MessageRecord record)
     {

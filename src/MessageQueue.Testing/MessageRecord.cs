@@ -2,7 +2,10 @@ using System.Globalization;
 
 namespace MessageQueue.Testing;
 
-/// <summary>One step in the life of a message, as the <see cref="BrokerTestHarness"/> saw it.</summary>
+/// <summary>
+/// One step in the life of a message: as the <see cref="BrokerTestHarness"/> saw it, or, for a message a
+/// <see cref="RecordingPublisher"/> accepted, its publish (<see cref="MessageRecordKind.Published"/>).
+/// </summary>
 public sealed class MessageRecord
 {
     internal MessageRecord(
@@ -18,7 +21,9 @@ public sealed class MessageRecord
         TimeSpan? delay,
         string? reason,
         IReadOnlyDictionary<string, string>? headers,
-        DateTimeOffset time)
+        DateTimeOffset time,
+        Type? payloadType,
+        PublishOptions options = default)
     {
         Kind = kind;
         Queue = queue;
@@ -33,6 +38,8 @@ public sealed class MessageRecord
         Reason = reason;
         Headers = headers ?? EmptyHeaders;
         Time = time;
+        PayloadType = payloadType;
+        Options = options;
     }
 
     private static readonly IReadOnlyDictionary<string, string> EmptyHeaders = System.Collections.Frozen.FrozenDictionary<string, string>.Empty;
@@ -79,8 +86,21 @@ public sealed class MessageRecord
     /// <summary>Gets the headers the message was published with (for <see cref="MessageRecordKind.Published"/>); empty otherwise.</summary>
     public IReadOnlyDictionary<string, string> Headers { get; }
 
-    /// <summary>Gets when it happened, on the harness's clock.</summary>
+    /// <summary>Gets when it happened, on the harness's clock (or the <see cref="RecordingPublisher"/>'s).</summary>
     public DateTimeOffset Time { get; }
+
+    /// <summary>
+    /// Gets the payload type of the message (the <c>T</c> it was published with); <see langword="null"/> for a drop, whose
+    /// payload the broker no longer has.
+    /// </summary>
+    public Type? PayloadType { get; }
+
+    /// <summary>
+    /// Gets the options a <see cref="RecordingPublisher"/> was given for this message (headers, time to live, delay,
+    /// message id). On a <see cref="BrokerTestHarness"/>'s records this is the default: the broker keeps the headers
+    /// (<see cref="Headers"/>), the id and the sequence, not the options themselves.
+    /// </summary>
+    public PublishOptions Options { get; }
 
     /// <summary>Gets the payload as <typeparamref name="T"/>.</summary>
     /// <typeparam name="T">The queue's payload type.</typeparam>
@@ -88,7 +108,7 @@ public sealed class MessageRecord
     /// <exception cref="InvalidCastException">The payload is not a <typeparamref name="T"/>; the message names both types.</exception>
     public T GetPayload<T>() => Payload is T typed
         ? typed
-        : Payload is null && default(T) is null ? default! : throw new InvalidCastException($"The payload of {this} is {(Payload is null ? "null" : Payload.GetType().Name)}, not {typeof(T).Name}.");
+        : Payload is null && default(T) is null ? default! : throw new InvalidCastException($"The payload of {this} is {(Payload is null ? "null" : (PayloadType ?? Payload.GetType()).Name)}, not {typeof(T).Name}.");
 
     /// <inheritdoc/>
     public override string ToString()

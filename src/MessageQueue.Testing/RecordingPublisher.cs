@@ -12,7 +12,7 @@ namespace MessageQueue.Testing;
 /// var checkout = new Checkout(publisher);          // your code, which takes an IPublisher
 ///
 /// await checkout.PlaceAsync(new Order(7));
-/// publisher.Messages.Should().ContainSingle(m => m.Event == "order.created");
+/// publisher.Messages.ForEvent("order.created").Payloads&lt;Order&gt;().Should().Equal(new Order(7));
 ///
 /// publisher.FailWith(new QueueFullException("orders", "Queue 'orders' is full.", null));
 /// await checkout.Invoking(c => c.PlaceAsync(new Order(8))).Should().ThrowAsync&lt;QueueFullException&gt;();
@@ -21,20 +21,40 @@ namespace MessageQueue.Testing;
 public sealed class RecordingPublisher : IPublisher
 {
     private readonly Lock _gate = new();
-    private readonly List<RecordedMessage> _messages = [];
+    private readonly TimeProvider _time;
+    private readonly List<MessageRecord> _messages = [];
     private readonly Dictionary<string, long> _sequences = new(StringComparer.Ordinal);
-    private Func<RecordedMessage, Exception?>? _failure;
+    private Func<MessageRecord, Exception?>? _failure;
     private int _failNext;
     private int _failed;
 
-    /// <summary>Gets the messages published so far, in order (not the ones that were made to fail).</summary>
-    public IReadOnlyList<RecordedMessage> Messages
+    /// <summary>Creates a publisher that stamps its records with the system clock.</summary>
+    public RecordingPublisher()
+        : this(TimeProvider.System)
+    {
+    }
+
+    /// <summary>Creates a publisher that stamps its records (<see cref="MessageRecord.Time"/>) with <paramref name="timeProvider"/>.</summary>
+    /// <param name="timeProvider">The clock, such as the <see cref="ManualTimeProvider"/> your test drives.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="timeProvider"/> is null.</exception>
+    public RecordingPublisher(TimeProvider timeProvider)
+    {
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        _time = timeProvider;
+    }
+
+    /// <summary>
+    /// Gets the messages published so far, in order (not the ones that were made to fail): one
+    /// <see cref="MessageRecordKind.Published"/> record each, narrowed down as a <see cref="BrokerTestHarness"/>'s are
+    /// (<c>publisher.Messages.ForQueue("orders").Payloads&lt;Order&gt;()</c>).
+    /// </summary>
+    public MessageRecords Messages
     {
         get
         {
             lock (_gate)
             {
-                return [.. _messages];
+                return new MessageRecords([.. _messages]);
             }
         }
     }
@@ -61,7 +81,7 @@ public sealed class RecordingPublisher : IPublisher
     {
         ArgumentNullException.ThrowIfNull(queue);
         var payloads = new List<T>();
-        foreach (RecordedMessage message in Messages)
+        foreach (MessageRecord message in Messages)
         {
             if (string.Equals(message.Queue, queue, StringComparison.Ordinal) && (eventName is null || string.Equals(message.Event, eventName, StringComparison.Ordinal)))
             {
@@ -85,7 +105,7 @@ public sealed class RecordingPublisher : IPublisher
     /// <see langword="null"/> to let it through. Replaces an earlier rule; <see cref="Succeed"/> removes it.
     /// </summary>
     /// <param name="rule">The rule.</param>
-    public void FailWhen(Func<RecordedMessage, Exception?> rule)
+    public void FailWhen(Func<MessageRecord, Exception?> rule)
     {
         ArgumentNullException.ThrowIfNull(rule);
         lock (_gate)
@@ -145,7 +165,7 @@ public sealed class RecordingPublisher : IPublisher
         lock (_gate)
         {
             long sequence = _sequences.GetValueOrDefault(queue) + 1;
-            var message = new RecordedMessage(queue, eventName, payload, typeof(T), options.MessageId ?? Guid.NewGuid(), sequence, options);
+            var message = new MessageRecord(MessageRecordKind.Published, queue, null, null, options.MessageId ?? Guid.NewGuid(), sequence, eventName, payload, 0, null, null, options.Headers, _time.GetUtcNow(), typeof(T), options);
             if (_failNext > 0 && _failure?.Invoke(message) is { } failure)
             {
                 _failed++;
@@ -165,51 +185,4 @@ public sealed class RecordingPublisher : IPublisher
 
     /// <inheritdoc/>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"RecordingPublisher: {Messages.Count} messages, {FailedCount} failed");
-}
-
-/// <summary>A message a <see cref="RecordingPublisher"/> accepted.</summary>
-public sealed class RecordedMessage
-{
-    internal RecordedMessage(string queue, string eventName, object? payload, Type payloadType, Guid messageId, long sequence, PublishOptions options)
-    {
-        Queue = queue;
-        Event = eventName;
-        Payload = payload;
-        PayloadType = payloadType;
-        MessageId = messageId;
-        Sequence = sequence;
-        Options = options;
-    }
-
-    /// <summary>Gets the queue it was published to.</summary>
-    public string Queue { get; }
-
-    /// <summary>Gets the event name.</summary>
-    public string Event { get; }
-
-    /// <summary>Gets the payload.</summary>
-    public object? Payload { get; }
-
-    /// <summary>Gets the payload type the caller published with (the <c>T</c> of <c>PublishAsync&lt;T&gt;</c>).</summary>
-    public Type PayloadType { get; }
-
-    /// <summary>Gets the message id: <see cref="PublishOptions.MessageId"/> when given, otherwise a new one.</summary>
-    public Guid MessageId { get; }
-
-    /// <summary>Gets its sequence: 1, 2, 3… per queue, as the broker numbers them.</summary>
-    public long Sequence { get; }
-
-    /// <summary>Gets the publish options it was published with (headers, time to live, delay, message id).</summary>
-    public PublishOptions Options { get; }
-
-    /// <summary>Gets the payload as <typeparamref name="T"/>.</summary>
-    /// <typeparam name="T">The payload type.</typeparam>
-    /// <returns>The payload.</returns>
-    /// <exception cref="InvalidCastException">The payload is not a <typeparamref name="T"/>.</exception>
-    public T GetPayload<T>() => Payload is T typed
-        ? typed
-        : Payload is null && default(T) is null ? default! : throw new InvalidCastException($"The payload of {this} is {PayloadType.Name}, not {typeof(T).Name}.");
-
-    /// <inheritdoc/>
-    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Queue}#{Sequence} '{Event}'");
 }

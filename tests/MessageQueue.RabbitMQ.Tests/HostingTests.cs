@@ -63,6 +63,39 @@ public sealed class HostingTests
             .Be("Handler RecordingHandler stopped: 5 messages handled; 0 unfinished messages, and any the transport had prefetched, went back to subscription 'billing'");
     }
 
+    [RabbitMqFact]
+    public async Task UseRabbitMq_AQueueDeclaredInCode_ExistsOnTheServerOnceTheHostStarted()
+    {
+        string queue = "declared-" + Guid.NewGuid().ToString("N");
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddMessageBroker(broker => broker.UseRabbitMq(RabbitMqServer.ConnectionString).DeclareQueue<TestEvent>(queue));
+        using IHost host = builder.Build();
+
+        var factory = new global::RabbitMQ.Client.ConnectionFactory { Uri = new Uri(RabbitMqServer.ConnectionString) };
+        await using global::RabbitMQ.Client.IConnection connection = await factory.CreateConnectionAsync();
+        async Task<bool> ExistsAsync()
+        {
+            // A passive declare fails (and closes its channel) when the exchange is not there.
+            await using global::RabbitMQ.Client.IChannel channel = await connection.CreateChannelAsync();
+            try
+            {
+                await channel.ExchangeDeclarePassiveAsync(queue);
+                return true;
+            }
+            catch (global::RabbitMQ.Client.Exceptions.OperationInterruptedException)
+            {
+                return false;
+            }
+        }
+
+        (await ExistsAsync()).Should().BeFalse("nothing declared the queue before the host started");
+        await host.StartAsync();
+
+        (await ExistsAsync()).Should().BeTrue("DeclareQueue<T> declares the queue on RabbitMQ when the host starts");
+        await host.StopAsync();
+    }
+
     [Fact]
     public void UseRabbitMq_HandlersOfOneUndeclaredQueueWithDifferentTypes_PassTheStartUpValidation()
     {

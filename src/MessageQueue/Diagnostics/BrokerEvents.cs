@@ -51,7 +51,7 @@ internal sealed class BrokerEvents
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void NoteEntering<T>(BrokerQueue<T> queue, Message<T> message, int receivers) =>
-        _observer?.Published(queue.Name, queue.IsDeadLetterQueue, message.Id, message.Sequence, message.Event, message.Payload, message.Headers, receivers);
+        _observer?.Published(queue.Name, queue.IsDeadLetterQueue, message.Id, message.Sequence, message.Event, message.Payload, typeof(T), message.Headers, receivers);
 
     /// <summary>Messages already in a queue were handed to <paramref name="count"/> more subscriptions (a new one starting at retained messages, recovery, or a drop on its way to the dead-letter queue).</summary>
     public void NoteReferenced(int count) => _observer?.Referenced(count);
@@ -61,15 +61,15 @@ internal sealed class BrokerEvents
 
     /// <summary>A delivery was nacked: before it can be read again. <paramref name="redeliverIn"/> is null when this was its last attempt.</summary>
     public void NoteNacked<T>(SubscriptionState<T> subscription, Message<T> message, int attempt, TimeSpan? redeliverIn, string? error) =>
-        _observer?.Settled(ObservedSettlement.Nacked, subscription.Queue.Name, subscription.Name, subscription.Key, message.Id, message.Sequence, message.Event, message.Payload, attempt, redeliverIn, error);
+        _observer?.Settled(ObservedSettlement.Nacked, subscription.Queue.Name, subscription.Name, subscription.Key, message.Id, message.Sequence, message.Event, message.Payload, typeof(T), attempt, redeliverIn, error);
 
     /// <summary>A delivery's ack deadline passed: before it can be read again.</summary>
     public void NoteTimedOut<T>(SubscriptionState<T> subscription, Message<T> message, int attempt) =>
-        _observer?.Settled(ObservedSettlement.TimedOut, subscription.Queue.Name, subscription.Name, subscription.Key, message.Id, message.Sequence, message.Event, message.Payload, attempt, null, null);
+        _observer?.Settled(ObservedSettlement.TimedOut, subscription.Queue.Name, subscription.Name, subscription.Key, message.Id, message.Sequence, message.Event, message.Payload, typeof(T), attempt, null, null);
 
     /// <summary>A delivery's ack deadline was extended, under the pending table's lock so it cannot be settled meanwhile.</summary>
     public void NoteExtended<T>(SubscriptionState<T> subscription, Message<T> message, int attempt) =>
-        _observer?.Settled(ObservedSettlement.Extended, subscription.Queue.Name, subscription.Name, subscription.Key, message.Id, message.Sequence, message.Event, message.Payload, attempt, null, null);
+        _observer?.Settled(ObservedSettlement.Extended, subscription.Queue.Name, subscription.Name, subscription.Key, message.Id, message.Sequence, message.Event, message.Payload, typeof(T), attempt, null, null);
 
     /// <summary>A nacked delivery stopped waiting out its backoff (it came back, or its consumer left).</summary>
     public void NoteUnparked<T>(SubscriptionState<T> subscription) =>
@@ -90,7 +90,7 @@ internal sealed class BrokerEvents
     /// <summary>A publish matched no subscription: under interest retention nothing keeps it. It took a sequence, and counts as sent (and as unrouted, <see cref="Unrouted"/>).</summary>
     public void PublishedUnrouted<T>(BrokerQueue<T> queue, Guid id, long sequence, string eventName, T payload, IReadOnlyDictionary<string, string> headers)
     {
-        _observer?.Published(queue.Name, queue.IsDeadLetterQueue, id, sequence, eventName, payload, headers, 0);
+        _observer?.Published(queue.Name, queue.IsDeadLetterQueue, id, sequence, eventName, payload, typeof(T), headers, 0);
         Sent(queue.Name, queue.IsDeadLetterQueue, eventName);
     }
 
@@ -120,10 +120,10 @@ internal sealed class BrokerEvents
         string queue = subscription.Queue.Name;
         if (_observer is not null)
         {
-            _observer.Delivered(queue, subscription.Name, subscription.Key, message.Id, message.Sequence, message.Event, message.Payload, attempt);
+            _observer.Delivered(queue, subscription.Name, subscription.Key, message.Id, message.Sequence, message.Event, message.Payload, typeof(T), attempt);
             if (autoAcked)
             {
-                _observer.Settled(ObservedSettlement.Acked, queue, subscription.Name, subscription.Key, message.Id, message.Sequence, message.Event, message.Payload, attempt, null, "auto-ack");
+                _observer.Settled(ObservedSettlement.Acked, queue, subscription.Name, subscription.Key, message.Id, message.Sequence, message.Event, message.Payload, typeof(T), attempt, null, "auto-ack");
             }
         }
 
@@ -146,7 +146,7 @@ internal sealed class BrokerEvents
 
     private void AckedSlow<T>(SubscriptionState<T> subscription, Message<T> message, int attempt)
     {
-        _observer?.Settled(ObservedSettlement.Acked, subscription.Queue.Name, subscription.Name, subscription.Key, message.Id, message.Sequence, message.Event, message.Payload, attempt, null, null);
+        _observer?.Settled(ObservedSettlement.Acked, subscription.Queue.Name, subscription.Name, subscription.Key, message.Id, message.Sequence, message.Event, message.Payload, typeof(T), attempt, null, null);
         _metrics.RecordAcked(subscription.Queue.Name, subscription.Name, message.Event, message.TimestampTicks);
     }
 
@@ -166,14 +166,14 @@ internal sealed class BrokerEvents
 
     /// <summary>A consumer rejected a delivery; it goes to the dead-letter queue next (<see cref="DeadLettered{T}"/>).</summary>
     public void Rejected<T>(SubscriptionState<T> subscription, Message<T> message, int attempts, string? reason) =>
-        _observer?.Settled(ObservedSettlement.Rejected, subscription.Queue.Name, subscription.Name, subscription.Key, message.Id, message.Sequence, message.Event, message.Payload, attempts, null, reason);
+        _observer?.Settled(ObservedSettlement.Rejected, subscription.Queue.Name, subscription.Name, subscription.Key, message.Id, message.Sequence, message.Event, message.Payload, typeof(T), attempts, null, reason);
 
     /// <summary>
     /// A message is on its way into <paramref name="queue"/>'s dead-letter queue: told to the observer before it is
     /// there, so that the harness never sees it in neither place.
     /// </summary>
     public void DeadLettering<T>(BrokerQueue<T> queue, string? subscription, SubscriptionKey? subscriptionKey, Message<T> message, int attempts, string reason) =>
-        _observer?.Settled(ObservedSettlement.DeadLettered, queue.Name, subscription, subscriptionKey, message.Id, message.Sequence, message.Event, message.Payload, attempts, null, reason);
+        _observer?.Settled(ObservedSettlement.DeadLettered, queue.Name, subscription, subscriptionKey, message.Id, message.Sequence, message.Event, message.Payload, typeof(T), attempts, null, reason);
 
     /// <summary>A message is in <paramref name="queue"/>'s dead-letter queue (messagequeue.messages.dead_lettered, and the log).</summary>
     public void DeadLettered<T>(BrokerQueue<T> queue, string? subscription, Message<T> message, int attempts, string reason)

@@ -24,7 +24,7 @@ internal abstract class BrokerObserver
     /// (0: nobody took it). Called before any consumer can see it, so it always comes before the matching
     /// <see cref="Released"/> calls.
     /// </summary>
-    public abstract void Published(string queue, bool deadLetterQueue, Guid id, long sequence, string eventName, object? payload, IReadOnlyDictionary<string, string> headers, int subscriptions);
+    public abstract void Published(string queue, bool deadLetterQueue, Guid id, long sequence, string eventName, object? payload, Type payloadType, IReadOnlyDictionary<string, string> headers, int subscriptions);
 
     /// <summary>Messages already in a queue were handed to one more subscription (a new one starting at retained messages, or recovery).</summary>
     public abstract void Referenced(int count);
@@ -43,8 +43,8 @@ internal abstract class BrokerObserver
     public abstract void Parked(string queue, string? subscription, SubscriptionKey subscriptionKey, int delta);
 
     /// <summary>A consumer read a delivery.</summary>
-    public abstract void Delivered(string queue, string? subscription, SubscriptionKey subscriptionKey, Guid id, long sequence, string eventName, object? payload, int attempt);
+    public abstract void Delivered(string queue, string? subscription, SubscriptionKey subscriptionKey, Guid id, long sequence, string eventName, object? payload, Type payloadType, int attempt);
 
     /// <summary>A delivery was settled, extended, timed out, or dead-lettered (by a consumer or by the broker).</summary>
-    public abstract void Settled(ObservedSettlement kind, string queue, string? subscription, SubscriptionKey? subscriptionKey, Guid id, long sequence, string eventName, object? payload, int attempt, TimeSpan? delay, string? reason);
+    public abstract void Settled(ObservedSettlement kind, string queue, string? subscription, SubscriptionKey? subscriptionKey, Guid id, long sequence, string eventName, object? payload, Type payloadType, int attempt, TimeSpan? delay, string? reason);
 }

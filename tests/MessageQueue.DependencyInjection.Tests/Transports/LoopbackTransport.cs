@@ -12,6 +12,7 @@ public sealed class LoopbackTransport : ITransport, IDisposable
 {
     private readonly Lock _gate = new();
     private readonly List<Subscription> _subscriptions = [];
+    private readonly List<string> _declared = [];
     private long _sequence;
     private int _acked;
     private int _nacked;
@@ -26,6 +27,29 @@ public sealed class LoopbackTransport : ITransport, IDisposable
     public bool IsDisposed { get; private set; }
 
     public string MessagingSystem => "loopback";
+
+    /// <summary>The queues declared ahead of use, in order.</summary>
+    public IReadOnlyList<string> Declared
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _declared];
+            }
+        }
+    }
+
+    public Task DeclareQueueAsync(string queue, CancellationToken cancellationToken = default)
+    {
+        MessageRules.ThrowIfInvalidQueueName(queue, allowDeadLetterQueue: true);
+        lock (_gate)
+        {
+            _declared.Add(queue);
+        }
+
+        return Task.CompletedTask;
+    }
 
     public ValueTask<PublishReceipt> PublishAsync<T>(string queue, string eventName, T payload, PublishOptions options = default, CancellationToken cancellationToken = default)
     {

@@ -101,6 +101,32 @@ public sealed class UseTransportTests
         transport.IsDisposed.Should().BeTrue();
     }
 
+    [Fact]
+    public async Task QueuesDeclaredInCode_AreDeclaredOnTheTransport_WhenTheHostStarts()
+    {
+        var transport = new LoopbackTransport();
+        using IHost host = TestHosts.Build(services => services.AddMessageBroker(b => b.UseTransport(_ => transport).DeclareQueue<Order>("orders").DeclareQueue<string>("audit")), _logs);
+
+        transport.Declared.Should().BeEmpty("nothing is declared before the host starts");
+        await host.StartAsync();
+
+        transport.Declared.Should().Equal("orders", "audit");
+        await host.StopAsync().OrHang("the stop");
+    }
+
+    [Fact]
+    public void QueueOptions_OnATransport_AreAStartUpError_NamingTheQueue()
+    {
+        // QueueOptions bound the in-memory broker's queues; a transport's queues follow the server's policies, so options
+        // given for one would be silently ignored.
+        using IHost host = TestHosts.Build(services => services.AddMessageBroker(b => b.UseTransport(_ => new LoopbackTransport()).DeclareQueue<Order>("orders", q => q.MaxMessages = 5)), _logs);
+
+        Action validate = () => host.Services.GetRequiredService<Microsoft.Extensions.Options.IStartupValidator>().Validate();
+
+        validate.Should().Throw<Microsoft.Extensions.Options.OptionsValidationException>().Which.Message.Should()
+            .Contain("Queue 'orders'").And.Contain("QueueOptions").And.Contain("transport (UseTransport)").And.Contain("DeclareQueue<Order>(\"orders\")");
+    }
+
     private IHost Build(Action<IServiceCollection> configure) => TestHosts.Build(
         services =>
         {

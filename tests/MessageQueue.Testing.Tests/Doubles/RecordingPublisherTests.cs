@@ -17,7 +17,7 @@ public sealed class RecordingPublisherTests
         (await checkout.PlaceAsync(new Order(8, "coffee"))).Should().Be("accepted");
 
         publisher.Messages.Should().HaveCount(2);
-        RecordedMessage first = publisher.Messages[0];
+        MessageRecord first = publisher.Messages[0];
         first.Queue.Should().Be("orders");
         first.Event.Should().Be("order.created");
         first.GetPayload<Order>().Should().Be(new Order(7, "tea"));
@@ -25,6 +25,34 @@ public sealed class RecordingPublisherTests
         first.Options.Headers.Should().Contain("source", "web");
         publisher.Messages.Select(m => m.Sequence).Should().Equal(1, 2);
         publisher.Payloads<Order>("orders", "order.created").Select(o => o.Id).Should().Equal(7, 8);
+    }
+
+    [Fact]
+    public async Task Records_AreTheHarnesssMessageRecords_OnTheGivenClock_WithTheirOptions()
+    {
+        var clock = new ManualTimeProvider();
+        var publisher = new RecordingPublisher(clock);
+        var headers = new Dictionary<string, string> { ["source"] = "web" };
+
+        await publisher.PublishAsync("orders", "order.created", new Order(1, "tea"), new PublishOptions { Headers = headers, TimeToLive = TimeSpan.FromMinutes(5) });
+        clock.Advance(TimeSpan.FromSeconds(1));
+        await publisher.PublishAsync("orders", "order.paid", new Order(1, "tea"));
+        await publisher.PublishAsync("audit", "order.created", "placed 1");
+
+        MessageRecords records = publisher.Messages;
+        records.Select(r => r.Kind).Should().Equal(MessageRecordKind.Published, MessageRecordKind.Published, MessageRecordKind.Published);
+        records.ForQueue("orders").ForEvent("order.*").Payloads<Order>().Should().Equal(new Order(1, "tea"), new Order(1, "tea"));
+        records.ForEvent("order.created").Select(r => r.Queue).Should().Equal("orders", "audit");
+        records[0].Time.Should().Be(ManualTimeProvider.DefaultStart);
+        records[1].Time.Should().Be(ManualTimeProvider.DefaultStart.AddSeconds(1));
+        records[0].Headers.Should().Equal(headers);
+        records[0].Options.TimeToLive.Should().Be(TimeSpan.FromMinutes(5));
+        records[1].Headers.Should().BeEmpty();
+        records[2].PayloadType.Should().Be<string>();
+        records[2].Sequence.Should().Be(1, "sequences count per queue");
+        records[0].Subscription.Should().BeNull();
+        records[0].Attempt.Should().Be(0);
+        new Func<RecordingPublisher>(() => new RecordingPublisher(null!)).Should().Throw<ArgumentNullException>().Which.ParamName.Should().Be("timeProvider");
     }
 
     [Fact]

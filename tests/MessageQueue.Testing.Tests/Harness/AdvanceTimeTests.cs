@@ -198,6 +198,7 @@ public sealed class AdvanceTimeTests
 
         MessageRecord dropped = harness.Dropped.Should().ContainSingle().Subject;
         dropped.Reason.Should().Be(nameof(DropReason.QueueOverflow));
+        dropped.PayloadType.Should().BeNull("the broker no longer has a dropped message's payload");
         dropped.Sequence.Should().Be(1);
         (await harness.Broker.DeleteSubscriptionAsync("orders", "batch")).Should().BeTrue();
         await harness.WaitForIdleAsync();

@@ -29,6 +29,8 @@ public sealed class WaitForIdleTests
         harness.Acked.ForEvent("order.created").Payloads<Order>().Select(o => o.Id).Should().Equal(1, 2, 3);
         harness.Nacked.Should().BeEmpty();
         harness.DeadLettered.Should().BeEmpty();
+        harness.Records.Should().OnlyContain(r => r.PayloadType == typeof(Order), "every record of a message carries the type it was published with");
+        harness.Records.Should().OnlyContain(r => r.Options.Headers == null && r.Options.TimeToLive == null, "a harness's records leave the publisher's options at their default");
     }
 
     [Fact]

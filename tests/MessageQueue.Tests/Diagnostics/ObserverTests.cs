@@ -18,7 +18,7 @@ public sealed class ObserverTests
 
         public override void Released(string queue, Guid id) => Depths.Add(depth());
 
-        public override void Published(string queue, bool deadLetterQueue, Guid id, long sequence, string eventName, object? payload, IReadOnlyDictionary<string, string> headers, int subscriptions)
+        public override void Published(string queue, bool deadLetterQueue, Guid id, long sequence, string eventName, object? payload, Type payloadType, IReadOnlyDictionary<string, string> headers, int subscriptions)
         {
         }
 
@@ -34,11 +34,11 @@ public sealed class ObserverTests
         {
         }
 
-        public override void Delivered(string queue, string? subscription, SubscriptionKey subscriptionKey, Guid id, long sequence, string eventName, object? payload, int attempt)
+        public override void Delivered(string queue, string? subscription, SubscriptionKey subscriptionKey, Guid id, long sequence, string eventName, object? payload, Type payloadType, int attempt)
         {
         }
 
-        public override void Settled(ObservedSettlement kind, string queue, string? subscription, SubscriptionKey? subscriptionKey, Guid id, long sequence, string eventName, object? payload, int attempt, TimeSpan? delay, string? reason)
+        public override void Settled(ObservedSettlement kind, string queue, string? subscription, SubscriptionKey? subscriptionKey, Guid id, long sequence, string eventName, object? payload, Type payloadType, int attempt, TimeSpan? delay, string? reason)
         {
         }
     }
