@@ -59,6 +59,32 @@ public sealed class AllocationTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task RouteCacheMisses_ManyNamesPastNonMatchingWildcards_AllocateOnlyTheEnvelope()
+    {
+        // Names with an id in them, four times as many as the route cache holds, cycling: most publishes miss the cache
+        // and walk the subscription trie, past 1 000 wildcard subscriptions that match none of them.
+        await using var broker = new Broker();
+        broker.DeclareQueue<TestEvent>("hot", new QueueOptions { MaxMessages = Batch * 2 });
+        var others = new List<Subscription<TestEvent>>();
+        for (int i = 0; i < 1_000; i++)
+        {
+            others.Add(await broker.SubscribeAsync<TestEvent>("hot", $"other.{i}.*"));
+        }
+
+        Subscription<TestEvent> subscriber = await broker.SubscribeAsync<TestEvent>("hot", "*.results", new SubscriptionOptions { MaxInFlight = Batch });
+        string[] names = [.. Enumerable.Range(0, 4 * RouteTable<TestEvent>.MaxCachedRoutes).Select(i => $"ep{i}.results")];
+        int next = 0;
+        var payload = new TestEvent(1);
+        Func<bool> publish = () => broker.TryPublish("hot", names[next++ % names.Length], payload, out _);
+        Subscription<TestEvent>[] subscribers = [subscriber];
+
+        double perMessage = AllocatedPerMessage(count => PublishAndDrain(subscribers, count, publish), "route cache misses");
+
+        perMessage.Should().BeLessThanOrEqualTo(EnvelopeBudget, "a miss walks the trie and finds its shared route without allocating");
+        others.Count(s => s.TryRead(out Delivery<TestEvent> _)).Should().Be(0, "no name matches 'other.N.*'");
+    }
+
+    [Fact]
     [Trait("Guarantee", "8")]
     public async Task AClientPublishingUnderAuthorizationRules_AllocatesOnlyTheEnvelope_OnceItsDecisionIsCached()
     {

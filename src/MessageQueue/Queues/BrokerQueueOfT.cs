@@ -365,7 +365,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         }
         else
         {
-            Route<T> route = draft.Target is { IsDeleted: false } target ? _routes.To(target, draft.Event) : _routes.Get(draft.Event);
+            Route<T> route = draft.Target is { IsDeleted: false } target ? _routes.To(target) : _routes.Get(draft.Event);
             if (route.Subscriptions.Length == 0)
             {
                 _retention.ReturnRoom();

@@ -1,33 +1,43 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 
 namespace MessageQueue;
 
 /// <summary>
-/// A queue's subscriptions and its route cache: which subscriptions an event name routes to.
+/// A queue's subscriptions and its routes: which subscriptions an event name routes to.
 /// </summary>
 /// <remarks>
 /// <para><b>Reads without a lock.</b> The subscription set is an array replaced (copy on write) whenever a subscription
-/// comes or goes, and each change bumps a version that invalidates every cached route. The cache is a dictionary that
-/// is never changed once published: a miss copies it and swaps the copy in. A publisher that keeps using the same
-/// event name string is answered from <see cref="_lastRoute"/> without even hashing it.</para>
-/// <para><b>Writes under the queue's lock.</b> The set changes, and a miss fills the cache, only under the owning
-/// queue's lock (<see cref="_gate"/>), which the queue also holds while it walks the set to evict, drop or snapshot.
-/// So the set is stable for anyone who holds that lock.</para>
-/// <para><b>Bounded.</b> Event names are data: past <see cref="MaxCachedRoutes"/> the cache starts over, so that it
-/// stays bounded whatever event names come in.</para>
+/// comes or goes, and each change bumps a version that invalidates every cached route. Routes are cached in a
+/// <see cref="RouteCache{T}"/> of <see cref="MaxCachedRoutes"/> slots, read without a lock.</para>
+/// <para><b>Misses under the queue's lock.</b> A name the cache does not have is matched by walking the queue's
+/// <see cref="SubscriptionTrie{T}"/> word by word, so its cost grows with the name's depth, not with the number of
+/// subscriptions. Routes are interned by their subscriptions: every name that reaches the same subscriptions (none, most
+/// often) shares one route, so a miss allocates nothing once the distinct routes exist. The set changes, and misses are
+/// filled, only under the owning queue's lock (<see cref="_gate"/>), which the queue also holds while it walks the set
+/// to evict, drop or snapshot. So the set is stable for anyone who holds that lock.</para>
+/// <para><b>Bounded.</b> Event names are data: the cache has a fixed number of slots, and the interned routes are
+/// forgotten past <see cref="MaxInternedRoutes"/>, so memory stays bounded whatever event names come in.</para>
 /// </remarks>
 internal sealed class RouteTable<T>
 {
-    /// <summary>How many event names the cache holds before it starts over.</summary>
+    /// <summary>How many event names the cache holds.</summary>
     public const int MaxCachedRoutes = 1024;
+
+    /// <summary>How many distinct routes (sets of subscriptions) are kept for sharing before they are forgotten.</summary>
+    public const int MaxInternedRoutes = 4096;
 
     private readonly Lock _gate;
     private readonly int _maxEventNameLength;
+    private readonly SubscriptionTrie<T> _trie;
+    private readonly RouteCache<T> _cache = new(MaxCachedRoutes);
+
+    // The distinct routes of the current version, by their subscriptions; and the walk's scratch list.
+    private readonly Dictionary<RouteKey, Route<T>> _interned = new(RouteKey.Comparer);
+    private readonly List<SubscriptionState<T>> _matches = [];
 
     private SubscriptionState<T>[] _subscriptions = [];
     private int _version;
-    private Dictionary<string, Route<T>> _routes = new(StringComparer.Ordinal);
-    private Route<T>? _lastRoute;
 
     /// <param name="queueGate">The owning queue's lock: the set changes only under it.</param>
     /// <param name="maxEventNameLength">The longest event name a route is made for (<see cref="BrokerOptions.MaxEventNameLength"/>).</param>
@@ -35,6 +45,7 @@ internal sealed class RouteTable<T>
     {
         _gate = queueGate;
         _maxEventNameLength = maxEventNameLength;
+        _trie = new SubscriptionTrie<T>(queueGate);
     }
 
     /// <summary>Every subscription, in id order. Stable while the queue's lock is held; a snapshot otherwise.</summary>
@@ -47,16 +58,8 @@ internal sealed class RouteTable<T>
     /// <exception cref="ArgumentException">The event name is not valid (checked on a cache miss only: a cached name was valid).</exception>
     public Route<T> Get(string eventName)
     {
-        int version = Volatile.Read(ref _version);
-        Route<T>? route = Volatile.Read(ref _lastRoute);
-        if (route is not null && ReferenceEquals(route.Event, eventName) && route.Version == version)
+        if (_cache.TryGet(eventName, Volatile.Read(ref _version), out Route<T>? route))
         {
-            return route;
-        }
-
-        if (Volatile.Read(ref _routes).TryGetValue(eventName, out route) && route.Version == version)
-        {
-            Volatile.Write(ref _lastRoute, route);
             return route;
         }
 
@@ -70,46 +73,47 @@ internal sealed class RouteTable<T>
     public Route<T> GetLocked(string eventName)
     {
         Debug.Assert(_gate.IsHeldByCurrentThread);
-        if (_routes.TryGetValue(eventName, out Route<T>? route) && route.Version == _version)
+        if (_cache.TryGet(eventName, _version, out Route<T>? route))
         {
-            _lastRoute = route;
             return route;
         }
 
-        // First sight of this event name since the subscriptions last changed: validate, match, cache.
+        // First sight of this name in the cache since the subscriptions last changed: validate, match, share, cache.
         ValidateEvent(eventName);
-        var matches = new List<SubscriptionState<T>>();
-        foreach (SubscriptionState<T> subscription in _subscriptions)
+        _matches.Clear();
+        _trie.Match(eventName, _matches);
+
+        // In id order: the order publishers lock subscriptions in.
+        Span<SubscriptionState<T>> matches = CollectionsMarshal.AsSpan(_matches);
+        matches.Sort(static (a, b) => a.Id.CompareTo(b.Id));
+        route = Intern(matches);
+        _matches.Clear();
+        _cache.Set(eventName, route);
+        return route;
+    }
+
+    // The one route of this version to exactly these subscriptions, made the first time they are asked for.
+    private Route<T> Intern(ReadOnlySpan<SubscriptionState<T>> matches)
+    {
+        var key = new RouteKey(_matches);
+        if (_interned.TryGetValue(key, out Route<T>? route))
         {
-            if (subscription.Matches(eventName))
-            {
-                matches.Add(subscription);
-            }
+            return route;
         }
 
-        route = new Route<T>(eventName, [.. matches], _version);
-
-        // Copy on write: readers hold the old dictionary. Routes of an older version are left behind.
-        var routes = new Dictionary<string, Route<T>>(Math.Min(_routes.Count + 1, MaxCachedRoutes), StringComparer.Ordinal);
-        if (_routes.Count < MaxCachedRoutes)
+        if (_interned.Count >= MaxInternedRoutes)
         {
-            foreach (KeyValuePair<string, Route<T>> cached in _routes)
-            {
-                if (cached.Value.Version == _version)
-                {
-                    routes.Add(cached.Key, cached.Value);
-                }
-            }
+            // Bounded: start over (the routes already handed out stay valid).
+            _interned.Clear();
         }
 
-        routes[eventName] = route;
-        Volatile.Write(ref _routes, routes);
-        Volatile.Write(ref _lastRoute, route);
+        route = new Route<T>(matches.ToArray(), _version);
+        _interned.Add(new RouteKey(route.Subscriptions), route);
         return route;
     }
 
     /// <summary>A route to one subscription only (a replayed dead letter going back to the subscription that dead-lettered it).</summary>
-    public Route<T> To(SubscriptionState<T> target, string eventName) => new(eventName, [target], Volatile.Read(ref _version));
+    public Route<T> To(SubscriptionState<T> target) => new([target], Volatile.Read(ref _version));
 
     /// <summary>Adds a subscription. Under the queue's lock.</summary>
     public void AddLocked(SubscriptionState<T> subscription)
@@ -119,7 +123,8 @@ internal sealed class RouteTable<T>
         // Ids only grow, so appending keeps the array in lock order.
         Debug.Assert(_subscriptions.Length == 0 || _subscriptions[^1].Id < subscription.Id);
         Volatile.Write(ref _subscriptions, [.. _subscriptions, subscription]);
-        Volatile.Write(ref _version, _version + 1);
+        _trie.Add(subscription);
+        ChangedLocked();
     }
 
     /// <summary>Removes a subscription. Under the queue's lock.</summary>
@@ -127,7 +132,18 @@ internal sealed class RouteTable<T>
     {
         Debug.Assert(_gate.IsHeldByCurrentThread);
         Volatile.Write(ref _subscriptions, Array.FindAll(_subscriptions, s => s != subscription));
+        _trie.Remove(subscription);
+        ChangedLocked();
+
+        // No cached route may keep the subscription alive.
+        _cache.Clear();
+    }
+
+    // Every route made so far is now stale.
+    private void ChangedLocked()
+    {
         Volatile.Write(ref _version, _version + 1);
+        _interned.Clear();
     }
 
     /// <summary>Checks an event name: the broker's rules for names, and <see cref="BrokerOptions.MaxEventNameLength"/>.</summary>
@@ -152,4 +168,66 @@ internal sealed class RouteTable<T>
             Debug.Assert(subscriptions[i - 1].Id < subscriptions[i].Id, "subscriptions are kept in id order, the lock order");
         }
     }
+
+    /// <summary>A set of subscriptions as a dictionary key, compared by the subscriptions it holds, in order.</summary>
+    private readonly struct RouteKey
+    {
+        public static readonly IEqualityComparer<RouteKey> Comparer = new KeyComparer();
+
+        // One of the two: a route's array, or the walk's scratch list (for a lookup only, so nothing is copied).
+        private readonly SubscriptionState<T>[]? _array;
+        private readonly List<SubscriptionState<T>>? _list;
+        private readonly int _hash;
+
+        public RouteKey(SubscriptionState<T>[] subscriptions)
+        {
+            _array = subscriptions;
+            _hash = HashOf(subscriptions);
+        }
+
+        public RouteKey(List<SubscriptionState<T>> subscriptions)
+        {
+            _list = subscriptions;
+            _hash = HashOf(CollectionsMarshal.AsSpan(subscriptions));
+        }
+
+        private ReadOnlySpan<SubscriptionState<T>> Subscriptions => _array ?? CollectionsMarshal.AsSpan(_list);
+
+        private static int HashOf(ReadOnlySpan<SubscriptionState<T>> subscriptions)
+        {
+            var hash = default(HashCode);
+            foreach (SubscriptionState<T> subscription in subscriptions)
+            {
+                hash.Add(subscription.Id);
+            }
+
+            return hash.ToHashCode();
+        }
+
+        private sealed class KeyComparer : IEqualityComparer<RouteKey>
+        {
+            public bool Equals(RouteKey x, RouteKey y)
+            {
+                ReadOnlySpan<SubscriptionState<T>> left = x.Subscriptions;
+                ReadOnlySpan<SubscriptionState<T>> right = y.Subscriptions;
+                if (x._hash != y._hash || left.Length != right.Length)
+                {
+                    return false;
+                }
+
+                for (int i = 0; i < left.Length; i++)
+                {
+                    if (!ReferenceEquals(left[i], right[i]))
+                    {
+                        return false;
+                    }
+                }
+
+                return true;
+            }
+
+            public int GetHashCode(RouteKey key) => key._hash;
+        }
+    }
 }
+

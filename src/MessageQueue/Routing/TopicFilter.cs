@@ -2,8 +2,9 @@ namespace MessageQueue;
 
 /// <summary>
 /// A parsed event filter with AMQP topic semantics: <c>*</c> matches exactly one word and <c>#</c>
-/// matches zero or more words. Filters are parsed once, at subscribe time; matching only runs when a
-/// queue computes the route for an event name it has not seen yet, and the result is cached.
+/// matches zero or more words. Filters are parsed once, at subscribe time. Routing a publish goes through a queue's
+/// <see cref="SubscriptionTrie{T}"/> built from these words; <see cref="Matches"/> tests one name against one filter
+/// (recovery, replay filters, retention), without allocating.
 /// </summary>
 internal sealed class TopicFilter
 {
@@ -16,6 +17,9 @@ internal sealed class TopicFilter
     }
 
     public string Text { get; }
+
+    /// <summary>The filter's words, with runs of <c>#</c> collapsed into one.</summary>
+    public string[] Words => _words;
 
     /// <summary>Parses a filter that <see cref="Names.ValidateFilter"/> accepted.</summary>
     public static TopicFilter Parse(string text)
@@ -37,12 +41,15 @@ internal sealed class TopicFilter
 
     public bool Matches(string eventName)
     {
-        string[] words = eventName.Split('.');
+        // The words of the name, as ranges: a valid name has at most MaxEventLength / 2 + 1 of them.
+        int count = eventName.AsSpan().Count('.') + 1;
+        Span<Range> words = count <= 128 ? stackalloc Range[count] : new Range[count];
+        eventName.AsSpan().Split(words, '.');
 
         // reachable[j]: the filter words seen so far can match exactly the first j event words.
         // Dynamic programming over (filter word, event word) keeps this O(filter × event) even with many '#'.
-        Span<bool> reachable = words.Length < 128 ? stackalloc bool[words.Length + 1] : new bool[words.Length + 1];
-        Span<bool> next = words.Length < 128 ? stackalloc bool[words.Length + 1] : new bool[words.Length + 1];
+        Span<bool> reachable = count < 128 ? stackalloc bool[count + 1] : new bool[count + 1];
+        Span<bool> next = count < 128 ? stackalloc bool[count + 1] : new bool[count + 1];
         reachable.Clear();
         reachable[0] = true;
 
@@ -53,7 +60,7 @@ internal sealed class TopicFilter
             {
                 // Zero or more words: once j is reachable, every later position is too.
                 bool any = false;
-                for (int j = 0; j <= words.Length; j++)
+                for (int j = 0; j <= count; j++)
                 {
                     any |= reachable[j];
                     next[j] = any;
@@ -61,9 +68,9 @@ internal sealed class TopicFilter
             }
             else
             {
-                for (int j = 0; j < words.Length; j++)
+                for (int j = 0; j < count; j++)
                 {
-                    if (reachable[j] && (pattern == "*" || string.Equals(pattern, words[j], StringComparison.Ordinal)))
+                    if (reachable[j] && (pattern == "*" || pattern.AsSpan().SequenceEqual(eventName.AsSpan()[words[j]])))
                     {
                         next[j + 1] = true;
                     }
@@ -73,7 +80,7 @@ internal sealed class TopicFilter
             next.CopyTo(reachable);
         }
 
-        return reachable[words.Length];
+        return reachable[count];
     }
 
     public override string ToString() => Text;

@@ -69,6 +69,12 @@ internal sealed partial class SubscriptionState<T>
     /// <summary>Increases with creation order; publishers lock subscriptions in this order.</summary>
     public long Id { get; }
 
+    /// <summary>The parsed filters, indexed by the queue's <see cref="SubscriptionTrie{T}"/>.</summary>
+    public TopicFilter[] TopicFilters => _filters;
+
+    /// <summary>The last route computation that matched this subscription; written only under the queue's lock (<see cref="SubscriptionTrie{T}"/>).</summary>
+    public long RouteMark { get; set; }
+
     /// <summary>The subscription's identity for snapshots and the observer: a value, holding nothing of this object.</summary>
     public SubscriptionKey Key => new(_queue.Name, Id);
 

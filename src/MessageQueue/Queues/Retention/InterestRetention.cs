@@ -29,7 +29,7 @@ internal sealed class InterestRetention<T> : QueueRetention<T>
         Route<T>? route = null;
         if (draft.DueAt == 0)
         {
-            route = draft.Target is { IsDeleted: false } target ? Queue.Routes.To(target, draft.Event) : Queue.Routes.Get(draft.Event);
+            route = draft.Target is { IsDeleted: false } target ? Queue.Routes.To(target) : Queue.Routes.Get(draft.Event);
             if (route.Subscriptions.Length == 0)
             {
                 receipt = Queue.PublishUnrouted(draft);
