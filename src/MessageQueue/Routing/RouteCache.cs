@@ -3,36 +3,40 @@ using System.Diagnostics.CodeAnalysis;
 namespace MessageQueue;
 
 /// <summary>
-/// A fixed number of recently routed event names and their routes, read without a lock and replaced slot by slot,
-/// so that a miss neither copies a table nor allocates, however many distinct names come in.
+/// Recently routed event names and their routes, read without a lock and replaced slot by slot, so that a miss
+/// neither copies a table nor allocates, however many distinct names come in.
 /// </summary>
 /// <remarks>
-/// <para>Each name has one slot (by its hash); a newer name with the same slot replaces it. A slot is an object made
-/// once and then rewritten in place, guarded by a sequence number (a seqlock): the writer makes it odd, writes the name
-/// and the route, and makes it even again; a reader that sees the same even number before and after its reads has a
-/// name and route written together. Writers hold the owning queue's lock, so there is one at a time.</para>
+/// <para>Two-way set associative: a name may sit in either slot of its pair (by its hash). A new name takes a free or
+/// stale slot of its pair, else pushes the pair's older name out. The table starts small and grows (by four, up to
+/// <see cref="MaxCapacity"/> slots) only when names keep pushing each other out, so a queue with a few event names stays
+/// small and one whose names carry ids gets the room. Each table is made with all its slots, so a miss allocates
+/// nothing once the table has stopped growing.</para>
+/// <para>A slot is an object made once and then rewritten in place, guarded by a sequence number (a seqlock): the
+/// writer makes it odd, writes the name and the route, and makes it even again; a reader that sees the same even
+/// number before and after its reads has a name and route written together. Writers hold the owning queue's lock, so
+/// there is one at a time.</para>
 /// <para>A route carries the version of the subscription set it was computed for; a reader passes the current version
 /// and a route of another version is a miss.</para>
 /// </remarks>
 internal sealed class RouteCache<T>
 {
-    private readonly Slot?[] _slots;
-    private readonly int _mask;
+    /// <summary>The most slots a queue's cache grows to: about 200 KB with the names in it.</summary>
+    public const int MaxCapacity = 4096;
+
+    private const int InitialCapacity = 64;
+
+    // Empty until the first route is cached: a queue nobody publishes to (a dead-letter queue, most often) holds none.
+    private Slot[] _slots = [];
+
+    // Names pushed out of a full pair since the table last grew. Under the owner's lock.
+    private int _pushedOut;
 
     // The slot of the last hit: a publisher that keeps using one event name string finds it without hashing the name.
     private Slot? _last;
 
-    /// <param name="capacity">The number of slots, a power of two.</param>
-    public RouteCache(int capacity)
-    {
-        if (!int.IsPow2(capacity))
-        {
-            throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "The route cache's capacity is a power of two.");
-        }
-
-        _slots = new Slot?[capacity];
-        _mask = capacity - 1;
-    }
+    /// <summary>The current number of slots.</summary>
+    public int Capacity => Volatile.Read(ref _slots).Length;
 
     /// <summary>The route cached for <paramref name="eventName"/> with <paramref name="version"/>, if any.</summary>
     public bool TryGet(string eventName, int version, [NotNullWhen(true)] out Route<T>? route)
@@ -42,49 +46,101 @@ internal sealed class RouteCache<T>
             return true;
         }
 
-        if (Volatile.Read(ref _slots[SlotOf(eventName)]) is { } slot && slot.TryRead(eventName, version, sameString: false, out route))
+        Slot[] slots = Volatile.Read(ref _slots);
+        if (slots.Length > 0)
         {
-            Volatile.Write(ref _last, slot);
-            return true;
+            int pair = PairOf(eventName, slots.Length);
+            if (slots[pair].TryRead(eventName, version, sameString: false, out route))
+            {
+                Volatile.Write(ref _last, slots[pair]);
+                return true;
+            }
+
+            if (slots[pair + 1].TryRead(eventName, version, sameString: false, out route))
+            {
+                Volatile.Write(ref _last, slots[pair + 1]);
+                return true;
+            }
         }
 
         route = null;
         return false;
     }
 
-    /// <summary>Caches a route, replacing whatever had the name's slot. Under the owner's lock.</summary>
-    public void Set(string eventName, Route<T> route)
+    /// <summary>Caches a route of the current <paramref name="version"/>. Under the owner's lock.</summary>
+    public void Set(string eventName, Route<T> route, int version)
     {
-        ref Slot? slot = ref _slots[SlotOf(eventName)];
-        if (slot is null)
+        Slot[] slots = _slots;
+        if (slots.Length == 0)
         {
-            // Made once per slot: after the first fill, a miss allocates nothing.
-            Volatile.Write(ref slot, new Slot(eventName, route));
+            slots = Grow(InitialCapacity);
+        }
+
+        int pair = PairOf(eventName, slots.Length);
+        Slot first = slots[pair];
+        Slot second = slots[pair + 1];
+        Slot target = first;
+        if (!first.IsCurrent(version))
+        {
+            first.Write(eventName, route);
+        }
+        else if (!second.IsCurrent(version))
+        {
+            second.Write(eventName, route);
+            target = second;
+        }
+        else if (slots.Length < MaxCapacity && ++_pushedOut > slots.Length)
+        {
+            // The names in use do not fit: grow. The table starts over with this name; the others come back as used.
+            slots = Grow(slots.Length * 4);
+            target = slots[PairOf(eventName, slots.Length)];
+            target.Write(eventName, route);
         }
         else
         {
-            slot.Write(eventName, route);
+            // Both current: the newer stays, moved to the second slot; this name takes the first.
+            second.CopyFrom(first);
+            first.Write(eventName, route);
         }
 
-        Volatile.Write(ref _last, slot);
+        Volatile.Write(ref _last, target);
     }
 
     /// <summary>Forgets every route, so that none holds on to a subscription that is gone. Under the owner's lock.</summary>
     public void Clear()
     {
-        foreach (Slot? slot in _slots)
+        foreach (Slot slot in _slots)
         {
-            slot?.Write(null, null);
+            slot.Write(null, null);
         }
+
+        Volatile.Write(ref _last, null);
     }
 
-    private int SlotOf(string eventName) => eventName.GetHashCode() & _mask;
+    // A table with every slot made, so that filling it allocates nothing.
+    private Slot[] Grow(int capacity)
+    {
+        var slots = new Slot[capacity];
+        for (int i = 0; i < slots.Length; i++)
+        {
+            slots[i] = new Slot();
+        }
 
-    private sealed class Slot(string? eventName, Route<T>? route)
+        _pushedOut = 0;
+        Volatile.Write(ref _slots, slots);
+        return slots;
+    }
+
+    private static int PairOf(string eventName, int capacity) => eventName.GetHashCode() & (capacity - 2);
+
+    private sealed class Slot
     {
         private int _sequence;
-        private string? _event = eventName;
-        private Route<T>? _route = route;
+        private string? _event;
+        private Route<T>? _route;
+
+        /// <summary>Whether it holds a route of <paramref name="version"/>. Under the owner's lock.</summary>
+        public bool IsCurrent(int version) => _route is { } route && route.Version == version;
 
         public bool TryRead(string eventName, int version, bool sameString, [NotNullWhen(true)] out Route<T>? route)
         {
@@ -104,6 +160,8 @@ internal sealed class RouteCache<T>
             route = null;
             return false;
         }
+
+        public void CopyFrom(Slot other) => Write(other._event, other._route);
 
         public void Write(string? eventName, Route<T>? route)
         {

@@ -21,8 +21,8 @@ namespace MessageQueue;
 /// </remarks>
 internal sealed class RouteTable<T>
 {
-    /// <summary>How many event names the cache holds.</summary>
-    public const int MaxCachedRoutes = 1024;
+    /// <summary>How many event names the cache holds at most (it starts smaller and grows as names push each other out).</summary>
+    public const int MaxCachedRoutes = RouteCache<T>.MaxCapacity;
 
     /// <summary>How many distinct routes (sets of subscriptions) are kept for sharing before they are forgotten.</summary>
     public const int MaxInternedRoutes = 4096;
@@ -30,7 +30,7 @@ internal sealed class RouteTable<T>
     private readonly Lock _gate;
     private readonly int _maxEventNameLength;
     private readonly SubscriptionTrie<T> _trie;
-    private readonly RouteCache<T> _cache = new(MaxCachedRoutes);
+    private readonly RouteCache<T> _cache = new();
 
     // The distinct routes of the current version, by their subscriptions; and the walk's scratch list.
     private readonly Dictionary<RouteKey, Route<T>> _interned = new(RouteKey.Comparer);
@@ -88,7 +88,7 @@ internal sealed class RouteTable<T>
         matches.Sort(static (a, b) => a.Id.CompareTo(b.Id));
         route = Intern(matches);
         _matches.Clear();
-        _cache.Set(eventName, route);
+        _cache.Set(eventName, route, _version);
         return route;
     }
 
