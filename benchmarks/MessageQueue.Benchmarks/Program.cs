@@ -1,14 +1,20 @@
 using BenchmarkDotNet.Running;
 using MessageQueue.Benchmarks;
 
-// "latency" runs the percentile measurement (LatencyRun); anything else goes to BenchmarkDotNet.
+// "latency" runs the percentile measurement (LatencyRun), "memory" the memory per retained message (MemoryRun);
+// anything else goes to BenchmarkDotNet.
 if (args is ["latency", ..])
 {
     return await LatencyRun.RunAsync();
 }
 
+if (args is ["memory", ..])
+{
+    return await MemoryRun.RunAsync();
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
 return 0;
 
-/// <summary>Entry point: <c>dotnet run -c Release -- --filter '*'</c>, or <c>-- latency</c>.</summary>
+/// <summary>Entry point: <c>dotnet run -c Release -- --filter '*'</c>, <c>-- latency</c> or <c>-- memory</c>.</summary>
 public partial class Program;
