@@ -34,7 +34,7 @@ namespace MessageQueue.Benchmarks;
 /// the pilot stage.
 /// </remarks>
 [MemoryDiagnoser]
-[SimpleJob(RunStrategy.Throughput, launchCount: 1, warmupCount: 3, iterationCount: 15)]
+[SimpleJob(RunStrategy.Throughput, launchCount: 1, warmupCount: 8, iterationCount: 15)]
 [HideColumns("Error", "StdDev", "RatioSD", "Gen0", "Gen1", "Gen2")]
 [MedianColumn]
 public class PeerBenchmarks
