@@ -38,18 +38,28 @@ internal sealed class RouteCache<T>
     /// <summary>The current number of slots.</summary>
     public int Capacity => Volatile.Read(ref _slots).Length;
 
-    /// <summary>The route cached for <paramref name="eventName"/> with <paramref name="version"/>, if any.</summary>
-    public bool TryGet(string eventName, int version, [NotNullWhen(true)] out Route<T>? route)
+    /// <summary>The hash that places a name: computed once per lookup and passed to <see cref="TryGet"/> and <see cref="Set"/>.</summary>
+    public static int Hash(string eventName) => eventName.GetHashCode();
+
+    /// <summary>The route of the last hit, when <paramref name="eventName"/> is the same string: no hashing.</summary>
+    public bool TryGetLast(string eventName, int version, [NotNullWhen(true)] out Route<T>? route)
     {
         if (Volatile.Read(ref _last) is { } last && last.TryRead(eventName, version, sameString: true, out route))
         {
             return true;
         }
 
+        route = null;
+        return false;
+    }
+
+    /// <summary>The route cached for <paramref name="eventName"/> (whose <see cref="Hash"/> is <paramref name="hash"/>) with <paramref name="version"/>, if any.</summary>
+    public bool TryGet(string eventName, int hash, int version, [NotNullWhen(true)] out Route<T>? route)
+    {
         Slot[] slots = Volatile.Read(ref _slots);
         if (slots.Length > 0)
         {
-            int pair = PairOf(eventName, slots.Length);
+            int pair = hash & (slots.Length - 2);
             if (slots[pair].TryRead(eventName, version, sameString: false, out route))
             {
                 Volatile.Write(ref _last, slots[pair]);
@@ -68,7 +78,7 @@ internal sealed class RouteCache<T>
     }
 
     /// <summary>Caches a route of the current <paramref name="version"/>. Under the owner's lock.</summary>
-    public void Set(string eventName, Route<T> route, int version)
+    public void Set(string eventName, int hash, Route<T> route, int version)
     {
         Slot[] slots = _slots;
         if (slots.Length == 0)
@@ -76,33 +86,32 @@ internal sealed class RouteCache<T>
             slots = Grow(InitialCapacity);
         }
 
-        int pair = PairOf(eventName, slots.Length);
+        int pair = hash & (slots.Length - 2);
         Slot first = slots[pair];
         Slot second = slots[pair + 1];
-        Slot target = first;
+        Slot target;
         if (!first.IsCurrent(version))
         {
-            first.Write(eventName, route);
+            target = first;
         }
         else if (!second.IsCurrent(version))
         {
-            second.Write(eventName, route);
             target = second;
         }
         else if (slots.Length < MaxCapacity && ++_pushedOut > slots.Length)
         {
             // The names in use do not fit: grow. The table starts over with this name; the others come back as used.
             slots = Grow(slots.Length * 4);
-            target = slots[PairOf(eventName, slots.Length)];
-            target.Write(eventName, route);
+            target = slots[hash & (slots.Length - 2)];
         }
         else
         {
-            // Both current: the newer stays, moved to the second slot; this name takes the first.
-            second.CopyFrom(first);
-            first.Write(eventName, route);
+            // Both current: push out the two in turn (the first slot keeps the turn), one rewrite per miss.
+            target = first.SecondGoesNext ? second : first;
+            first.SecondGoesNext = !first.SecondGoesNext;
         }
 
+        target.Write(eventName, route);
         Volatile.Write(ref _last, target);
     }
 
@@ -131,13 +140,14 @@ internal sealed class RouteCache<T>
         return slots;
     }
 
-    private static int PairOf(string eventName, int capacity) => eventName.GetHashCode() & (capacity - 2);
-
     private sealed class Slot
     {
         private int _sequence;
         private string? _event;
         private Route<T>? _route;
+
+        /// <summary>For the first slot of a pair: whether the second is the next to be pushed out. Under the owner's lock.</summary>
+        public bool SecondGoesNext { get; set; }
 
         /// <summary>Whether it holds a route of <paramref name="version"/>. Under the owner's lock.</summary>
         public bool IsCurrent(int version) => _route is { } route && route.Version == version;
@@ -160,8 +170,6 @@ internal sealed class RouteCache<T>
             route = null;
             return false;
         }
-
-        public void CopyFrom(Slot other) => Write(other._event, other._route);
 
         public void Write(string? eventName, Route<T>? route)
         {

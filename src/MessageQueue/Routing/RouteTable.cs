@@ -58,22 +58,32 @@ internal sealed class RouteTable<T>
     /// <exception cref="ArgumentException">The event name is not valid (checked on a cache miss only: a cached name was valid).</exception>
     public Route<T> Get(string eventName)
     {
-        if (_cache.TryGet(eventName, Volatile.Read(ref _version), out Route<T>? route))
+        int version = Volatile.Read(ref _version);
+        if (_cache.TryGetLast(eventName, version, out Route<T>? route))
+        {
+            return route;
+        }
+
+        // Hashed once: the lookup, the look again under the lock and the fill share it.
+        int hash = RouteCache<T>.Hash(eventName);
+        if (_cache.TryGet(eventName, hash, version, out route))
         {
             return route;
         }
 
         lock (_gate)
         {
-            return GetLocked(eventName);
+            return GetLocked(eventName, hash);
         }
     }
 
     /// <summary>As <see cref="Get"/>, with the queue's lock held: the route cannot go stale until it is released.</summary>
-    public Route<T> GetLocked(string eventName)
+    public Route<T> GetLocked(string eventName) => GetLocked(eventName, RouteCache<T>.Hash(eventName));
+
+    private Route<T> GetLocked(string eventName, int hash)
     {
         Debug.Assert(_gate.IsHeldByCurrentThread);
-        if (_cache.TryGet(eventName, _version, out Route<T>? route))
+        if (_cache.TryGet(eventName, hash, _version, out Route<T>? route))
         {
             return route;
         }
@@ -88,7 +98,7 @@ internal sealed class RouteTable<T>
         matches.Sort(static (a, b) => a.Id.CompareTo(b.Id));
         route = Intern(matches);
         _matches.Clear();
-        _cache.Set(eventName, route, _version);
+        _cache.Set(eventName, hash, route, _version);
         return route;
     }
 
