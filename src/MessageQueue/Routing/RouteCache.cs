@@ -21,7 +21,10 @@ namespace MessageQueue;
 /// </remarks>
 internal sealed class RouteCache<T>
 {
-    /// <summary>The most slots a queue's cache grows to: about 200 KB with the names in it.</summary>
+    /// <summary>
+    /// The most slots a queue's cache grows to: about 200 KB of slots, plus the names they hold (up to
+    /// <see cref="BrokerOptions.MaxEventNameLength"/> characters each).
+    /// </summary>
     public const int MaxCapacity = 4096;
 
     private const int InitialCapacity = 64;
@@ -62,13 +65,13 @@ internal sealed class RouteCache<T>
             int pair = hash & (slots.Length - 2);
             if (slots[pair].TryRead(eventName, version, sameString: false, out route))
             {
-                Volatile.Write(ref _last, slots[pair]);
+                Remember(slots[pair]);
                 return true;
             }
 
             if (slots[pair + 1].TryRead(eventName, version, sameString: false, out route))
             {
-                Volatile.Write(ref _last, slots[pair + 1]);
+                Remember(slots[pair + 1]);
                 return true;
             }
         }
@@ -126,6 +129,16 @@ internal sealed class RouteCache<T>
         Volatile.Write(ref _last, null);
     }
 
+    // The slot of a hit, for the next lookup of the same string; written only when it changes, so that publishers
+    // hitting one name from several threads do not keep writing a shared field.
+    private void Remember(Slot slot)
+    {
+        if (!ReferenceEquals(Volatile.Read(ref _last), slot))
+        {
+            Volatile.Write(ref _last, slot);
+        }
+    }
+
     // A table with every slot made, so that filling it allocates nothing.
     private Slot[] Grow(int capacity)
     {
@@ -135,8 +148,17 @@ internal sealed class RouteCache<T>
             slots[i] = new Slot();
         }
 
+        Slot[] old = _slots;
         _pushedOut = 0;
         Volatile.Write(ref _slots, slots);
+
+        // The old table's slots are emptied: a publisher that read one before the swap may still make it the last
+        // hit, and it must not keep a route (and the subscriptions in it) alive after they are gone.
+        foreach (Slot slot in old)
+        {
+            slot.Write(null, null);
+        }
+
         return slots;
     }
 
