@@ -127,6 +127,21 @@ public sealed class UseTransportTests
             .Contain("Queue 'orders'").And.Contain("QueueOptions").And.Contain("transport (UseTransport)").And.Contain("DeclareQueue<Order>(\"orders\")");
     }
 
+    [Fact]
+    public void QueueSettingsFromConfiguration_OnATransport_AreAStartUpError_Too()
+    {
+        // The same queue options, bound from configuration instead of set in code, would be ignored just the same.
+        using IHost host = TestHosts.Build(
+            services => services.AddMessageBroker(b => b.UseTransport(_ => new LoopbackTransport()).DeclareQueue<Order>("orders").BindConfiguration()),
+            _logs,
+            new Dictionary<string, string?> { ["MessageQueue:Queues:orders:MaxMessages"] = "5" });
+
+        Action validate = () => host.Services.GetRequiredService<Microsoft.Extensions.Options.IStartupValidator>().Validate();
+
+        validate.Should().Throw<Microsoft.Extensions.Options.OptionsValidationException>().Which.Failures.Should().ContainSingle()
+            .Which.Should().Contain("Queue 'orders' has QueueOptions").And.Contain("set its limits on the server");
+    }
+
     private IHost Build(Action<IServiceCollection> configure) => TestHosts.Build(
         services =>
         {
