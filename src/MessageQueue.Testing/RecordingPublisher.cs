@@ -79,17 +79,8 @@ public sealed class RecordingPublisher : IPublisher
     /// <exception cref="InvalidCastException">A payload published there is not a <typeparamref name="T"/>.</exception>
     public IReadOnlyList<T> Payloads<T>(string queue, string? eventName = null)
     {
-        ArgumentNullException.ThrowIfNull(queue);
-        var payloads = new List<T>();
-        foreach (MessageRecord message in Messages)
-        {
-            if (string.Equals(message.Queue, queue, StringComparison.Ordinal) && (eventName is null || string.Equals(message.Event, eventName, StringComparison.Ordinal)))
-            {
-                payloads.Add(message.GetPayload<T>());
-            }
-        }
-
-        return payloads;
+        MessageRecords published = Messages.ForQueue(queue);
+        return (eventName is null ? published : published.Where(r => string.Equals(r.Event, eventName, StringComparison.Ordinal))).Payloads<T>();
     }
 
     /// <summary>Makes every following publish throw <paramref name="exception"/>, until <see cref="Succeed"/>.</summary>

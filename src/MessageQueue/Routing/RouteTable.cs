@@ -90,20 +90,20 @@ internal sealed class RouteTable<T>
 
         // First sight of this name in the cache since the subscriptions last changed: validate, match, share, cache.
         ValidateEvent(eventName);
-        _matches.Clear();
         _trie.Match(eventName, _matches);
 
         // In id order: the order publishers lock subscriptions in.
-        Span<SubscriptionState<T>> matches = CollectionsMarshal.AsSpan(_matches);
-        matches.Sort(static (a, b) => a.Id.CompareTo(b.Id));
-        route = Intern(matches);
+        CollectionsMarshal.AsSpan(_matches).Sort(static (a, b) => a.Id.CompareTo(b.Id));
+        route = Intern();
+
+        // Emptied at once, so that the scratch list holds no subscription between misses.
         _matches.Clear();
         _cache.Set(eventName, hash, route, _version);
         return route;
     }
 
-    // The one route of this version to exactly these subscriptions, made the first time they are asked for.
-    private Route<T> Intern(ReadOnlySpan<SubscriptionState<T>> matches)
+    // The one route of this version to exactly the subscriptions in _matches, made the first time they are asked for.
+    private Route<T> Intern()
     {
         var key = new RouteKey(_matches);
         if (_interned.TryGetValue(key, out Route<T>? route))
@@ -117,7 +117,7 @@ internal sealed class RouteTable<T>
             _interned.Clear();
         }
 
-        route = new Route<T>(matches.ToArray(), _version);
+        route = new Route<T>([.. _matches], _version);
         _interned.Add(new RouteKey(route.Subscriptions), route);
         return route;
     }

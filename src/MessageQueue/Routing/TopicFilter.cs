@@ -43,7 +43,7 @@ internal sealed class TopicFilter
     {
         // The words of the name, as ranges: a valid name has at most MaxEventLength / 2 + 1 of them.
         int count = eventName.AsSpan().Count('.') + 1;
-        Span<Range> words = count <= 128 ? stackalloc Range[count] : new Range[count];
+        Span<Range> words = count < 128 ? stackalloc Range[count] : new Range[count];
         eventName.AsSpan().Split(words, '.');
 
         // reachable[j]: the filter words seen so far can match exactly the first j event words.
