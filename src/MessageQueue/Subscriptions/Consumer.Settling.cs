@@ -197,10 +197,15 @@ internal sealed partial class Consumer<T>
     /// (<see cref="TryRead"/>, <see cref="WaitToReadAsync"/>), and a reader parked on an empty ring is
     /// never behind a non-empty one.
     /// </summary>
+    /// <remarks>
+    /// The first look reads only this consumer's own line (<see cref="DeliveryRing{T}.UnreadAsSeen"/>): while the
+    /// readers know of plenty to read, a settle touches nothing a publisher writes. Only a ring that looks low costs a
+    /// look at the publisher's count and at the backlog, and then a refill of everything the credit allows.
+    /// </remarks>
     private void AfterLeaving(Message<T> message)
     {
         _state.Queue.Release(message, _state.Name);
-        if (_state.HasWaiting && _ring.Unread < _refillBelow)
+        if (_ring.UnreadAsSeen < _refillBelow && _state.HasWaiting && _ring.Unread < _refillBelow)
         {
             _state.OnCreditFreed();
         }

@@ -60,6 +60,14 @@ internal sealed class DeliveryRing<T>
     /// <summary>How many deliveries wait to be read. Read without a lock; a recent value.</summary>
     public long Unread => Volatile.Read(ref _publisher.Pushed) - Volatile.Read(ref _reader.Read);
 
+    /// <summary>
+    /// How many deliveries wait to be read as the readers last saw it: reads only the readers' own line, so a consumer can
+    /// ask on every settle without touching the publisher's. Never more than <see cref="Unread"/> with one reader; with
+    /// several, a racing read can make it a little high for a moment, which only puts a refill off until a later settle
+    /// (or until a reader finds the ring empty).
+    /// </summary>
+    public long UnreadAsSeen => Volatile.Read(ref _reader.PushedSeen) - Volatile.Read(ref _reader.Read);
+
     /// <summary>No more pushes. Set (and read) under the subscription's lock.</summary>
     public bool Stopped
     {

@@ -13,9 +13,12 @@ namespace MessageQueue;
 /// take it (after the queue's lock, if any, and in subscription-id order); consumers take it only to
 /// refill from a non-empty backlog, to nack, and to detach.</para>
 /// <para><b>Credit.</b> A consumer has credit while it holds fewer than MaxInFlight deliveries.
-/// A publisher looks at credit under <see cref="Gate"/>; a consumer frees credit without it and then
-/// looks at <see cref="_waiting"/>. Both sides write, fence, then read (Dekker), so a message never
-/// sits in the backlog while a consumer has room for it.</para>
+/// A publisher looks at credit under <see cref="Gate"/> when the backlog is empty; a consumer frees credit
+/// without it and then looks at <see cref="_waiting"/>. Both sides write, fence, then read (Dekker), so the
+/// first message into an empty backlog never waits there while a consumer has room for it. The messages
+/// behind it join the backlog without a look at credit, and each consumer refills from it, as many as its
+/// credit allows in one go, when its ring runs low or before it waits: a consumer that is behind and a
+/// publisher that is ahead trade cache lines once per batch instead of once per message.</para>
 /// </remarks>
 internal sealed partial class SubscriptionState<T>
 {
@@ -42,8 +45,8 @@ internal sealed partial class SubscriptionState<T>
     private bool _cutLoose;
     private volatile bool _hasPendingWork;
 
-    // _backlog.Count + _returned.Count. Written under Gate with Interlocked (a full fence), read by
-    // settling consumers without the lock.
+    // _backlog.Count + _returned.Count. Written under Gate (with Interlocked, a full fence, where the credit
+    // protocol needs one), read by settling consumers without the lock.
     private PaddedCounter _waiting; // on a cache line of its own: read on every settle, written only when the backlog changes
     private bool _deleted;
 
@@ -173,20 +176,32 @@ internal sealed partial class SubscriptionState<T>
     {
         Debug.Assert(Gate.IsHeldByCurrentThread && !_deleted);
 
-        // Caught up: hand the message straight to a consumer's ring.
-        if (_waiting.Value == 0 && NextConsumerWithCreditLocked() is { } consumer)
+        if (_waiting.Value == 0)
         {
-            consumer.PushLocked(message, attempt: 1, history: null);
-            _delivered++;
-            return;
+            // Caught up: hand the message straight to a consumer's ring.
+            if (NextConsumerWithCreditLocked() is { } consumer)
+            {
+                consumer.PushLocked(message, attempt: 1, history: null);
+                _delivered++;
+                return;
+            }
+
+            _backlog.Enqueue(message);
+            Interlocked.Increment(ref _waiting.Value);
+
+            // A consumer may have freed credit after the check above but read _waiting before the
+            // increment; look again now that the increment is visible.
+            DispatchLocked();
+        }
+        else
+        {
+            // Behind: the message queues up after the others without looking at any consumer's credit. The consumers
+            // saw the backlog start (the look above), and each refills from it, in batches, when its ring runs low or
+            // before it waits; looking at credit on every publish would read a line each consumer writes on every ack.
+            _backlog.Enqueue(message);
+            Volatile.Write(ref _waiting.Value, _waiting.Value + 1);
         }
 
-        _backlog.Enqueue(message);
-        Interlocked.Increment(ref _waiting.Value);
-
-        // A consumer may have freed credit after the check above but read _waiting before the
-        // increment; look again now that the increment is visible.
-        DispatchLocked();
         if (_maxBacklog > 0 && _waiting.Value > _maxBacklog)
         {
             ApplyOwnBoundLocked();
