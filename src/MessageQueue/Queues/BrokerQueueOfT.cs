@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Diagnostics;
 using System.Globalization;
 using MessageQueue.Persistence;
@@ -46,6 +47,9 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     // Message ids: a random prefix per queue incarnation plus the sequence.
     private readonly MessageIds _ids = MessageIds.Create();
 
+    // What the envelopes of this queue's plain messages share: its name and its id prefix.
+    private readonly MessageOrigin _origin;
+
     // How messages are kept and counted against MaxMessages, and what a publish into a full queue does.
     private readonly QueueRetention<T> _retention;
     private readonly QueueAdmission<T> _admission;
@@ -84,6 +88,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         : base(name, typeof(T), options, isDeadLetterQueue)
     {
         _broker = broker;
+        _origin = new MessageOrigin(name, _ids);
         _events = broker.Events;
         _routes = new RouteTable<T>(_gate, broker.Limits.MaxEventNameLength);
         _time = broker.TimeProvider;
@@ -342,6 +347,12 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     internal Message<T> CreateMessage(in Draft<T> draft, long timestamp)
     {
         long sequence = Interlocked.Increment(ref _sequence.Value);
+        if (draft.Id == Guid.Empty && draft.ExpiresAt == 0 && (ReferenceEquals(draft.Headers, FrozenDictionary<string, string>.Empty) || draft.Headers.Count == 0))
+        {
+            // The common message: everything but its own fields comes from the queue.
+            return new Message<T>(_origin, draft.Event, draft.Payload, sequence, timestamp);
+        }
+
         return new Message<T>(draft.Id == Guid.Empty ? _ids.For(sequence) : draft.Id, Name, draft.Event, draft.Payload, sequence, timestamp, draft.Headers, draft.ExpiresAt);
     }
 
