@@ -19,7 +19,7 @@ internal sealed partial class BrokerQueue<T>
         foreach (OverflowDeadLetter<T> deadLetter in deadLetters ?? [])
         {
             DeadLetter(deadLetter.Held.Message, deadLetter.Held.Deliveries, DeadLetterReasons.Overflow, null, deadLetter.Subscription, deadLetter.SubscriptionKey, deadLetter.Held.History);
-            _events.Released(Name, deadLetter.Held.Message.Id);
+            _events.Released(Name, deadLetter.Held.Message);
         }
     }
 

@@ -103,7 +103,14 @@ internal sealed class BrokerEvents
 
     /// <summary>One subscription let go of a message: settled, dropped, dead-lettered or abandoned it. After its room in the queue was freed.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Released(string queue, Guid id) => _observer?.Released(queue, id);
+    public void Released<T>(string queue, Message<T> message)
+    {
+        // The id is made from the sequence on demand: only when someone listens.
+        if (_observer is { } observer)
+        {
+            observer.Released(queue, message.Id);
+        }
+    }
 
     /// <summary>A consumer read a delivery (and, with auto-ack, settled it at once).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

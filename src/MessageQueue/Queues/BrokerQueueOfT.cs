@@ -409,7 +409,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
 
         // Last: the test harness wakes a waiting test on this call, and that test reads the snapshot at once, so the
         // room the message held must already be free.
-        _events.Released(Name, message.Id);
+        _events.Released(Name, message);
     }
 
     /// <summary>The exception for a publish that found no room: at once (Reject), or after waiting <paramref name="waited"/>.</summary>

@@ -404,7 +404,7 @@ internal sealed class LimitsRetention<T> : QueueRetention<T>
 
         for (int i = 0; i < released; i++)
         {
-            Queue.Events.Released(Queue.Name, message.Id);
+            Queue.Events.Released(Queue.Name, message);
         }
     }
 }
