@@ -1,8 +1,8 @@
 using BenchmarkDotNet.Running;
 using MessageQueue.Benchmarks;
 
-// "latency" runs the percentile measurement (LatencyRun), "memory" the memory per retained message (MemoryRun);
-// anything else goes to BenchmarkDotNet.
+// "latency" runs the percentile measurement (LatencyRun), "memory" the memory per retained message (MemoryRun),
+// "crosscore" the cost of moving a cache line between two cores (CrossCoreRun); anything else goes to BenchmarkDotNet.
 if (args is ["latency", ..])
 {
     return await LatencyRun.RunAsync();
@@ -11,6 +11,11 @@ if (args is ["latency", ..])
 if (args is ["memory", ..])
 {
     return await MemoryRun.RunAsync();
+}
+
+if (args is ["crosscore", ..])
+{
+    return CrossCoreRun.Run();
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
