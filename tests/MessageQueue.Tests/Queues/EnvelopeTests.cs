@@ -10,26 +10,20 @@ namespace MessageQueue.Tests.Queues;
 /// The envelope keeps what a plain message shares with its queue (name, id prefix) outside itself, and what only some
 /// messages have (headers, a time to live, an id of their own) in a second object: every property reads the same either way.
 /// </summary>
-public sealed class EnvelopeTests : IAsyncLifetime
+public sealed class EnvelopeTests
 {
     private static readonly DateTimeOffset Start = new(2026, 12, 6, 9, 0, 0, TimeSpan.Zero);
-    private readonly ManualTimeProvider _clock = new(Start);
-    private Broker _broker = null!;
 
-    public Task InitializeAsync()
-    {
-        _broker = new Broker(new BrokerOptions { TimeProvider = _clock, ShutdownTimeout = TimeSpan.Zero });
-        return Task.CompletedTask;
-    }
-
-    public async Task DisposeAsync() => await _broker.DisposeAsync();
+    // A manual clock, so the timestamps and expiries are exact.
+    private static Broker NewBroker() => new(new BrokerOptions { TimeProvider = new ManualTimeProvider(Start), ShutdownTimeout = TimeSpan.Zero });
 
     [Fact]
     public async Task APlainMessage_HasItsQueueAnIdOfItsOwnNoHeadersAndNoExpiry()
     {
-        await using Subscription<TestEvent> consumer = await _broker.SubscribeAsync<TestEvent>("plain", "#");
-        PublishReceipt first = await _broker.PublishAsync("plain", "e", new TestEvent(1));
-        PublishReceipt second = await _broker.PublishAsync("plain", "e", new TestEvent(2));
+        await using Broker broker = NewBroker();
+        await using Subscription<TestEvent> consumer = await broker.SubscribeAsync<TestEvent>("plain", "#");
+        PublishReceipt first = await broker.PublishAsync("plain", "e", new TestEvent(1));
+        PublishReceipt second = await broker.PublishAsync("plain", "e", new TestEvent(2));
 
         consumer.TryRead(out Delivery<TestEvent> one).Should().BeTrue();
         consumer.TryRead(out Delivery<TestEvent> two).Should().BeTrue();
@@ -46,10 +40,11 @@ public sealed class EnvelopeTests : IAsyncLifetime
     [Fact]
     public async Task AMessageWithHeadersATimeToLiveAndItsOwnId_KeepsAllThree()
     {
-        _broker.DeclareQueue<TestEvent>("rich", new QueueOptions { DeduplicationWindow = TimeSpan.FromMinutes(1) });
-        await using Subscription<TestEvent> consumer = await _broker.SubscribeAsync<TestEvent>("rich", "#");
+        await using Broker broker = NewBroker();
+        broker.DeclareQueue<TestEvent>("rich", new QueueOptions { DeduplicationWindow = TimeSpan.FromMinutes(1) });
+        await using Subscription<TestEvent> consumer = await broker.SubscribeAsync<TestEvent>("rich", "#");
         var id = Guid.NewGuid();
-        PublishReceipt receipt = await _broker.PublishAsync("rich", "e", new TestEvent(1), new PublishOptions
+        PublishReceipt receipt = await broker.PublishAsync("rich", "e", new TestEvent(1), new PublishOptions
         {
             MessageId = id,
             TimeToLive = TimeSpan.FromSeconds(30),
@@ -66,9 +61,10 @@ public sealed class EnvelopeTests : IAsyncLifetime
     [Fact]
     public async Task AQueueWithADefaultTimeToLive_StampsEveryMessageWithItsExpiry()
     {
-        _broker.DeclareQueue<TestEvent>("ttl", new QueueOptions { TimeToLive = TimeSpan.FromMinutes(5) });
-        await using Subscription<TestEvent> consumer = await _broker.SubscribeAsync<TestEvent>("ttl", "#");
-        PublishReceipt receipt = await _broker.PublishAsync("ttl", "e", new TestEvent(1));
+        await using Broker broker = NewBroker();
+        broker.DeclareQueue<TestEvent>("ttl", new QueueOptions { TimeToLive = TimeSpan.FromMinutes(5) });
+        await using Subscription<TestEvent> consumer = await broker.SubscribeAsync<TestEvent>("ttl", "#");
+        PublishReceipt receipt = await broker.PublishAsync("ttl", "e", new TestEvent(1));
 
         consumer.TryRead(out Delivery<TestEvent> delivery).Should().BeTrue();
         delivery.Message.ExpiresAt.Should().Be(Start + TimeSpan.FromMinutes(5));
