@@ -102,6 +102,9 @@ public sealed class SqliteMessageStore : IMessageStore
             // Taking a write lock now makes a second store on this file fail here, not at its first write.
             Execute(connection, "BEGIN IMMEDIATE");
             Execute(connection, "COMMIT");
+
+            // Whose file is it? Asked before anything is changed, so a file this store refuses is left exactly as it was.
+            bool isNew = CheckOwnership(connection, path);
             string mode = Convert.ToString(Scalar(connection, "PRAGMA journal_mode=WAL"), CultureInfo.InvariantCulture) ?? string.Empty;
             if (!mode.Equals("wal", StringComparison.OrdinalIgnoreCase))
             {
@@ -115,7 +118,11 @@ public sealed class SqliteMessageStore : IMessageStore
                 Execute(connection, string.Create(CultureInfo.InvariantCulture, $"PRAGMA max_page_count={Math.Max(1, size / pageSize)}"));
             }
 
-            EnsureSchema(connection, path);
+            if (isNew)
+            {
+                CreateSchema(connection);
+            }
+
             return connection;
         }
         catch (SqliteException exception)
@@ -151,7 +158,8 @@ public sealed class SqliteMessageStore : IMessageStore
         }
     }
 
-    private static void EnsureSchema(SqliteConnection connection, string path)
+    /// <summary>Refuses a file that is another application's database or a store of another format; true when the file is empty and the schema is still to be created.</summary>
+    private static bool CheckOwnership(SqliteConnection connection, string path)
     {
         long tables = Convert.ToInt64(Scalar(connection, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"), CultureInfo.InvariantCulture);
         bool ours = Convert.ToInt64(Scalar(connection, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'mq_meta'"), CultureInfo.InvariantCulture) == 1;
@@ -169,9 +177,14 @@ public sealed class SqliteMessageStore : IMessageStore
                 throw new MessageStoreException($"'{path}' is a store of format '{format}' version '{version}'; this version of MessageQueue.Sqlite reads '{Format}' version {SchemaVersion}. Open it with the version that wrote it.");
             }
 
-            return;
+            return false;
         }
 
+        return true;
+    }
+
+    private static void CreateSchema(SqliteConnection connection)
+    {
         using SqliteTransaction transaction = connection.BeginTransaction();
         foreach (string statement in Schema)
         {

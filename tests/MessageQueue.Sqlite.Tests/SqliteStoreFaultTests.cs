@@ -69,8 +69,39 @@ public sealed class SqliteStoreFaultTests : IDisposable
             command.ExecuteNonQuery();
         }
 
+        byte[] before = File.ReadAllBytes(_file.Path);
+
         FluentActions.Invoking(() => new SqliteMessageStore(_file.Path))
             .Should().Throw<MessageStoreException>().WithMessage("*is a SQLite database but not a MessageQueue store*");
+
+        // Refused before anything was changed: the same bytes (still in its own journal mode), and no WAL files beside it.
+        File.ReadAllBytes(_file.Path).Should().Equal(before, "a store that refuses a file leaves it as it was");
+        File.Exists(_file.Path + "-wal").Should().BeFalse("the refused file was never switched to WAL mode");
+        File.Exists(_file.Path + "-shm").Should().BeFalse();
+    }
+
+    [Fact]
+    public void StoreOfAnotherFormatVersion_IsRefusedAtOpen_AndLeftAsItWas()
+    {
+        using (var store = new SqliteMessageStore(_file.Path))
+        {
+            Append(store, 1);
+        }
+
+        using (var connection = new SqliteConnection($"Data Source={_file.Path};Pooling=False"))
+        {
+            connection.Open();
+            using SqliteCommand command = connection.CreateCommand();
+            command.CommandText = "UPDATE mq_meta SET value = '999' WHERE key = 'schema'; PRAGMA wal_checkpoint(TRUNCATE);";
+            command.ExecuteNonQuery();
+        }
+
+        byte[] before = File.ReadAllBytes(_file.Path);
+
+        FluentActions.Invoking(() => new SqliteMessageStore(_file.Path))
+            .Should().Throw<MessageStoreException>().WithMessage("*version '999'*Open it with the version that wrote it*");
+
+        File.ReadAllBytes(_file.Path).Should().Equal(before, "a store that refuses a file leaves it as it was");
     }
 
     [Fact]
