@@ -437,12 +437,7 @@ public sealed class SqliteMessageStore : IMessageStore
                     _commands.DeleteScheduled(message.Queue, message.Id);
                 }
 
-                long last = sequences.TryGetValue(message.Queue, out long inBatch) ? inBatch : _lastSequences.GetValueOrDefault(message.Queue);
-                if (message.Sequence > last)
-                {
-                    sequences[message.Queue] = message.Sequence;
-                }
-
+                NoteSequence(sequences, message.Queue, message.Sequence);
                 break;
             case StoreOperationKind.Ack:
                 ackRows += _commands.InsertAck(operation.Queue, operation.Sequence, operation.Subscription!);
@@ -482,8 +477,21 @@ public sealed class SqliteMessageStore : IMessageStore
             case StoreOperationKind.ForgetIds:
                 _commands.ForgetIds(operation.Queue, operation.Time);
                 break;
+            case StoreOperationKind.SequenceTaken:
+                NoteSequence(sequences, operation.Queue, operation.Sequence);
+                break;
             default:
                 throw new MessageStoreException($"Unknown store operation kind {(int)operation.Kind}; nothing of the batch was stored.");
+        }
+    }
+
+    /// <summary>Raises the queue's last sequence, as this batch will store it, to <paramref name="sequence"/> if it is higher.</summary>
+    private void NoteSequence(Dictionary<string, long> sequences, string queue, long sequence)
+    {
+        long last = sequences.TryGetValue(queue, out long inBatch) ? inBatch : _lastSequences.GetValueOrDefault(queue);
+        if (sequence > last)
+        {
+            sequences[queue] = sequence;
         }
     }
 

@@ -112,6 +112,20 @@ public abstract class MessageStoreContractTests : IDisposable
     }
 
     [Fact]
+    public void SequenceTaken_RaisesTheQueuesLastSequence_NeverLowersIt_AndStoresNoMessage()
+    {
+        Write(StoreOperation.Append(Message(1)), StoreOperation.SequenceTaken("orders", 4), StoreOperation.SequenceTaken("orders", 3));
+        Write(StoreOperation.SequenceTaken("orders", 2));
+        Write(StoreOperation.SequenceTaken("unrouted", 7));
+
+        StoredQueueState queue = Reloaded("orders");
+
+        queue.Messages.Select(m => m.Sequence).Should().Equal(1);
+        queue.LastSequence.Should().Be(4, "a sequence a publish took is never handed out again, and a lower one changes nothing");
+        Store.Load().Should().ContainSingle(q => q.Name == "unrouted").Which.LastSequence.Should().Be(7, "a queue that stored nothing but a sequence keeps it too");
+    }
+
+    [Fact]
     public void SaveSubscription_AcksDeliveriesAndCursor_ComeBackPerSubscription()
     {
         Write(

@@ -76,6 +76,37 @@ public sealed class DurableBrokerTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData(Durability.Committed)]
+    [InlineData(Durability.Fsync)]
+    public async Task SequencesOfPublishesThatMatchedNoSubscription_AreNeverHandedOutAgainAfterARestart(Durability durability)
+    {
+        var receipts = new List<PublishReceipt>();
+        await using (Broker broker = Start(durability))
+        {
+            await (await broker.SubscribeAsync<TestEvent>("orders", "a", Worker)).DisposeAsync();
+            receipts.Add(await broker.PublishAsync("orders", "a", new TestEvent(1)));
+            for (int i = 2; i <= 4; i++)
+            {
+                // Matches no subscription: nothing is kept, but the receipt's sequence is taken for good.
+                receipts.Add(await broker.PublishAsync("orders", "b", new TestEvent(i)));
+            }
+        }
+
+        receipts.Select(r => r.Sequence).Should().Equal(1, 2, 3, 4);
+        await using (Broker broker = Start(durability))
+        {
+            (await broker.PublishAsync("orders", "a", new TestEvent(5))).Sequence.Should().Be(5, "sequences 2 to 4 were handed out before the restart");
+            (await broker.PublishAsync("orders", "b", new TestEvent(6))).Sequence.Should().Be(6);
+            broker.GetSnapshot().Queues.Single(q => q.Name == "orders").Unrouted.Should().Be(1, "the unrouted publish since this start");
+        }
+
+        await using (Broker broker = Start(durability))
+        {
+            (await broker.PublishAsync("orders", "b", new TestEvent(7))).Sequence.Should().Be(7, "the last sequence, taken by an unrouted publish, was stored too");
+        }
+    }
+
     [Fact]
     public async Task AttemptCounts_AreKeptAcrossARestart()
     {

@@ -169,6 +169,17 @@ internal sealed class DurableQueueStorage<T> : QueueStorage<T>, IStoreCommitTarg
 
     public override ValueTask WaitForCommitAsync(long ticket) => _writer.WaitForCommitAsync(ticket);
 
+    public override long TakeUnstoredSequence(out long ticket)
+    {
+        // Taken and posted together, like a stored message's, so the store sees the queue's sequences in order.
+        lock (SequenceGate)
+        {
+            long sequence = Queue.NextSequence();
+            ticket = _writer.Post(StoreOperation.SequenceTaken(Queue.Name, sequence), _flush);
+            return sequence;
+        }
+    }
+
     // ---------------------------------------------------------------- after the commit
 
     /// <inheritdoc/>

@@ -171,6 +171,9 @@ public sealed class InMemoryMessageStore : IMessageStore
                 }
 
                 break;
+            case StoreOperationKind.SequenceTaken:
+                queue.LastSequence = Math.Max(queue.LastSequence, operation.Sequence);
+                break;
             case StoreOperationKind.ForgetIds:
                 foreach (StoredId id in queue.Ids.Values.Where(id => id.Until <= operation.Time).ToList())
                 {

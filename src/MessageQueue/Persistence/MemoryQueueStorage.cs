@@ -28,6 +28,12 @@ internal sealed class MemoryQueueStorage<T>(BrokerQueue<T> queue) : QueueStorage
 
     public override ValueTask WaitForCommitAsync(long ticket) => default;
 
+    public override long TakeUnstoredSequence(out long ticket)
+    {
+        ticket = 0;
+        return Queue.NextSequence();
+    }
+
     public override void Released(Message<T> message, string? subscription, bool gone)
     {
     }

@@ -39,6 +39,13 @@ internal abstract class QueueStorage<T>
     /// <summary>A message goes into a limits-retention log: evicting its oldest message when full if <paramref name="evict"/>, refusing otherwise.</summary>
     public abstract bool TryAppendToLog(LimitsRetention<T> log, in Draft<T> draft, bool evict, out PublishReceipt receipt, out long ticket);
 
+    /// <summary>
+    /// Takes the next sequence for a publish that stores no message (it matched no subscription). A durable queue tells
+    /// the store, so the sequence is never handed out again, even by a later broker on the same store.
+    /// </summary>
+    /// <param name="ticket">The store ticket the publish waits for before it completes; 0 when there is none.</param>
+    public abstract long TakeUnstoredSequence(out long ticket);
+
     /// <summary>Waits for the commit of <paramref name="ticket"/>.</summary>
     /// <exception cref="MessageStoreException">The commit failed; the message was not stored.</exception>
     public abstract ValueTask WaitForCommitAsync(long ticket);

@@ -117,6 +117,13 @@ public readonly record struct StoreOperation
     public static StoreOperation ForgetIds(string queue, DateTimeOffset until) =>
         new(StoreOperationKind.ForgetIds, queue) { Time = until };
 
+    /// <summary>Records that a publish took a sequence without storing a message, so the sequence is never handed out again.</summary>
+    /// <param name="queue">The queue.</param>
+    /// <param name="sequence">The sequence taken.</param>
+    /// <returns>The operation.</returns>
+    public static StoreOperation SequenceTaken(string queue, long sequence) =>
+        new(StoreOperationKind.SequenceTaken, queue) { Sequence = sequence };
+
     private static string Named(string subscription, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(subscription))] string? paramName = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(subscription, paramName);

@@ -36,4 +36,10 @@ public enum StoreOperationKind
 
     /// <summary>Forget the queue's deduplication ids remembered until <see cref="StoreOperation.Time"/> or earlier.</summary>
     ForgetIds = 9,
+
+    /// <summary>
+    /// A publish took sequence <see cref="StoreOperation.Sequence"/> and stored no message (it matched no subscription): the
+    /// store keeps it as the queue's last sequence if it is higher, so no later broker hands it out again.
+    /// </summary>
+    SequenceTaken = 10,
 }

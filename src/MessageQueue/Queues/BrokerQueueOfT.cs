@@ -196,9 +196,9 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     /// not even built. It still takes a sequence and is counted, so that publishing into the void shows
     /// in the snapshot.
     /// </summary>
-    internal PublishReceipt PublishUnrouted(in Draft<T> draft)
+    internal PublishReceipt PublishUnrouted(in Draft<T> draft, out long ticket)
     {
-        long sequence = Interlocked.Increment(ref _sequence.Value);
+        long sequence = _storage.TakeUnstoredSequence(out ticket);
         CountUnrouted(draft.Event);
         Guid id = draft.Id == Guid.Empty ? _ids.For(sequence) : draft.Id;
         _events.PublishedUnrouted(this, id, sequence, draft.Event, draft.Payload, draft.Headers);
@@ -344,9 +344,12 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     }
 
     /// <summary>Takes the next sequence and builds the envelope. Called with the route's subscriptions locked, so that sequence order is delivery order.</summary>
+    /// <summary>Takes the queue's next sequence.</summary>
+    internal long NextSequence() => Interlocked.Increment(ref _sequence.Value);
+
     internal Message<T> CreateMessage(in Draft<T> draft, long timestamp)
     {
-        long sequence = Interlocked.Increment(ref _sequence.Value);
+        long sequence = NextSequence();
         if (draft.Id == Guid.Empty && draft.ExpiresAt == 0 && (ReferenceEquals(draft.Headers, FrozenDictionary<string, string>.Empty) || draft.Headers.Count == 0))
         {
             // The common message: everything but its own fields comes from the queue.
@@ -380,10 +383,12 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
             if (route.Subscriptions.Length == 0)
             {
                 _retention.ReturnRoom();
-                return PublishUnrouted(draft);
+                receipt = PublishUnrouted(draft, out ticket);
             }
-
-            receipt = Deliver(route, draft, out ticket);
+            else
+            {
+                receipt = Deliver(route, draft, out ticket);
+            }
         }
 
         if (ticket != 0)

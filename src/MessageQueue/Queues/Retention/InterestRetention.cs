@@ -32,7 +32,7 @@ internal sealed class InterestRetention<T> : QueueRetention<T>
             route = draft.Target is { IsDeleted: false } target ? Queue.Routes.To(target) : Queue.Routes.Get(draft.Event);
             if (route.Subscriptions.Length == 0)
             {
-                receipt = Queue.PublishUnrouted(draft);
+                receipt = Queue.PublishUnrouted(draft, out ticket);
                 return true;
             }
         }
@@ -61,7 +61,7 @@ internal sealed class InterestRetention<T> : QueueRetention<T>
         {
             Queue.StoreUnscheduled(draft.Id);
             ReturnRoom();
-            Queue.PublishUnrouted(draft);
+            Queue.PublishUnrouted(draft, out _);
         }
         else
         {
