@@ -37,7 +37,10 @@ public sealed record SubscriptionSnapshot
     /// <summary>Gets how many deliveries consumers hold unsettled.</summary>
     public int InFlight { get; init; }
 
-    /// <summary>Gets how many deliveries were made, redeliveries included.</summary>
+    /// <summary>
+    /// Gets how many deliveries were made, redeliveries included: handed to a consumer, read or waiting in its buffer to be
+    /// read. One that a consumer's buffer gives back unread when the consumer leaves was never delivered and is not counted.
+    /// </summary>
     public long Delivered { get; init; }
 
     /// <summary>Gets how many of <see cref="Delivered"/> were redeliveries (attempt 2 or later).</summary>

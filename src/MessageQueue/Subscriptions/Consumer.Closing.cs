@@ -40,6 +40,7 @@ internal sealed partial class Consumer<T>
         while (_ring.TryTake(out DeliveryRing<T>.Item pushed))
         {
             unread.Add(new Unsettled(pushed.Message, pushed.Attempt - 1, pushed.History));
+            _state.UncountUnreadLocked(pushed.Attempt);
         }
 
         Interlocked.Add(ref _settled.Value, unread.Count - before);

@@ -277,6 +277,20 @@ internal sealed partial class SubscriptionState<T>
         }
     }
 
+    /// <summary>
+    /// A delivery handed to a consumer came back unread (the consumer left, or stopped): it was never delivered, so it
+    /// leaves the counts it entered. Called with <see cref="Gate"/> held.
+    /// </summary>
+    public void UncountUnreadLocked(int attempt)
+    {
+        Debug.Assert(Gate.IsHeldByCurrentThread, "called with its lock held");
+        _delivered--;
+        if (attempt > 1)
+        {
+            _redelivered--;
+        }
+    }
+
     private Consumer<T>? NextConsumerWithCreditLocked()
     {
         Debug.Assert(Gate.IsHeldByCurrentThread, "called with its lock held");

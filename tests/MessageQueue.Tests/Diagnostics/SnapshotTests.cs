@@ -107,6 +107,42 @@ public sealed class SnapshotTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task GetSnapshot_DeliveriesTakenBackUnreadWhenAConsumerLeaves_AreNotCountedAsDelivered()
+    {
+        var options = new SubscriptionOptions { Name = "worker", MaxInFlight = 10, RedeliveryDelays = [TimeSpan.Zero] };
+        await using (Subscription<TestEvent> first = await _broker.SubscribeAsync<TestEvent>("database", "#", options))
+        {
+            for (int i = 0; i < 10; i++)
+            {
+                await _broker.PublishAsync("database", "add", new TestEvent(i));
+            }
+
+            _broker.GetSnapshot().Queue("database").Subscription("worker").Delivered.Should().Be(10, "all ten were handed to the consumer");
+            for (int i = 0; i < 3; i++)
+            {
+                first.TryRead(out _).Should().BeTrue();
+            }
+        }
+
+        SubscriptionSnapshot afterLeaving = _broker.GetSnapshot().Queue("database").Subscription("worker");
+        afterLeaving.Delivered.Should().Be(3, "the seven never read came back without being delivered");
+        afterLeaving.Redelivered.Should().Be(0);
+
+        await using Subscription<TestEvent> second = await _broker.SubscribeAsync<TestEvent>("database", "#", options);
+        var attempts = new List<int>();
+        while (second.TryRead(out Delivery<TestEvent> delivery))
+        {
+            attempts.Add(delivery.Attempt);
+            await delivery.AckAsync();
+        }
+
+        attempts.Should().Equal([2, 2, 2, 1, 1, 1, 1, 1, 1, 1]);
+        SubscriptionSnapshot done = _broker.GetSnapshot().Queue("database").Subscription("worker");
+        done.Delivered.Should().Be(13, "three read by the first consumer, then all ten by the second");
+        done.Redelivered.Should().Be(3);
+    }
+
+    [Fact]
     public async Task GetSnapshot_AfterTraffic_CountsEverySettlementPerSubscription()
     {
         await using Subscription<TestEvent> subscription = await _broker.SubscribeAsync<TestEvent>("database", ["add", "delete"], new SubscriptionOptions { Name = "worker", MaxInFlight = 2 });
