@@ -108,6 +108,38 @@ public sealed class DurableBrokerTests : IDisposable
     }
 
     [Fact]
+    public async Task AHandlerCutShortByItsSubscriptionsDisposal_UsesNoAttempt_AcrossARestart()
+    {
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using (Broker broker = Start())
+        {
+            Subscription handler = await broker.SubscribeAsync<TestEvent>("orders", "#", async (delivery, cancellationToken) =>
+            {
+                started.TrySetResult();
+                await Task.Delay(Timeout.Infinite, cancellationToken); // ends only when the disposal cancels it
+            }, new SubscriptionOptions { Name = "worker", MaxDeliveries = 1 });
+            await broker.PublishAsync("orders", "order.created", new TestEvent(1));
+            await started.Task.OrHang("the handler's start");
+
+            // A later publish commits the subscription's cursor with it: message 1 was read for the first time.
+            await broker.PublishAsync("orders", "order.created", new TestEvent(2));
+
+            // Cut short by the disposal, not failed: the delivery goes back without using up its one attempt.
+            await handler.DisposeAsync().OrHang("the disposal");
+        }
+
+        await using (Broker broker = Start())
+        {
+            await using Subscription<TestEvent> worker = await broker.SubscribeAsync<TestEvent>("orders", "#", new SubscriptionOptions { Name = "worker", MaxDeliveries = 1 });
+            Delivery<TestEvent> again = await worker.ReadAsync().OrHang("the message after the restart");
+            (again.Payload.Number, again.Attempt).Should().Be((1, 1), "the cut-short delivery used no attempt, so its one attempt is still to come");
+            Delivery<TestEvent> next = await worker.ReadAsync().OrHang("the message published while the handler ran");
+            (next.Payload.Number, next.Attempt).Should().Be((2, 1), "it was never read");
+            broker.GetSnapshot().Queue("orders.$dlq").Depth.Should().Be(0);
+        }
+    }
+
+    [Fact]
     public async Task AttemptCounts_AreKeptAcrossARestart()
     {
         await using (Broker broker = Start())

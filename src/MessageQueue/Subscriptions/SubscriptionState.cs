@@ -346,9 +346,11 @@ internal sealed partial class SubscriptionState<T>
         Debug.Assert(Gate.IsHeldByCurrentThread, "called with its lock held");
         _returned.Enqueue(new Returned(message, deliveries, history), message.Sequence);
         Interlocked.Increment(ref _waiting.Value);
-        if (Name is not null && deliveries > 0)
+        if (Name is not null && (deliveries > 0 || message.Sequence <= Volatile.Read(ref _deliveredCursor)))
         {
-            // Durable queues: a restart redelivers it with its attempt count kept.
+            // Durable queues: a restart redelivers it with its attempt count kept. That includes a count of 0 for a message
+            // read once and given back unattempted (a handler cut short by a stop): the stored cursor, which says "read",
+            // would otherwise count it as delivered once.
             _queue.StoreDeliveries(Name, message.Sequence, deliveries);
         }
     }
