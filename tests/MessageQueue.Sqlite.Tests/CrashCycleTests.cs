@@ -10,7 +10,8 @@ namespace MessageQueue.Sqlite.Tests;
 /// <summary>
 /// Guarantee 7 against real crashes: a helper process publishes and consumes against a store file and is
 /// killed with SIGKILL at a random point, again and again. After every cycle the store must open cleanly;
-/// every publish that completed must still be there; and nothing whose ack was committed may come back.
+/// every publish that completed must still be there; nothing whose ack was committed may come back; and no message's
+/// attempt number goes back.
 /// </summary>
 [Trait("Guarantee", "7")]
 public sealed class CrashCycleTests(ITestOutputHelper output) : IDisposable
@@ -79,7 +80,15 @@ public sealed class CrashCycleTests(ITestOutputHelper output) : IDisposable
         var ackBegun = new HashSet<long>();        // acks that began: one cut short by the kill may still have been committed
         var committedAcks = new HashSet<long>();   // acks followed by an F: committed for sure
         var unconfirmedAcks = new List<long>();
+        var highestAttempt = new Dictionary<long, int>(); // per message, the highest attempt delivered so far, in any cycle
         int deliveries = 0, redeliveries = 0;
+
+        void CheckAttempt(long number, int attempt, int cycle)
+        {
+            int before = highestAttempt.GetValueOrDefault(number);
+            attempt.Should().BeGreaterThanOrEqualTo(before, $"message {number} was delivered as attempt {before} before, and attempt numbers never go back, not even across a crash (cycle {cycle}, seed {seed})");
+            highestAttempt[number] = attempt;
+        }
 
         void Process(string line, int cycle, bool lastMayBeCut = false)
         {
@@ -99,6 +108,7 @@ public sealed class CrashCycleTests(ITestOutputHelper output) : IDisposable
                 case "D":
                     long delivered = long.Parse(parts[1], CultureInfo.InvariantCulture);
                     committedAcks.Should().NotContain(delivered, $"message {delivered} was acked and the ack committed before a crash, so it must not come back (cycle {cycle}, seed {seed})");
+                    CheckAttempt(delivered, int.Parse(parts[2], CultureInfo.InvariantCulture), cycle);
                     deliveries++;
                     redeliveries += parts.Length > 2 && parts[2] != "1" ? 1 : 0;
                     break;
@@ -158,6 +168,7 @@ public sealed class CrashCycleTests(ITestOutputHelper output) : IDisposable
                 string[] parts = line[..^2].Split(' ');
                 long number = long.Parse(parts[1], CultureInfo.InvariantCulture);
                 committedAcks.Should().NotContain(number, $"message {number}'s ack was committed (seed {seed})");
+                CheckAttempt(number, int.Parse(parts[2], CultureInfo.InvariantCulture), cycles);
                 drained.Add(number);
             }
 

@@ -237,6 +237,9 @@ internal sealed class DurableQueueStorage<T> : QueueStorage<T>, IStoreCommitTarg
     public override void DeliveriesCounted(string subscription, long sequence, int deliveries) =>
         _writer.TryPost(StoreOperation.SetDeliveries(Queue.Name, subscription, sequence, deliveries), _flush);
 
+    public override bool TryCountDeliveries(string subscription, long sequence, int deliveries, IStoreCommitTarget target, object state) =>
+        _writer.TryPost(StoreOperation.SetDeliveries(Queue.Name, subscription, sequence, deliveries), _flush, target, state);
+
     public override long SubscriptionCreated(SubscriptionState<T> subscription) =>
         subscription.Name is null
             ? 0

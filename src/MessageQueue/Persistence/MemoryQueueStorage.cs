@@ -28,6 +28,8 @@ internal sealed class MemoryQueueStorage<T>(BrokerQueue<T> queue) : QueueStorage
 
     public override ValueTask WaitForCommitAsync(long ticket) => default;
 
+    public override bool TryCountDeliveries(string subscription, long sequence, int deliveries, IStoreCommitTarget target, object state) => false;
+
     public override long TakeUnstoredSequence(out long ticket)
     {
         ticket = 0;

@@ -59,6 +59,12 @@ internal abstract class QueueStorage<T>
     /// <summary>A held message entered the queue, or was dropped.</summary>
     public abstract void Unscheduled(Guid id);
 
+    /// <summary>
+    /// A message came back to a durable subscription after <paramref name="deliveries"/> deliveries; <paramref name="target"/>
+    /// hears when the count is committed (or never will be). False, and no call, when the store takes nothing more.
+    /// </summary>
+    public abstract bool TryCountDeliveries(string subscription, long sequence, int deliveries, IStoreCommitTarget target, object state);
+
     /// <summary>A message came back to a durable subscription after <paramref name="deliveries"/> deliveries.</summary>
     public abstract void DeliveriesCounted(string subscription, long sequence, int deliveries);
 

@@ -111,7 +111,7 @@ internal sealed class StoreWriter : IDisposable
 
     /// <summary>Queues an operation whose commit nobody waits for (a settlement). Dropped, unstored, once the writer has failed or stopped.</summary>
     /// <returns>False when it was dropped.</returns>
-    public bool TryPost(in StoreOperation operation, bool flush)
+    public bool TryPost(in StoreOperation operation, bool flush, IStoreCommitTarget? target = null, object? state = null)
     {
         lock (_gate)
         {
@@ -120,7 +120,7 @@ internal sealed class StoreWriter : IDisposable
                 return false;
             }
 
-            _pending.Add(new Pending(operation, flush, null, null));
+            _pending.Add(new Pending(operation, flush, target, state));
             if (_idle)
             {
                 _idle = false;

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using MessageQueue.Persistence;
 
 namespace MessageQueue;
 
@@ -20,7 +21,7 @@ namespace MessageQueue;
 /// credit allows in one go, when its ring runs low or before it waits: a consumer that is behind and a
 /// publisher that is ahead trade cache lines once per batch instead of once per message.</para>
 /// </remarks>
-internal sealed partial class SubscriptionState<T>
+internal sealed partial class SubscriptionState<T> : IStoreCommitTarget
 {
     private readonly BrokerQueue<T> _queue;
     private readonly TopicFilter[] _filters;
@@ -146,7 +147,24 @@ internal sealed partial class SubscriptionState<T>
     public bool HasPendingWork => _hasPendingWork;
 
     /// <summary>A message that came back to the subscription, with how many times it was delivered so far.</summary>
-    private readonly record struct Returned(Message<T> Message, int Deliveries, DeliveryHistory? History);
+    /// <param name="Message">The message.</param>
+    /// <param name="Deliveries">How many times it was delivered so far.</param>
+    /// <param name="History">Its failures, if any.</param>
+    /// <param name="Count">On a durable queue, the store's record of <paramref name="Deliveries"/>: the message goes out again only once it is committed. Null when there is nothing to wait for.</param>
+    private readonly record struct Returned(Message<T> Message, int Deliveries, DeliveryHistory? History, StoredCount? Count = null)
+    {
+        public bool IsReady => Count is null || Count.IsSettled;
+    }
+
+    /// <summary>A delivery count posted to the store; settled once committed, or once the store can no longer commit it.</summary>
+    private sealed class StoredCount
+    {
+        private volatile bool _settled;
+
+        public bool IsSettled => _settled;
+
+        public void Settle() => _settled = true;
+    }
 
     private static Consumer<T>.Unsettled Held(Returned returned) => new(returned.Message, returned.Deliveries, returned.History);
 
@@ -247,8 +265,20 @@ internal sealed partial class SubscriptionState<T>
     public void DispatchLocked()
     {
         Debug.Assert(Gate.IsHeldByCurrentThread, "called with its lock held");
-        while (_waiting.Value > 0 && NextConsumerWithCreditLocked() is { } consumer)
+        while (_waiting.Value > 0)
         {
+            // A message that came back goes out again only once the store holds its delivery count, so its attempt number
+            // never goes back after a crash; everything behind it waits with it, which keeps the order.
+            if (_returned.TryPeek(out Returned head, out _) && !head.IsReady)
+            {
+                break;
+            }
+
+            if (NextConsumerWithCreditLocked() is not { } consumer)
+            {
+                break;
+            }
+
             Message<T> message;
             int attempt;
             DeliveryHistory? history = null;
@@ -344,14 +374,43 @@ internal sealed partial class SubscriptionState<T>
     public void ReturnLocked(Message<T> message, int deliveries, DeliveryHistory? history)
     {
         Debug.Assert(Gate.IsHeldByCurrentThread, "called with its lock held");
-        _returned.Enqueue(new Returned(message, deliveries, history), message.Sequence);
-        Interlocked.Increment(ref _waiting.Value);
-        if (Name is not null && (deliveries > 0 || message.Sequence <= Volatile.Read(ref _deliveredCursor)))
+        StoredCount? count = null;
+        if (Name is not null && deliveries > 0 && _queue.Storage.IsDurable)
         {
-            // Durable queues: a restart redelivers it with its attempt count kept. That includes a count of 0 for a message
-            // read once and given back unattempted (a handler cut short by a stop): the stored cursor, which says "read",
-            // would otherwise count it as delivered once.
+            // Durable queues: a restart redelivers it with its attempt count kept. It goes out again only after the count
+            // is committed (OnCommitted), so a crash never hands it out with a lower attempt number than before.
+            count = new StoredCount();
+            if (!_queue.Storage.TryCountDeliveries(Name, message.Sequence, deliveries, this, count))
+            {
+                count.Settle(); // the store takes nothing more (shutting down, or failed): nothing to wait for
+            }
+        }
+        else if (Name is not null && deliveries == 0 && message.Sequence <= Volatile.Read(ref _deliveredCursor))
+        {
+            // Read once and given back unattempted (a handler cut short by a stop): the stored cursor, which says "read",
+            // would otherwise count it as delivered once. Not waited for: if it is lost, the attempt goes up, never back.
             _queue.StoreDeliveries(Name, message.Sequence, deliveries);
+        }
+
+        _returned.Enqueue(new Returned(message, deliveries, history, count), message.Sequence);
+        Interlocked.Increment(ref _waiting.Value);
+    }
+
+    /// <summary>On the store's writer thread: a delivery count is committed, so its message may go out again.</summary>
+    void IStoreCommitTarget.OnCommitted(object? state) => Settle((StoredCount)state!);
+
+    /// <summary>On the store's writer thread: the store failed and will commit nothing more; the message goes out anyway.</summary>
+    void IStoreCommitTarget.OnFailed(object? state) => Settle((StoredCount)state!);
+
+    private void Settle(StoredCount count)
+    {
+        lock (Gate)
+        {
+            count.Settle();
+            if (!_deleted)
+            {
+                DispatchLocked();
+            }
         }
     }
 }

@@ -78,7 +78,7 @@ public sealed class GenericHostTests : IDisposable
 
         List<HandledCall> audited = recorder.Calls.Where(c => c.Handler == nameof(GatedHandler)).Skip(1).ToList();
         audited.Select(c => c.OrderId).Should().Equal(Enumerable.Range(1, Orders), "the restarted subscription delivers in publish order");
-        audited[0].Attempt.Should().Be(2, "order 1 was delivered once before the stop");
+        audited[0].Attempt.Should().Be(1, "the stop cut order 1's handler short, which uses no attempt, across a restart too");
         audited.Skip(1).Should().OnlyContain(c => c.Attempt == 1, "prefetched but unread messages were not counted as attempts");
         recorder.Calls.Where(c => c.Handler == nameof(GatedHandler)).Select(c => c.Scope).Should()
             .OnlyHaveUniqueItems("the audit handler's scoped service is new for every message").And.NotContain(Guid.Empty);
