@@ -2,7 +2,8 @@ using BenchmarkDotNet.Running;
 using MessageQueue.Benchmarks;
 
 // "latency" runs the percentile measurement (LatencyRun), "memory" the memory per retained message (MemoryRun),
-// "crosscore" the cost of moving a cache line between two cores (CrossCoreRun); anything else goes to BenchmarkDotNet.
+// "crosscore" the cost of moving a cache line between two cores (CrossCoreRun), "storage" the SQLite store's file size
+// and restart (StorageRun); anything else goes to BenchmarkDotNet.
 if (args is ["latency", ..])
 {
     return await LatencyRun.RunAsync();
@@ -11,6 +12,11 @@ if (args is ["latency", ..])
 if (args is ["memory", ..])
 {
     return await MemoryRun.RunAsync();
+}
+
+if (args is ["storage", ..])
+{
+    return await StorageRun.RunAsync(args);
 }
 
 if (args is ["crosscore", ..])
