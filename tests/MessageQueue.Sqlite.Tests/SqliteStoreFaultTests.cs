@@ -26,6 +26,16 @@ public sealed class SqliteStoreFaultTests : IDisposable
         Timestamp = DateTimeOffset.UnixEpoch,
     };
 
+    /// <summary>Runs SQL on the file as another application would, with a connection of its own.</summary>
+    private void ExecuteSql(string sql)
+    {
+        using var connection = new SqliteConnection($"Data Source={_file.Path};Pooling=False");
+        connection.Open();
+        using SqliteCommand command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
     private static void Append(IMessageStore store, params long[] sequences) =>
         store.Write(new StoreBatch { Operations = [.. sequences.Select(s => StoreOperation.Append(Message(s)))], Flush = true });
 
@@ -61,13 +71,7 @@ public sealed class SqliteStoreFaultTests : IDisposable
     [Fact]
     public void SqliteDatabaseOfAnotherApplication_IsRefusedAtOpen()
     {
-        using (var connection = new SqliteConnection($"Data Source={_file.Path};Pooling=False"))
-        {
-            connection.Open();
-            using SqliteCommand command = connection.CreateCommand();
-            command.CommandText = "CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT)";
-            command.ExecuteNonQuery();
-        }
+        ExecuteSql("CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT)");
 
         byte[] before = File.ReadAllBytes(_file.Path);
 
@@ -88,13 +92,7 @@ public sealed class SqliteStoreFaultTests : IDisposable
             Append(store, 1);
         }
 
-        using (var connection = new SqliteConnection($"Data Source={_file.Path};Pooling=False"))
-        {
-            connection.Open();
-            using SqliteCommand command = connection.CreateCommand();
-            command.CommandText = "UPDATE mq_meta SET value = '999' WHERE key = 'schema'; PRAGMA wal_checkpoint(TRUNCATE);";
-            command.ExecuteNonQuery();
-        }
+        ExecuteSql("UPDATE mq_meta SET value = '999' WHERE key = 'schema'; PRAGMA wal_checkpoint(TRUNCATE);");
 
         byte[] before = File.ReadAllBytes(_file.Path);
 
