@@ -4,46 +4,44 @@ using Microsoft.Data.Sqlite;
 
 namespace MessageQueue.Sqlite;
 
-/// <summary>The store's prepared statements, made once and reused by every batch (SQLite compiles each once).</summary>
+/// <summary>
+/// The store's prepared statements, made once and reused by every batch (SQLite compiles each once). They run on the
+/// connection's own handle through SQLitePCL: values are bound straight from the caller's fields and spans, so a batch
+/// allocates no parameter objects, boxes or readers per row (a command of Microsoft.Data.Sqlite allocates all three
+/// on every execution).
+/// </summary>
 internal sealed class Commands : IDisposable
 {
-    private readonly List<SqliteCommand> _all = [];
-    private readonly SqliteCommand _insertMessage;
-    private readonly SqliteCommand _deleteMessage;
-    private readonly SqliteCommand _insertAck;
-    private readonly SqliteCommand _deleteAcks;
-    private readonly SqliteCommand _setDeliveries;
-    private readonly SqliteCommand _deleteDeliveries;
-    private readonly SqliteCommand _setCursor;
-    private readonly SqliteCommand _saveSubscription;
-    private readonly SqliteCommand _deleteSubscription;
-    private readonly SqliteCommand _deleteSubscriptionAcks;
-    private readonly SqliteCommand _deleteSubscriptionDeliveries;
-    private readonly SqliteCommand _insertScheduled;
-    private readonly SqliteCommand _deleteScheduled;
-    private readonly SqliteCommand _rememberId;
-    private readonly SqliteCommand _forgetIds;
-    private readonly SqliteCommand _setLastSequence;
+    private readonly List<Statement> _all = [];
+    private readonly Statement _insertMessage;
+    private readonly Statement _deleteMessage;
+    private readonly Statement _insertAck;
+    private readonly Statement _deleteAcks;
+    private readonly Statement _setDeliveries;
+    private readonly Statement _deleteDeliveries;
+    private readonly Statement _setCursor;
+    private readonly Statement _saveSubscription;
+    private readonly Statement _deleteSubscription;
+    private readonly Statement _deleteSubscriptionAcks;
+    private readonly Statement _deleteSubscriptionDeliveries;
+    private readonly Statement _insertScheduled;
+    private readonly Statement _deleteScheduled;
+    private readonly Statement _rememberId;
+    private readonly Statement _forgetIds;
+    private readonly Statement _setLastSequence;
 
     public Commands(SqliteConnection connection)
     {
-        SqliteCommand Make(string sql, params (string Name, SqliteType Type)[] parameters)
+        Statement Make(string sql, params string[] parameters)
         {
-            SqliteCommand command = connection.CreateCommand();
-            command.CommandText = sql;
-            foreach ((string name, SqliteType type) in parameters)
-            {
-                command.Parameters.Add(name, type);
-            }
-
-            command.Prepare();
-            _all.Add(command);
-            return command;
+            var statement = new Statement(connection.Handle!, sql, parameters);
+            _all.Add(statement);
+            return statement;
         }
 
-        (string, SqliteType) Text(string name) => (name, SqliteType.Text);
-        (string, SqliteType) Int(string name) => (name, SqliteType.Integer);
-        (string, SqliteType) Blob(string name) => (name, SqliteType.Blob);
+        string Text(string name) => name;
+        string Int(string name) => name;
+        string Blob(string name) => name;
 
         _insertMessage = Make(
             "INSERT OR REPLACE INTO mq_messages(queue, sequence, id, event, payload, headers, timestamp, expires_at) VALUES ($q, $s, $id, $e, $p, $h, $t, $x)",
@@ -79,94 +77,95 @@ internal sealed class Commands : IDisposable
             Text("$q"), Int("$s"));
     }
 
-    public void Enlist(SqliteTransaction transaction)
-    {
-        foreach (SqliteCommand command in _all)
-        {
-            command.Transaction = transaction;
-        }
-    }
-
-    private static int Run(SqliteCommand command, params object?[] values)
-    {
-        for (int i = 0; i < values.Length; i++)
-        {
-            command.Parameters[i].Value = values[i] ?? DBNull.Value;
-        }
-
-        return command.ExecuteNonQuery();
-    }
-
     private static string? Headers(IReadOnlyDictionary<string, string> headers) =>
         headers.Count == 0 ? null : JsonSerializer.Serialize(headers.ToDictionary(StringComparer.Ordinal), SqliteJsonContext.Default.DictionaryStringString);
 
     private static long? Ticks(DateTimeOffset? time) => time?.UtcTicks;
 
-    public void InsertMessage(StoredMessage message) => Run(
-        _insertMessage,
-        message.Queue,
-        message.Sequence,
-        message.Id.ToByteArray(),
-        message.Event,
-        SqliteMessageStore.Bytes(message.Payload),
-        Headers(message.Headers),
-        message.Timestamp.UtcTicks,
-        Ticks(message.ExpiresAt));
+    public void InsertMessage(StoredMessage message)
+    {
+        Span<byte> id = stackalloc byte[16];
+        message.Id.TryWriteBytes(id);
+        _insertMessage.Text(0, message.Queue)
+            .Int(1, message.Sequence)
+            .Blob(2, id)
+            .Text(3, message.Event)
+            .Blob(4, message.Payload.Span)
+            .Text(5, Headers(message.Headers))
+            .Int(6, message.Timestamp.UtcTicks)
+            .Int(7, Ticks(message.ExpiresAt))
+            .Execute();
+    }
 
-    public void DeleteMessage(string queue, long sequence) => Run(_deleteMessage, queue, sequence);
+    public void DeleteMessage(string queue, long sequence) => _deleteMessage.Text(0, queue).Int(1, sequence).Execute();
 
-    public int InsertAck(string queue, long sequence, string subscription) => Run(_insertAck, queue, sequence, subscription);
+    public int InsertAck(string queue, long sequence, string subscription) => _insertAck.Text(0, queue).Int(1, sequence).Text(2, subscription).Execute();
 
-    public int DeleteAcks(string queue, long sequence) => Run(_deleteAcks, queue, sequence);
+    public int DeleteAcks(string queue, long sequence) => _deleteAcks.Text(0, queue).Int(1, sequence).Execute();
 
     /// <returns>1 when a row was added or updated (an update counts as added: overcounting only costs a cleanup statement later), 0 when the message or subscription is gone.</returns>
-    public int SetDeliveries(string queue, long sequence, string subscription, int count) => Run(_setDeliveries, queue, sequence, subscription, count);
+    public int SetDeliveries(string queue, long sequence, string subscription, int count) =>
+        _setDeliveries.Text(0, queue).Int(1, sequence).Text(2, subscription).Int(3, count).Execute();
 
-    public int DeleteDeliveries(string queue, long sequence) => Run(_deleteDeliveries, queue, sequence);
+    public int DeleteDeliveries(string queue, long sequence) => _deleteDeliveries.Text(0, queue).Int(1, sequence).Execute();
 
-    public void SetCursor(string queue, string subscription, long sequence) => Run(_setCursor, queue, subscription, sequence);
+    public void SetCursor(string queue, string subscription, long sequence) => _setCursor.Text(0, queue).Text(1, subscription).Int(2, sequence).Execute();
 
-    public void SaveSubscription(StoredSubscription subscription) => Run(
-        _saveSubscription,
-        subscription.Queue,
-        subscription.Name,
-        JsonSerializer.Serialize([.. subscription.Filters], SqliteJsonContext.Default.StringArray),
-        subscription.StartAfter);
+    public void SaveSubscription(StoredSubscription subscription) => _saveSubscription
+        .Text(0, subscription.Queue)
+        .Text(1, subscription.Name)
+        .Text(2, JsonSerializer.Serialize([.. subscription.Filters], SqliteJsonContext.Default.StringArray))
+        .Int(3, subscription.StartAfter)
+        .Execute();
 
     /// <returns>The ack rows removed; <paramref name="deliveries"/> gets the delivery rows removed.</returns>
     public int DeleteSubscription(string queue, string subscription, out int deliveries)
     {
-        Run(_deleteSubscription, queue, subscription);
-        deliveries = Run(_deleteSubscriptionDeliveries, queue, subscription);
-        return Run(_deleteSubscriptionAcks, queue, subscription);
+        _deleteSubscription.Text(0, queue).Text(1, subscription).Execute();
+        deliveries = _deleteSubscriptionDeliveries.Text(0, queue).Text(1, subscription).Execute();
+        return _deleteSubscriptionAcks.Text(0, queue).Text(1, subscription).Execute();
     }
 
-    public void InsertScheduled(StoredMessage message, long ordinal) => Run(
-        _insertScheduled,
-        message.Queue,
-        message.Id.ToByteArray(),
-        ordinal,
-        message.Event,
-        SqliteMessageStore.Bytes(message.Payload),
-        Headers(message.Headers),
-        message.Timestamp.UtcTicks,
-        Ticks(message.ExpiresAt),
-        message.DueAt?.UtcTicks ?? 0,
-        Ticks(message.DeduplicateUntil));
+    public void InsertScheduled(StoredMessage message, long ordinal)
+    {
+        Span<byte> id = stackalloc byte[16];
+        message.Id.TryWriteBytes(id);
+        _insertScheduled.Text(0, message.Queue)
+            .Blob(1, id)
+            .Int(2, ordinal)
+            .Text(3, message.Event)
+            .Blob(4, message.Payload.Span)
+            .Text(5, Headers(message.Headers))
+            .Int(6, message.Timestamp.UtcTicks)
+            .Int(7, Ticks(message.ExpiresAt))
+            .Int(8, message.DueAt?.UtcTicks ?? 0)
+            .Int(9, Ticks(message.DeduplicateUntil))
+            .Execute();
+    }
 
-    public void DeleteScheduled(string queue, Guid id) => Run(_deleteScheduled, queue, id.ToByteArray());
+    public void DeleteScheduled(string queue, Guid id)
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        id.TryWriteBytes(bytes);
+        _deleteScheduled.Text(0, queue).Blob(1, bytes).Execute();
+    }
 
-    public void RememberId(string queue, Guid id, long sequence, DateTimeOffset until) => Run(_rememberId, queue, id.ToByteArray(), sequence, until.UtcTicks);
+    public void RememberId(string queue, Guid id, long sequence, DateTimeOffset until)
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        id.TryWriteBytes(bytes);
+        _rememberId.Text(0, queue).Blob(1, bytes).Int(2, sequence).Int(3, until.UtcTicks).Execute();
+    }
 
-    public void ForgetIds(string queue, DateTimeOffset until) => Run(_forgetIds, queue, until.UtcTicks);
+    public void ForgetIds(string queue, DateTimeOffset until) => _forgetIds.Text(0, queue).Int(1, until.UtcTicks).Execute();
 
-    public void SetLastSequence(string queue, long sequence) => Run(_setLastSequence, queue, sequence);
+    public void SetLastSequence(string queue, long sequence) => _setLastSequence.Text(0, queue).Int(1, sequence).Execute();
 
     public void Dispose()
     {
-        foreach (SqliteCommand command in _all)
+        foreach (Statement statement in _all)
         {
-            command.Dispose();
+            statement.Dispose();
         }
     }
 }

@@ -395,7 +395,6 @@ public sealed class SqliteMessageStore : IMessageStore
             }
 
             using SqliteTransaction transaction = _connection.BeginTransaction();
-            _commands.Enlist(transaction);
             foreach (StoreOperation operation in batch.Operations)
             {
                 Apply(operation, sequences, ref ackRows, ref deliveryRows, ref scheduledOrdinal);

@@ -159,6 +159,7 @@ internal sealed class StoreWriter : IDisposable
         return WaitForCommitAsync(ticket);
     }
 
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WaitSlowAsync(long ticket)
     {
         while (true)

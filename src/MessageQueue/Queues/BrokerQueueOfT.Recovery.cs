@@ -8,6 +8,7 @@ namespace MessageQueue;
 /// </summary>
 internal sealed partial class BrokerQueue<T>
 {
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<PublishReceipt> AfterCommitAsync(PublishReceipt receipt, long ticket)
     {
         await _storage.WaitForCommitAsync(ticket).ConfigureAwait(false);
