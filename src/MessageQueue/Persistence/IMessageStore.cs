@@ -24,7 +24,10 @@ public interface IMessageStore : IDisposable
     /// <exception cref="MessageStoreException">The store cannot be opened or read.</exception>
     IReadOnlyList<StoredQueueState> Load();
 
-    /// <summary>Applies a batch of operations, in order, atomically: all of them or none.</summary>
+    /// <summary>
+    /// Applies a batch of operations, in order, atomically: all of them or none. The batch's operations are valid during
+    /// the call only (the broker reuses their storage for the next batch): a store that keeps any copies it.
+    /// </summary>
     /// <param name="batch">The operations.</param>
     /// <exception cref="MessageStoreException">Nothing of the batch was stored.</exception>
     void Write(StoreBatch batch);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Numerics;
 
 namespace MessageQueue.Persistence;
 
@@ -50,6 +51,8 @@ internal sealed class StoreWriter : IDisposable
 
     // Callbacks that threw (a broker bug): counted, and the writer goes on, because every later commit depends on it.
     private long _callbackFailures;
+
+    private StoreOperation[] _operations = new StoreOperation[64]; // the writer thread's, reused by every batch
 
     /// <summary>Gets whether the calling thread is a store writer, which must never wait for a commit (its own).</summary>
     public static bool OnWriterThread => t_onWriterThread;
@@ -240,17 +243,23 @@ internal sealed class StoreWriter : IDisposable
 
     private bool WriteBatch(List<Pending> batch, long last)
     {
-        var operations = new StoreOperation[batch.Count];
+        // One array, reused by every batch (a store reads the operations only during Write): a fresh one per batch would
+        // be a large-object allocation for batches of a thousand operations or more.
+        if (_operations.Length < batch.Count)
+        {
+            _operations = new StoreOperation[(int)BitOperations.RoundUpToPowerOf2((uint)batch.Count)];
+        }
+
         bool flush = false;
         for (int i = 0; i < batch.Count; i++)
         {
-            operations[i] = batch[i].Operation;
+            _operations[i] = batch[i].Operation;
             flush |= batch[i].Flush;
         }
 
         try
         {
-            _store.Write(new StoreBatch { Operations = operations, Flush = flush });
+            _store.Write(new StoreBatch { Operations = new ArraySegment<StoreOperation>(_operations, 0, batch.Count), Flush = flush });
         }
 #pragma warning disable CA1031 // Any failure of the store stops the writer and reaches every waiter.
         catch (Exception exception)
@@ -258,6 +267,10 @@ internal sealed class StoreWriter : IDisposable
         {
             Fail(exception, batch);
             return false;
+        }
+        finally
+        {
+            Array.Clear(_operations, 0, batch.Count); // let the messages go
         }
 
         // In posting order: a queue's messages enter it in sequence order.
