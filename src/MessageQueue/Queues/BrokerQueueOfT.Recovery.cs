@@ -76,13 +76,21 @@ internal sealed partial class BrokerQueue<T>
         foreach (StoredMessage storedMessage in stored.Messages)
         {
             Message<T> message = storage.Restore(storedMessage);
-            var holders = new List<(SubscriptionState<T> State, int Deliveries)>();
+            var holders = new List<(SubscriptionState<T> State, int Deliveries, bool CameBack)>();
             foreach ((SubscriptionState<T> state, StoredSubscriptionState durable) in subscriptions)
             {
                 if (state.StartAfter < message.Sequence && state.Matches(message.Event) && !durable.Acked.Contains(message.Sequence))
                 {
-                    int deliveries = durable.Deliveries.TryGetValue(message.Sequence, out int counted) ? counted : message.Sequence <= durable.Cursor ? 1 : 0;
-                    holders.Add((state, deliveries));
+                    bool counted = durable.Deliveries.TryGetValue(message.Sequence, out int deliveries);
+                    bool read = message.Sequence <= durable.Cursor;
+                    if (!counted)
+                    {
+                        deliveries = read ? 1 : 0;
+                    }
+
+                    // Read before, or given back with a count (0 for one cut short by a stop): it came back, and goes
+                    // out with the others that did, in sequence order, ahead of what was never read.
+                    holders.Add((state, deliveries, counted || read));
                 }
             }
 
@@ -99,11 +107,11 @@ internal sealed partial class BrokerQueue<T>
                 message.InitializeReferences(holders.Count);
             }
 
-            foreach ((SubscriptionState<T> state, int deliveries) in holders)
+            foreach ((SubscriptionState<T> state, int deliveries, bool cameBack) in holders)
             {
                 lock (state.Gate)
                 {
-                    if (deliveries > 0)
+                    if (cameBack)
                     {
                         state.RestoreReturnedLocked(message, deliveries);
                     }

@@ -76,6 +76,9 @@ internal sealed partial class SubscriptionState<T>
                 ReturnLocked(unread.Message, unread.Deliveries, unread.History);
             }
 
+            // To the other consumers now (the stopped one has no credit left): a competitor may be parked with room, and
+            // a publish behind a non-empty backlog no longer dispatches.
+            DispatchLocked();
             return taken.Count;
         }
     }
@@ -95,6 +98,7 @@ internal sealed partial class SubscriptionState<T>
                 ReturnLocked(held.Message, held.Deliveries, held.History);
             }
 
+            DispatchLocked();
             return taken.Count;
         }
     }

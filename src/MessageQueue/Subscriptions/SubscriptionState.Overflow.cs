@@ -42,6 +42,9 @@ internal sealed partial class SubscriptionState<T>
 
             Interlocked.Add(ref _waiting.Value, -dropped.Count);
             _dropped += dropped.Count;
+
+            // A dropped head may have held back the rest (a count still being stored); let them go now.
+            DispatchLocked();
         }
 
         return dropped;
@@ -76,6 +79,7 @@ internal sealed partial class SubscriptionState<T>
             if (removed)
             {
                 Interlocked.Decrement(ref _waiting.Value);
+                DispatchLocked();
             }
 
             return removed;

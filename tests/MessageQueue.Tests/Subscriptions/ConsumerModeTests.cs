@@ -36,6 +36,34 @@ public sealed class ConsumerModeTests : IAsyncLifetime
 
     [Fact]
     [Trait("Guarantee", "2")]
+    public async Task CompetingConsumerStopping_GivesBackWhatItHeld_AndAParkedCompetitorGetsItAtOnce()
+    {
+        // What a stopping hosted handler does before it waits for its running handlers: stop deliveries, give back what is
+        // unread, then (later) what its cut-short handlers held. The competitor, parked with room, must not wait for the detach.
+        var options = new SubscriptionOptions { Name = "tasks", MaxInFlight = 4 };
+        await using Subscription<TestEvent> stopping = await _broker.SubscribeAsync<TestEvent>("q", "#", options);
+        await PublishInOrderAsync("q", 4);
+        await using Subscription<TestEvent> other = await _broker.SubscribeAsync<TestEvent>("q", "#", options);
+        stopping.TryRead(out Delivery<TestEvent> held).Should().BeTrue();
+        held.Payload.Number.Should().Be(0);
+        Task<Delivery<TestEvent>> parked = other.ReadAsync().AsTask();
+        parked.IsCompleted.Should().BeFalse("everything went to the first consumer, whose ring had room for all four");
+
+        var consumer = (IConsumer)stopping;
+        consumer.StopDelivering();
+        consumer.TakeBackUnread().Should().Be(3);
+        (await parked.OrHang("the given-back messages to reach the parked competitor")).Payload.Number.Should().Be(1);
+        other.TryRead(out Delivery<TestEvent> second).Should().BeTrue();
+        other.TryRead(out Delivery<TestEvent> third).Should().BeTrue();
+        (second.Payload.Number, third.Payload.Number).Should().Be((2, 3));
+
+        consumer.TakeBackInFlight().Should().Be(1, "message 0, read and not settled");
+        Delivery<TestEvent> back = await other.ReadAsync().AsTask().OrHang("the in-flight message given back");
+        (back.Payload.Number, back.Attempt).Should().Be((0, 1), "given back without using up an attempt");
+    }
+
+    [Fact]
+    [Trait("Guarantee", "2")]
     public async Task CompetingConsumerLeaves_ItsInFlightMessagesGoToTheOthersAtOnce()
     {
         Subscription<TestEvent> a = await _broker.SubscribeAsync<TestEvent>("jobs", "#", new SubscriptionOptions { Name = "pool", MaxInFlight = 3 });
