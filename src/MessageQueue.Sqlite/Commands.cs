@@ -15,6 +15,9 @@ internal sealed class Commands : IDisposable
     private readonly List<Statement> _all = [];
     private readonly Statement _insertMessage;
     private readonly Statement _deleteMessage;
+    private readonly Statement _deleteMessages;
+    private readonly Statement _deleteAckRange;
+    private readonly Statement _deleteDeliveryRange;
     private readonly Statement _insertAck;
     private readonly Statement _deleteAcks;
     private readonly Statement _setDeliveries;
@@ -47,6 +50,9 @@ internal sealed class Commands : IDisposable
             "INSERT OR REPLACE INTO mq_messages(queue, sequence, id, event, payload, headers, timestamp, expires_at) VALUES ($q, $s, $id, $e, $p, $h, $t, $x)",
             Text("$q"), Int("$s"), Blob("$id"), Text("$e"), Blob("$p"), Text("$h"), Int("$t"), Int("$x"));
         _deleteMessage = Make("DELETE FROM mq_messages WHERE queue = $q AND sequence = $s", Text("$q"), Int("$s"));
+        _deleteMessages = Make("DELETE FROM mq_messages WHERE queue = $q AND sequence BETWEEN $a AND $b", Text("$q"), Int("$a"), Int("$b"));
+        _deleteAckRange = Make("DELETE FROM mq_acks WHERE queue = $q AND sequence BETWEEN $a AND $b", Text("$q"), Int("$a"), Int("$b"));
+        _deleteDeliveryRange = Make("DELETE FROM mq_deliveries WHERE queue = $q AND sequence BETWEEN $a AND $b", Text("$q"), Int("$a"), Int("$b"));
         // An ack or a delivery count for a message or subscription already gone (evicted, removed, deleted) is not kept:
         // nothing would ever clean it up.
         _insertAck = Make(
@@ -98,6 +104,13 @@ internal sealed class Commands : IDisposable
     }
 
     public void DeleteMessage(string queue, long sequence) => _deleteMessage.Text(0, queue).Int(1, sequence).Execute();
+
+    /// <summary>Removes messages <paramref name="first"/> to <paramref name="last"/> of a queue, one statement for the run.</summary>
+    public void DeleteMessages(string queue, long first, long last) => _deleteMessages.Text(0, queue).Int(1, first).Int(2, last).Execute();
+
+    public int DeleteAckRange(string queue, long first, long last) => _deleteAckRange.Text(0, queue).Int(1, first).Int(2, last).Execute();
+
+    public int DeleteDeliveryRange(string queue, long first, long last) => _deleteDeliveryRange.Text(0, queue).Int(1, first).Int(2, last).Execute();
 
     public int InsertAck(string queue, long sequence, string subscription) => _insertAck.Text(0, queue).Int(1, sequence).Text(2, subscription).Execute();
 

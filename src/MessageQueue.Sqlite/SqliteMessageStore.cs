@@ -395,10 +395,37 @@ public sealed class SqliteMessageStore : IMessageStore
             }
 
             using SqliteTransaction transaction = _connection.BeginTransaction();
+
+            // Removals of consecutive sequences of one queue (a consumer acking in order) run as one statement. Appends,
+            // cursors and taken sequences may pass a pending run: they touch no message in it. Anything else that could
+            // (an ack, a delivery count) waits until the run is removed, as the operations' order says.
+            string? runQueue = null;
+            long runFirst = 0, runLast = 0;
             foreach (StoreOperation operation in batch.Operations)
             {
+                if (operation.Kind == StoreOperationKind.Remove)
+                {
+                    if (runQueue is not null && operation.Sequence == runLast + 1 && string.Equals(operation.Queue, runQueue, StringComparison.Ordinal))
+                    {
+                        runLast = operation.Sequence;
+                        continue;
+                    }
+
+                    RemoveRun(runQueue, runFirst, runLast, ref ackRows, ref deliveryRows);
+                    (runQueue, runFirst, runLast) = (operation.Queue, operation.Sequence, operation.Sequence);
+                    continue;
+                }
+
+                if (operation.Kind is not (StoreOperationKind.Append or StoreOperationKind.SetCursor or StoreOperationKind.SequenceTaken))
+                {
+                    RemoveRun(runQueue, runFirst, runLast, ref ackRows, ref deliveryRows);
+                    runQueue = null;
+                }
+
                 Apply(operation, sequences, ref ackRows, ref deliveryRows, ref scheduledOrdinal);
             }
+
+            RemoveRun(runQueue, runFirst, runLast, ref ackRows, ref deliveryRows);
 
             foreach ((string queue, long sequence) in sequences)
             {
@@ -419,6 +446,26 @@ public sealed class SqliteMessageStore : IMessageStore
         foreach ((string queue, long sequence) in sequences)
         {
             _lastSequences[queue] = sequence;
+        }
+    }
+
+    /// <summary>Forgets messages <paramref name="first"/> to <paramref name="last"/> of <paramref name="queue"/> with their acks and delivery counts (nothing when <paramref name="queue"/> is null).</summary>
+    private void RemoveRun(string? queue, long first, long last, ref long ackRows, ref long deliveryRows)
+    {
+        if (queue is null)
+        {
+            return;
+        }
+
+        _commands.DeleteMessages(queue, first, last);
+        if (ackRows > 0)
+        {
+            ackRows -= _commands.DeleteAckRange(queue, first, last);
+        }
+
+        if (deliveryRows > 0)
+        {
+            deliveryRows -= _commands.DeleteDeliveryRange(queue, first, last);
         }
     }
 
@@ -445,17 +492,7 @@ public sealed class SqliteMessageStore : IMessageStore
                 ackRows += _commands.InsertAck(operation.Queue, operation.Sequence, operation.Subscription!);
                 break;
             case StoreOperationKind.Remove:
-                _commands.DeleteMessage(operation.Queue, operation.Sequence);
-                if (ackRows > 0)
-                {
-                    ackRows -= _commands.DeleteAcks(operation.Queue, operation.Sequence);
-                }
-
-                if (deliveryRows > 0)
-                {
-                    deliveryRows -= _commands.DeleteDeliveries(operation.Queue, operation.Sequence);
-                }
-
+                RemoveRun(operation.Queue, operation.Sequence, operation.Sequence, ref ackRows, ref deliveryRows);
                 break;
             case StoreOperationKind.SetDeliveries:
                 deliveryRows += _commands.SetDeliveries(operation.Queue, operation.Sequence, operation.Subscription!, operation.Deliveries);

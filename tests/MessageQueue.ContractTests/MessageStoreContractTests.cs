@@ -126,6 +126,32 @@ public abstract class MessageStoreContractTests : IDisposable
     }
 
     [Fact]
+    public void Remove_ManyInOneBatch_BetweenAcksAndCounts_ForgetsExactlyThoseWithTheirAcksAndCounts()
+    {
+        Write(StoreOperation.SaveSubscription(Subscription("a", ["#"], 0)), StoreOperation.SaveSubscription(Subscription("b", ["#"], 0)));
+        Write([.. Enumerable.Range(1, 8).Select(s => StoreOperation.Append(Message(s)))]);
+        Write(
+            StoreOperation.SetDeliveries("orders", "a", 3, 2),
+            StoreOperation.Remove("orders", 1),
+            StoreOperation.Remove("orders", 2),
+            StoreOperation.Ack("orders", "b", 4),
+            StoreOperation.Remove("orders", 3),
+            StoreOperation.Remove("orders", 4),
+            StoreOperation.Append(Message(9)),
+            StoreOperation.Remove("orders", 6),
+            StoreOperation.SetDeliveries("orders", "a", 7, 1),
+            StoreOperation.Ack("orders", "b", 8));
+
+        StoredQueueState queue = Reloaded("orders");
+
+        queue.Messages.Select(m => m.Sequence).Should().Equal(5, 7, 8, 9);
+        StoredSubscriptionState a = queue.Subscriptions.Single(s => s.Subscription.Name == "a");
+        StoredSubscriptionState b = queue.Subscriptions.Single(s => s.Subscription.Name == "b");
+        a.Deliveries.Should().Equal(new Dictionary<long, int> { [7] = 1 }, "the count of removed message 3 went with it");
+        b.Acked.Should().Equal([8], "the ack of removed message 4 went with it");
+    }
+
+    [Fact]
     public void SaveSubscription_AcksDeliveriesAndCursor_ComeBackPerSubscription()
     {
         Write(
