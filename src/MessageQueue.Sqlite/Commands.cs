@@ -14,14 +14,11 @@ internal sealed class Commands : IDisposable
 {
     private readonly List<Statement> _all = [];
     private readonly Statement _insertMessage;
-    private readonly Statement _deleteMessage;
     private readonly Statement _deleteMessages;
     private readonly Statement _deleteAckRange;
     private readonly Statement _deleteDeliveryRange;
     private readonly Statement _insertAck;
-    private readonly Statement _deleteAcks;
     private readonly Statement _setDeliveries;
-    private readonly Statement _deleteDeliveries;
     private readonly Statement _setCursor;
     private readonly Statement _saveSubscription;
     private readonly Statement _deleteSubscription;
@@ -42,45 +39,38 @@ internal sealed class Commands : IDisposable
             return statement;
         }
 
-        string Text(string name) => name;
-        string Int(string name) => name;
-        string Blob(string name) => name;
-
         _insertMessage = Make(
             "INSERT OR REPLACE INTO mq_messages(queue, sequence, id, event, payload, headers, timestamp, expires_at) VALUES ($q, $s, $id, $e, $p, $h, $t, $x)",
-            Text("$q"), Int("$s"), Blob("$id"), Text("$e"), Blob("$p"), Text("$h"), Int("$t"), Int("$x"));
-        _deleteMessage = Make("DELETE FROM mq_messages WHERE queue = $q AND sequence = $s", Text("$q"), Int("$s"));
-        _deleteMessages = Make("DELETE FROM mq_messages WHERE queue = $q AND sequence BETWEEN $a AND $b", Text("$q"), Int("$a"), Int("$b"));
-        _deleteAckRange = Make("DELETE FROM mq_acks WHERE queue = $q AND sequence BETWEEN $a AND $b", Text("$q"), Int("$a"), Int("$b"));
-        _deleteDeliveryRange = Make("DELETE FROM mq_deliveries WHERE queue = $q AND sequence BETWEEN $a AND $b", Text("$q"), Int("$a"), Int("$b"));
+            "$q", "$s", "$id", "$e", "$p", "$h", "$t", "$x");
+        _deleteMessages = Make("DELETE FROM mq_messages WHERE queue = $q AND sequence BETWEEN $a AND $b", "$q", "$a", "$b");
+        _deleteAckRange = Make("DELETE FROM mq_acks WHERE queue = $q AND sequence BETWEEN $a AND $b", "$q", "$a", "$b");
+        _deleteDeliveryRange = Make("DELETE FROM mq_deliveries WHERE queue = $q AND sequence BETWEEN $a AND $b", "$q", "$a", "$b");
         // An ack or a delivery count for a message or subscription already gone (evicted, removed, deleted) is not kept:
         // nothing would ever clean it up.
         _insertAck = Make(
             "INSERT OR IGNORE INTO mq_acks(queue, sequence, subscription) SELECT $q, $s, $n WHERE EXISTS (SELECT 1 FROM mq_messages WHERE queue = $q AND sequence = $s) AND EXISTS (SELECT 1 FROM mq_subscriptions WHERE queue = $q AND name = $n)",
-            Text("$q"), Int("$s"), Text("$n"));
-        _deleteAcks = Make("DELETE FROM mq_acks WHERE queue = $q AND sequence = $s", Text("$q"), Int("$s"));
+            "$q", "$s", "$n");
         _setDeliveries = Make(
             "INSERT INTO mq_deliveries(queue, sequence, subscription, count) SELECT $q, $s, $n, $c WHERE EXISTS (SELECT 1 FROM mq_messages WHERE queue = $q AND sequence = $s) AND EXISTS (SELECT 1 FROM mq_subscriptions WHERE queue = $q AND name = $n) ON CONFLICT(queue, sequence, subscription) DO UPDATE SET count = excluded.count",
-            Text("$q"), Int("$s"), Text("$n"), Int("$c"));
-        _deleteDeliveries = Make("DELETE FROM mq_deliveries WHERE queue = $q AND sequence = $s", Text("$q"), Int("$s"));
-        _setCursor = Make("UPDATE mq_subscriptions SET cursor = max(cursor, $s) WHERE queue = $q AND name = $n", Text("$q"), Text("$n"), Int("$s"));
+            "$q", "$s", "$n", "$c");
+        _setCursor = Make("UPDATE mq_subscriptions SET cursor = max(cursor, $s) WHERE queue = $q AND name = $n", "$q", "$n", "$s");
         _saveSubscription = Make(
             "INSERT INTO mq_subscriptions(queue, name, filters, start_after, cursor) VALUES ($q, $n, $f, $a, 0) ON CONFLICT(queue, name) DO UPDATE SET filters = excluded.filters, start_after = excluded.start_after",
-            Text("$q"), Text("$n"), Text("$f"), Int("$a"));
-        _deleteSubscription = Make("DELETE FROM mq_subscriptions WHERE queue = $q AND name = $n", Text("$q"), Text("$n"));
-        _deleteSubscriptionAcks = Make("DELETE FROM mq_acks WHERE queue = $q AND subscription = $n", Text("$q"), Text("$n"));
-        _deleteSubscriptionDeliveries = Make("DELETE FROM mq_deliveries WHERE queue = $q AND subscription = $n", Text("$q"), Text("$n"));
+            "$q", "$n", "$f", "$a");
+        _deleteSubscription = Make("DELETE FROM mq_subscriptions WHERE queue = $q AND name = $n", "$q", "$n");
+        _deleteSubscriptionAcks = Make("DELETE FROM mq_acks WHERE queue = $q AND subscription = $n", "$q", "$n");
+        _deleteSubscriptionDeliveries = Make("DELETE FROM mq_deliveries WHERE queue = $q AND subscription = $n", "$q", "$n");
         _insertScheduled = Make(
             "INSERT OR REPLACE INTO mq_scheduled(queue, id, ordinal, event, payload, headers, timestamp, expires_at, due_at, dedup_until) VALUES ($q, $id, $o, $e, $p, $h, $t, $x, $d, $u)",
-            Text("$q"), Blob("$id"), Int("$o"), Text("$e"), Blob("$p"), Text("$h"), Int("$t"), Int("$x"), Int("$d"), Int("$u"));
-        _deleteScheduled = Make("DELETE FROM mq_scheduled WHERE queue = $q AND id = $id", Text("$q"), Blob("$id"));
+            "$q", "$id", "$o", "$e", "$p", "$h", "$t", "$x", "$d", "$u");
+        _deleteScheduled = Make("DELETE FROM mq_scheduled WHERE queue = $q AND id = $id", "$q", "$id");
         _rememberId = Make(
             "INSERT OR REPLACE INTO mq_dedup(queue, id, sequence, until) VALUES ($q, $id, $s, $u)",
-            Text("$q"), Blob("$id"), Int("$s"), Int("$u"));
-        _forgetIds = Make("DELETE FROM mq_dedup WHERE queue = $q AND until <= $u", Text("$q"), Int("$u"));
+            "$q", "$id", "$s", "$u");
+        _forgetIds = Make("DELETE FROM mq_dedup WHERE queue = $q AND until <= $u", "$q", "$u");
         _setLastSequence = Make(
             "INSERT INTO mq_queues(name, last_sequence) VALUES ($q, $s) ON CONFLICT(name) DO UPDATE SET last_sequence = max(last_sequence, excluded.last_sequence)",
-            Text("$q"), Int("$s"));
+            "$q", "$s");
     }
 
     private static string? Headers(IReadOnlyDictionary<string, string> headers) =>
@@ -90,11 +80,9 @@ internal sealed class Commands : IDisposable
 
     public void InsertMessage(StoredMessage message)
     {
-        Span<byte> id = stackalloc byte[16];
-        message.Id.TryWriteBytes(id);
         _insertMessage.Text(0, message.Queue)
             .Int(1, message.Sequence)
-            .Blob(2, id)
+            .Blob(2, message.Id)
             .Text(3, message.Event)
             .Blob(4, message.Payload.Span)
             .Text(5, Headers(message.Headers))
@@ -102,8 +90,6 @@ internal sealed class Commands : IDisposable
             .Int(7, Ticks(message.ExpiresAt))
             .Execute();
     }
-
-    public void DeleteMessage(string queue, long sequence) => _deleteMessage.Text(0, queue).Int(1, sequence).Execute();
 
     /// <summary>Removes messages <paramref name="first"/> to <paramref name="last"/> of a queue, one statement for the run.</summary>
     public void DeleteMessages(string queue, long first, long last) => _deleteMessages.Text(0, queue).Int(1, first).Int(2, last).Execute();
@@ -114,13 +100,9 @@ internal sealed class Commands : IDisposable
 
     public int InsertAck(string queue, long sequence, string subscription) => _insertAck.Text(0, queue).Int(1, sequence).Text(2, subscription).Execute();
 
-    public int DeleteAcks(string queue, long sequence) => _deleteAcks.Text(0, queue).Int(1, sequence).Execute();
-
     /// <returns>1 when a row was added or updated (an update counts as added: overcounting only costs a cleanup statement later), 0 when the message or subscription is gone.</returns>
     public int SetDeliveries(string queue, long sequence, string subscription, int count) =>
         _setDeliveries.Text(0, queue).Int(1, sequence).Text(2, subscription).Int(3, count).Execute();
-
-    public int DeleteDeliveries(string queue, long sequence) => _deleteDeliveries.Text(0, queue).Int(1, sequence).Execute();
 
     public void SetCursor(string queue, string subscription, long sequence) => _setCursor.Text(0, queue).Text(1, subscription).Int(2, sequence).Execute();
 
@@ -141,10 +123,8 @@ internal sealed class Commands : IDisposable
 
     public void InsertScheduled(StoredMessage message, long ordinal)
     {
-        Span<byte> id = stackalloc byte[16];
-        message.Id.TryWriteBytes(id);
         _insertScheduled.Text(0, message.Queue)
-            .Blob(1, id)
+            .Blob(1, message.Id)
             .Int(2, ordinal)
             .Text(3, message.Event)
             .Blob(4, message.Payload.Span)
@@ -156,19 +136,10 @@ internal sealed class Commands : IDisposable
             .Execute();
     }
 
-    public void DeleteScheduled(string queue, Guid id)
-    {
-        Span<byte> bytes = stackalloc byte[16];
-        id.TryWriteBytes(bytes);
-        _deleteScheduled.Text(0, queue).Blob(1, bytes).Execute();
-    }
+    public void DeleteScheduled(string queue, Guid id) => _deleteScheduled.Text(0, queue).Blob(1, id).Execute();
 
-    public void RememberId(string queue, Guid id, long sequence, DateTimeOffset until)
-    {
-        Span<byte> bytes = stackalloc byte[16];
-        id.TryWriteBytes(bytes);
-        _rememberId.Text(0, queue).Blob(1, bytes).Int(2, sequence).Int(3, until.UtcTicks).Execute();
-    }
+    public void RememberId(string queue, Guid id, long sequence, DateTimeOffset until) =>
+        _rememberId.Text(0, queue).Blob(1, id).Int(2, sequence).Int(3, until.UtcTicks).Execute();
 
     public void ForgetIds(string queue, DateTimeOffset until) => _forgetIds.Text(0, queue).Int(1, until.UtcTicks).Execute();
 

@@ -52,6 +52,14 @@ internal sealed class Statement : IDisposable
         return this;
     }
 
+    /// <summary>Binds an id as its 16 bytes (<see cref="Guid.ToByteArray()"/>'s order), from the stack.</summary>
+    public Statement Blob(int parameter, Guid value)
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        value.TryWriteBytes(bytes);
+        return Blob(parameter, bytes);
+    }
+
     /// <summary>Runs the statement to its end and makes it ready for the next run.</summary>
     /// <returns>The rows it inserted, updated or deleted.</returns>
     public int Execute()

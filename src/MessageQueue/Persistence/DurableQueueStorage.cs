@@ -234,10 +234,7 @@ internal sealed class DurableQueueStorage<T> : QueueStorage<T>, IStoreCommitTarg
 
     public override void Unscheduled(Guid id) => _writer.TryPost(StoreOperation.Unschedule(Queue.Name, id), _flush);
 
-    public override void DeliveriesCounted(string subscription, long sequence, int deliveries) =>
-        _writer.TryPost(StoreOperation.SetDeliveries(Queue.Name, subscription, sequence, deliveries), _flush);
-
-    public override bool TryCountDeliveries(string subscription, long sequence, int deliveries, IStoreCommitTarget target, object state) =>
+    public override bool DeliveriesCounted(string subscription, long sequence, int deliveries, IStoreCommitTarget? target = null, object? state = null) =>
         _writer.TryPost(StoreOperation.SetDeliveries(Queue.Name, subscription, sequence, deliveries), _flush, target, state);
 
     public override long SubscriptionCreated(SubscriptionState<T> subscription) =>

@@ -28,8 +28,6 @@ internal sealed class MemoryQueueStorage<T>(BrokerQueue<T> queue) : QueueStorage
 
     public override ValueTask WaitForCommitAsync(long ticket) => default;
 
-    public override bool TryCountDeliveries(string subscription, long sequence, int deliveries, IStoreCommitTarget target, object state) => false;
-
     public override long TakeUnstoredSequence(out long ticket)
     {
         ticket = 0;
@@ -48,9 +46,7 @@ internal sealed class MemoryQueueStorage<T>(BrokerQueue<T> queue) : QueueStorage
     {
     }
 
-    public override void DeliveriesCounted(string subscription, long sequence, int deliveries)
-    {
-    }
+    public override bool DeliveriesCounted(string subscription, long sequence, int deliveries, IStoreCommitTarget? target = null, object? state = null) => false;
 
     public override long SubscriptionCreated(SubscriptionState<T> subscription) => 0;
 

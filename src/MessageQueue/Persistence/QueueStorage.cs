@@ -60,13 +60,11 @@ internal abstract class QueueStorage<T>
     public abstract void Unscheduled(Guid id);
 
     /// <summary>
-    /// A message came back to a durable subscription after <paramref name="deliveries"/> deliveries; <paramref name="target"/>
-    /// hears when the count is committed (or never will be). False, and no call, when the store takes nothing more.
+    /// A message came back to a durable subscription after <paramref name="deliveries"/> deliveries. <paramref name="target"/>,
+    /// if given, hears when the count is committed (or never will be). False, and no call, when nothing is stored (a
+    /// queue in memory) or the store takes nothing more.
     /// </summary>
-    public abstract bool TryCountDeliveries(string subscription, long sequence, int deliveries, IStoreCommitTarget target, object state);
-
-    /// <summary>A message came back to a durable subscription after <paramref name="deliveries"/> deliveries.</summary>
-    public abstract void DeliveriesCounted(string subscription, long sequence, int deliveries);
+    public abstract bool DeliveriesCounted(string subscription, long sequence, int deliveries, IStoreCommitTarget? target = null, object? state = null);
 
     /// <summary>A new durable subscription; returns the ticket its subscribe call waits for, or 0.</summary>
     public abstract long SubscriptionCreated(SubscriptionState<T> subscription);

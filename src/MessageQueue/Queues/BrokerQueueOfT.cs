@@ -343,10 +343,10 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         }
     }
 
-    /// <summary>Takes the next sequence and builds the envelope. Called with the route's subscriptions locked, so that sequence order is delivery order.</summary>
     /// <summary>Takes the queue's next sequence.</summary>
     internal long NextSequence() => Interlocked.Increment(ref _sequence.Value);
 
+    /// <summary>Takes the next sequence and builds the envelope. Called with the route's subscriptions locked, so that sequence order is delivery order.</summary>
     internal Message<T> CreateMessage(in Draft<T> draft, long timestamp)
     {
         long sequence = NextSequence();
@@ -471,9 +471,6 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
 
     /// <summary>A store forgets a held message that entered the queue or was dropped (durable queues; nothing otherwise).</summary>
     internal void StoreUnscheduled(Guid id) => _storage.Unscheduled(id);
-
-    /// <summary>A message came back to a durable subscription after <paramref name="deliveries"/> deliveries.</summary>
-    internal void StoreDeliveries(string subscription, long sequence, int deliveries) => _storage.DeliveriesCounted(subscription, sequence, deliveries);
 
     /// <summary>On the store's writer thread, before each batch: the cursors that moved since the last one.</summary>
     internal override void PostCursors() => _storage.PostCursors(_routes.Subscriptions);

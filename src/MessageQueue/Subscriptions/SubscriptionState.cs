@@ -375,21 +375,25 @@ internal sealed partial class SubscriptionState<T> : IStoreCommitTarget
     {
         Debug.Assert(Gate.IsHeldByCurrentThread, "called with its lock held");
         StoredCount? count = null;
-        if (Name is not null && deliveries > 0 && _queue.Storage.IsDurable)
+        if (Name is not null && _queue.Storage.IsDurable)
         {
-            // Durable queues: a restart redelivers it with its attempt count kept. It goes out again only after the count
-            // is committed (OnCommitted), so a crash never hands it out with a lower attempt number than before.
-            count = new StoredCount();
-            if (!_queue.Storage.TryCountDeliveries(Name, message.Sequence, deliveries, this, count))
+            if (deliveries > 0)
             {
-                count.Settle(); // the store takes nothing more (shutting down, or failed): nothing to wait for
+                // A restart redelivers it with its attempt count kept. It goes out again only after the count is
+                // committed (OnCommitted), so a crash never hands it out with a lower attempt number than before.
+                count = new StoredCount();
+                if (!_queue.Storage.DeliveriesCounted(Name, message.Sequence, deliveries, this, count))
+                {
+                    count.Settle(); // the store takes nothing more (shutting down, or failed): nothing to wait for
+                }
             }
-        }
-        else if (Name is not null && deliveries == 0 && message.Sequence <= Volatile.Read(ref _deliveredCursor))
-        {
-            // Read once and given back unattempted (a handler cut short by a stop): the stored cursor, which says "read",
-            // would otherwise count it as delivered once. Not waited for: if it is lost, the attempt goes up, never back.
-            _queue.StoreDeliveries(Name, message.Sequence, deliveries);
+            else if (message.Sequence <= Volatile.Read(ref _deliveredCursor))
+            {
+                // Read once and given back unattempted (a handler cut short by a stop): the stored cursor, which says
+                // "read", would otherwise count it as delivered once. Not waited for: if it is lost, the attempt goes up,
+                // never back.
+                _queue.Storage.DeliveriesCounted(Name, message.Sequence, deliveries);
+            }
         }
 
         _returned.Enqueue(new Returned(message, deliveries, history, count), message.Sequence);
