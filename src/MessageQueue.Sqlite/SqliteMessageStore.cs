@@ -20,7 +20,7 @@ namespace MessageQueue.Sqlite;
 /// <c>synchronous=NORMAL</c> (the commit survives the process dying, not the machine losing power).</para>
 /// <para>Payloads are stored as the bytes the queue's serializer made; the file holds no type names.</para>
 /// </remarks>
-public sealed class SqliteMessageStore : IMessageStore
+public sealed class SqliteMessageStore : IPagedMessageStore
 {
     private const string Format = "MessageQueue.Sqlite";
     private const int SchemaVersion = 1;
@@ -217,13 +217,120 @@ public sealed class SqliteMessageStore : IMessageStore
         ObjectDisposedException.ThrowIf(_disposed, this);
         try
         {
-            return LoadCore();
+            return LoadCore(withMessages: true);
         }
         catch (SqliteException exception)
         {
             throw Translate(exception, Path, "load");
         }
     }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<StoredQueueState> LoadQueues()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        try
+        {
+            return LoadCore(withMessages: false);
+        }
+        catch (SqliteException exception)
+        {
+            throw Translate(exception, Path, "load");
+        }
+    }
+
+    /// <inheritdoc/>
+    public StoredQueueState ReadMessages(string queue, long afterSequence, int maxMessages)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(queue);
+        ArgumentOutOfRangeException.ThrowIfNegative(afterSequence);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxMessages, 1);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        try
+        {
+            return ReadPage(queue, afterSequence, maxMessages);
+        }
+        catch (SqliteException exception)
+        {
+            throw Translate(exception, Path, "read");
+        }
+    }
+
+    private StoredQueueState ReadPage(string queue, long afterSequence, int maxMessages)
+    {
+        var messages = new List<StoredMessage>(Math.Min(maxMessages, 4096));
+        ForEachRow(
+            "SELECT sequence, id, event, payload, headers, timestamp, expires_at FROM mq_messages WHERE queue = $q AND sequence > $a ORDER BY sequence LIMIT $n",
+            command =>
+            {
+                command.Parameters.AddWithValue("$q", queue);
+                command.Parameters.AddWithValue("$a", afterSequence);
+                command.Parameters.AddWithValue("$n", maxMessages);
+            },
+            reader => messages.Add(new StoredMessage
+            {
+                Queue = queue,
+                Sequence = reader.GetInt64(0),
+                Id = new Guid((byte[])reader.GetValue(1)),
+                Event = reader.GetString(2),
+                Payload = (byte[])reader.GetValue(3),
+                Headers = ReadHeaders(reader, 4),
+                Timestamp = Time(reader.GetInt64(5)),
+                ExpiresAt = OptionalTime(reader, 6),
+            }));
+
+        var subscriptions = new Dictionary<string, (StoredSubscription Subscription, long Cursor, HashSet<long> Acked, Dictionary<long, int> Deliveries)>(StringComparer.Ordinal);
+        ForEachRow(
+            "SELECT queue, name, filters, start_after, cursor FROM mq_subscriptions WHERE queue = $q",
+            command => command.Parameters.AddWithValue("$q", queue),
+            reader => subscriptions[reader.GetString(1)] = (ReadSubscription(reader), reader.GetInt64(4), [], []));
+        if (messages.Count > 0)
+        {
+            void Range(SqliteCommand command)
+            {
+                command.Parameters.AddWithValue("$q", queue);
+                command.Parameters.AddWithValue("$a", messages[0].Sequence);
+                command.Parameters.AddWithValue("$b", messages[^1].Sequence);
+            }
+
+            ForEachRow("SELECT sequence, subscription FROM mq_acks WHERE queue = $q AND sequence BETWEEN $a AND $b", Range, reader =>
+            {
+                if (subscriptions.TryGetValue(reader.GetString(1), out var state))
+                {
+                    state.Acked.Add(reader.GetInt64(0));
+                }
+            });
+            ForEachRow("SELECT sequence, subscription, count FROM mq_deliveries WHERE queue = $q AND sequence BETWEEN $a AND $b", Range, reader =>
+            {
+                if (subscriptions.TryGetValue(reader.GetString(1), out var state))
+                {
+                    state.Deliveries[reader.GetInt64(0)] = reader.GetInt32(2);
+                }
+            });
+        }
+
+        return new StoredQueueState
+        {
+            Name = queue,
+            LastSequence = _lastSequences.GetValueOrDefault(queue),
+            Messages = messages,
+            Subscriptions = [.. subscriptions.Values.Select(s => new StoredSubscriptionState
+            {
+                Subscription = s.Subscription,
+                Cursor = s.Cursor,
+                Acked = s.Acked,
+                Deliveries = s.Deliveries,
+            })],
+        };
+    }
+
+    private static StoredSubscription ReadSubscription(SqliteDataReader reader) => new()
+    {
+        Queue = reader.GetString(0),
+        Name = reader.GetString(1),
+        Filters = JsonSerializer.Deserialize(reader.GetString(2), SqliteJsonContext.Default.StringArray) ?? [],
+        StartAfter = reader.GetInt64(3),
+    };
 
     private sealed class LoadedQueue(string name)
     {
@@ -233,6 +340,8 @@ public sealed class SqliteMessageStore : IMessageStore
 
         public List<StoredMessage> Messages { get; } = [];
 
+        public long MessageCount { get; set; }
+
         public List<StoredMessage> Scheduled { get; } = [];
 
         public Dictionary<string, (StoredSubscription Subscription, long Cursor, HashSet<long> Acked, Dictionary<long, int> Deliveries)> Subscriptions { get; } = new(StringComparer.Ordinal);
@@ -240,7 +349,7 @@ public sealed class SqliteMessageStore : IMessageStore
         public List<StoredId> Ids { get; } = [];
     }
 
-    private List<StoredQueueState> LoadCore()
+    private List<StoredQueueState> LoadCore(bool withMessages)
     {
         var queues = new Dictionary<string, LoadedQueue>(StringComparer.Ordinal);
         LoadedQueue QueueNamed(string name)
@@ -259,18 +368,26 @@ public sealed class SqliteMessageStore : IMessageStore
             QueueNamed(reader.GetString(0)).LastSequence = reader.GetInt64(1);
             _lastSequences[reader.GetString(0)] = reader.GetInt64(1);
         });
-        ForEachRow("SELECT queue, sequence, id, event, payload, headers, timestamp, expires_at FROM mq_messages ORDER BY queue, sequence", reader =>
-            QueueNamed(reader.GetString(0)).Messages.Add(new StoredMessage
-            {
-                Queue = reader.GetString(0),
-                Sequence = reader.GetInt64(1),
-                Id = new Guid((byte[])reader.GetValue(2)),
-                Event = reader.GetString(3),
-                Payload = (byte[])reader.GetValue(4),
-                Headers = ReadHeaders(reader, 5),
-                Timestamp = Time(reader.GetInt64(6)),
-                ExpiresAt = OptionalTime(reader, 7),
-            }));
+        if (withMessages)
+        {
+            ForEachRow("SELECT queue, sequence, id, event, payload, headers, timestamp, expires_at FROM mq_messages ORDER BY queue, sequence", reader =>
+                QueueNamed(reader.GetString(0)).Messages.Add(new StoredMessage
+                {
+                    Queue = reader.GetString(0),
+                    Sequence = reader.GetInt64(1),
+                    Id = new Guid((byte[])reader.GetValue(2)),
+                    Event = reader.GetString(3),
+                    Payload = (byte[])reader.GetValue(4),
+                    Headers = ReadHeaders(reader, 5),
+                    Timestamp = Time(reader.GetInt64(6)),
+                    ExpiresAt = OptionalTime(reader, 7),
+                }));
+        }
+        else
+        {
+            ForEachRow("SELECT queue, count(*) FROM mq_messages GROUP BY queue", reader => QueueNamed(reader.GetString(0)).MessageCount = reader.GetInt64(1));
+        }
+
         ForEachRow("SELECT queue, id, event, payload, headers, timestamp, expires_at, due_at, dedup_until, ordinal FROM mq_scheduled ORDER BY queue, ordinal", reader =>
         {
             QueueNamed(reader.GetString(0)).Scheduled.Add(new StoredMessage
@@ -290,34 +407,37 @@ public sealed class SqliteMessageStore : IMessageStore
         });
         ForEachRow("SELECT queue, name, filters, start_after, cursor FROM mq_subscriptions", reader =>
         {
-            string[] filters = JsonSerializer.Deserialize(reader.GetString(2), SqliteJsonContext.Default.StringArray) ?? [];
-            var subscription = new StoredSubscription
-            {
-                Queue = reader.GetString(0),
-                Name = reader.GetString(1),
-                Filters = filters,
-                StartAfter = reader.GetInt64(3),
-            };
+            StoredSubscription subscription = ReadSubscription(reader);
             QueueNamed(subscription.Queue).Subscriptions[subscription.Name] = (subscription, reader.GetInt64(4), [], []);
         });
-        _ackRows = 0;
-        ForEachRow("SELECT queue, sequence, subscription FROM mq_acks", reader =>
+        if (withMessages)
         {
-            _ackRows++;
-            if (QueueNamed(reader.GetString(0)).Subscriptions.TryGetValue(reader.GetString(2), out var state))
+            _ackRows = 0;
+            ForEachRow("SELECT queue, sequence, subscription FROM mq_acks", reader =>
             {
-                state.Acked.Add(reader.GetInt64(1));
-            }
-        });
-        _deliveryRows = 0;
-        ForEachRow("SELECT queue, sequence, subscription, count FROM mq_deliveries", reader =>
+                _ackRows++;
+                if (QueueNamed(reader.GetString(0)).Subscriptions.TryGetValue(reader.GetString(2), out var state))
+                {
+                    state.Acked.Add(reader.GetInt64(1));
+                }
+            });
+            _deliveryRows = 0;
+            ForEachRow("SELECT queue, sequence, subscription, count FROM mq_deliveries", reader =>
+            {
+                _deliveryRows++;
+                if (QueueNamed(reader.GetString(0)).Subscriptions.TryGetValue(reader.GetString(2), out var state))
+                {
+                    state.Deliveries[reader.GetInt64(1)] = reader.GetInt32(3);
+                }
+            });
+        }
+        else
         {
-            _deliveryRows++;
-            if (QueueNamed(reader.GetString(0)).Subscriptions.TryGetValue(reader.GetString(2), out var state))
-            {
-                state.Deliveries[reader.GetInt64(1)] = reader.GetInt32(3);
-            }
-        });
+            // The acks and delivery counts come with each page of messages; only how many rows there are is needed now.
+            _ackRows = Convert.ToInt64(Scalar(_connection, "SELECT count(*) FROM mq_acks"), CultureInfo.InvariantCulture);
+            _deliveryRows = Convert.ToInt64(Scalar(_connection, "SELECT count(*) FROM mq_deliveries"), CultureInfo.InvariantCulture);
+        }
+
         ForEachRow("SELECT queue, id, sequence, until FROM mq_dedup", reader =>
             QueueNamed(reader.GetString(0)).Ids.Add(new StoredId
             {
@@ -334,6 +454,7 @@ public sealed class SqliteMessageStore : IMessageStore
                 Name = queue.Name,
                 LastSequence = queue.LastSequence,
                 Messages = queue.Messages,
+                MessageCount = queue.MessageCount,
                 Scheduled = queue.Scheduled,
                 Subscriptions = [.. queue.Subscriptions.Values.Select(s => new StoredSubscriptionState
                 {
@@ -349,10 +470,13 @@ public sealed class SqliteMessageStore : IMessageStore
         return loaded;
     }
 
-    private void ForEachRow(string sql, Action<SqliteDataReader> row)
+    private void ForEachRow(string sql, Action<SqliteDataReader> row) => ForEachRow(sql, static _ => { }, row);
+
+    private void ForEachRow(string sql, Action<SqliteCommand> bind, Action<SqliteDataReader> row)
     {
         using SqliteCommand command = _connection.CreateCommand();
         command.CommandText = sql;
+        bind(command);
         using SqliteDataReader reader = command.ExecuteReader();
         while (reader.Read())
         {

@@ -80,7 +80,9 @@ public sealed partial class Broker : IPublisher, ISubscriber, IAsyncDisposable, 
             try
             {
                 _stored = new Dictionary<string, StoredQueueState>(StringComparer.Ordinal);
-                foreach (StoredQueueState queue in store.Load())
+                // A store that reads pages gives the queues without their messages: each durable queue reads back its own
+                // when it is declared, no more than its memory window.
+                foreach (StoredQueueState queue in store is IPagedMessageStore paged ? paged.LoadQueues() : store.Load())
                 {
                     _stored[queue.Name] = queue;
                 }

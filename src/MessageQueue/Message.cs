@@ -136,10 +136,14 @@ public sealed class Message<T>
     /// </summary>
     /// <returns><see langword="true"/> when this was the last holder and the message still counted
     /// towards its queue's depth, so the caller must free one unit of depth.</returns>
-    internal bool Release()
+    internal bool Release() => Release(out _);
+
+    /// <summary>As <see cref="Release()"/>; <paramref name="last"/> says whether this was the last holder, evicted or not.</summary>
+    internal bool Release(out bool last)
     {
         int now = Interlocked.Decrement(ref _refs);
         Debug.Assert((now & ~EvictedBit) >= 0, "released more often than routed");
+        last = (now & ~EvictedBit) == 0;
         return now == 0;
     }
 

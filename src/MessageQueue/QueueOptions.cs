@@ -14,6 +14,26 @@ public sealed class QueueOptions
     /// </remarks>
     public int MaxMessages { get; set; } = 10_000;
 
+    /// <summary>
+    /// Gets or sets the most messages a durable queue keeps in memory; the others it retains wait in the store and are
+    /// read back, in sequence order, as consumers release the ones in memory.
+    /// </summary>
+    /// <value>The default is 10 000. Must be at least 1.</value>
+    /// <remarks>
+    /// <para>This bounds a durable queue's memory, at run time and after a restart, however many messages its store
+    /// retains: a restart reads back only this many before the first delivery. <see cref="MaxMessages"/> still bounds
+    /// how many the queue retains in all, so set it higher than this to keep a backlog that does not fit in memory.</para>
+    /// <para>A message in flight with a consumer counts as in memory, so give this room for every consumer's
+    /// <see cref="SubscriptionOptions.MaxInFlight"/>. The window is the queue's, not each subscription's: when the
+    /// store holds more than fits, a subscription that is ahead receives the next messages once the slowest one has
+    /// released half the window.</para>
+    /// <para>It applies to durable queues with interest retention on a store that reads pages
+    /// (<see cref="Persistence.IPagedMessageStore"/>: the SQLite store and <see cref="Persistence.InMemoryMessageStore"/>).
+    /// In-memory queues hold at most <see cref="MaxMessages"/> anyway; a queue with <see cref="RetentionPolicy.Limits"/>
+    /// keeps its whole log in memory.</para>
+    /// </remarks>
+    public int MaxMessagesInMemory { get; set; } = 10_000;
+
     /// <summary>Gets or sets what a publish does when the queue is full.</summary>
     /// <value>The default is <see cref="OverflowPolicy.Wait"/>.</value>
     public OverflowPolicy Overflow { get; set; } = OverflowPolicy.Wait;
@@ -84,6 +104,7 @@ public sealed class QueueOptions
     internal QueueOptions Clone() => new()
     {
         MaxMessages = MaxMessages,
+        MaxMessagesInMemory = MaxMessagesInMemory,
         Overflow = Overflow,
         PublishTimeout = PublishTimeout,
         TimeToLive = TimeToLive,
@@ -97,7 +118,7 @@ public sealed class QueueOptions
     };
 
     internal bool SameAs(QueueOptions other) =>
-        MaxMessages == other.MaxMessages && Overflow == other.Overflow && PublishTimeout == other.PublishTimeout &&
+        MaxMessages == other.MaxMessages && MaxMessagesInMemory == other.MaxMessagesInMemory && Overflow == other.Overflow && PublishTimeout == other.PublishTimeout &&
         TimeToLive == other.TimeToLive && DeduplicationWindow == other.DeduplicationWindow &&
         DeduplicationCapacity == other.DeduplicationCapacity && DeadLetters == other.DeadLetters &&
         DeadLetterDrops == other.DeadLetterDrops && Durability == other.Durability &&
@@ -113,6 +134,11 @@ public sealed class QueueOptions
         if (MaxMessages < 1)
         {
             (errors ??= []).Add($"MaxMessages is {MaxMessages}; it must be at least 1.");
+        }
+
+        if (MaxMessagesInMemory < 1)
+        {
+            (errors ??= []).Add($"MaxMessagesInMemory is {MaxMessagesInMemory}; it must be at least 1.");
         }
 
         if (!Enum.IsDefined(Overflow))
@@ -178,5 +204,5 @@ public sealed class QueueOptions
     /// <inheritdoc/>
     public override string ToString() => string.Create(
         CultureInfo.InvariantCulture,
-        $"MaxMessages={MaxMessages}, Overflow={Overflow}, Retention={Retention}, MaxAge={MaxAge}, PublishTimeout={PublishTimeout}, TimeToLive={TimeToLive}, DeduplicationWindow={DeduplicationWindow}, DeadLetters={DeadLetters}, DeadLetterDrops={DeadLetterDrops}, Durability={Durability?.ToString() ?? "(broker default)"}");
+        $"MaxMessages={MaxMessages}, MaxMessagesInMemory={MaxMessagesInMemory}, Overflow={Overflow}, Retention={Retention}, MaxAge={MaxAge}, PublishTimeout={PublishTimeout}, TimeToLive={TimeToLive}, DeduplicationWindow={DeduplicationWindow}, DeadLetters={DeadLetters}, DeadLetterDrops={DeadLetterDrops}, Durability={Durability?.ToString() ?? "(broker default)"}");
 }

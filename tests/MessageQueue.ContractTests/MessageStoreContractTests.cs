@@ -125,6 +125,79 @@ public abstract class MessageStoreContractTests : IDisposable
         Store.Load().Should().ContainSingle(q => q.Name == "unrouted").Which.LastSequence.Should().Be(7, "a queue that stored nothing but a sequence keeps it too");
     }
 
+    private IPagedMessageStore Paged => Store as IPagedMessageStore ?? throw new InvalidOperationException($"{Store.GetType().Name} does not read pages (IPagedMessageStore).");
+
+    [Fact]
+    public void LoadQueues_GivesEveryQueueWithoutItsMessages_ButWithHowManyItHolds()
+    {
+        Write(StoreOperation.SaveSubscription(Subscription("a", ["#"], 0)));
+        Write([.. Enumerable.Range(1, 7).Select(s => StoreOperation.Append(Message(s)))]);
+        Write(StoreOperation.Append(Message(1, queue: "other")), StoreOperation.Ack("orders", "a", 2), StoreOperation.SetDeliveries("orders", "a", 3, 2), StoreOperation.SetCursor("orders", "a", 3));
+        _store = Reopen(Store);
+
+        IReadOnlyList<StoredQueueState> queues = Paged.LoadQueues();
+
+        StoredQueueState orders = queues.Should().ContainSingle(q => q.Name == "orders").Subject;
+        (orders.Messages.Count, orders.MessageCount, orders.LastSequence).Should().Be((0, 7, 7));
+        StoredSubscriptionState a = orders.Subscriptions.Should().ContainSingle().Subject;
+        (a.Cursor, a.Acked.Count, a.Deliveries.Count).Should().Be((3, 0, 0), "acks and counts come with each page");
+        queues.Should().ContainSingle(q => q.Name == "other").Which.MessageCount.Should().Be(1);
+    }
+
+    [Fact]
+    public void ReadMessages_GivesAPageInSequenceOrder_WithTheAcksAndCountsOfExactlyThoseMessages()
+    {
+        Write(StoreOperation.SaveSubscription(Subscription("a", ["#"], 0)), StoreOperation.SaveSubscription(Subscription("b", ["#"], 0)));
+        Write([.. Enumerable.Range(1, 10).Select(s => StoreOperation.Append(Message(s)))]);
+        Write(
+            StoreOperation.Remove("orders", 4),
+            StoreOperation.Ack("orders", "a", 2),
+            StoreOperation.Ack("orders", "a", 6),
+            StoreOperation.Ack("orders", "b", 9),
+            StoreOperation.SetDeliveries("orders", "b", 5, 3),
+            StoreOperation.SetDeliveries("orders", "b", 8, 1),
+            StoreOperation.SetCursor("orders", "a", 6));
+        _store = Reopen(Store);
+        Paged.LoadQueues();
+
+        StoredQueueState first = Paged.ReadMessages("orders", 0, 4);
+        StoredQueueState second = Paged.ReadMessages("orders", first.Messages[^1].Sequence, 4);
+        StoredQueueState last = Paged.ReadMessages("orders", second.Messages[^1].Sequence, 4);
+
+        first.Messages.Select(m => m.Sequence).Should().Equal([1, 2, 3, 5], "a removed message is not in any page");
+        second.Messages.Select(m => m.Sequence).Should().Equal(6, 7, 8, 9);
+        last.Messages.Select(m => m.Sequence).Should().Equal([10], "fewer than asked for: nothing after it");
+        first.Messages[0].Should().BeEquivalentTo(Message(1), o => o.Excluding(m => m.Id).Excluding(m => m.Payload), "a page holds whole messages");
+        first.Messages[0].Payload.ToArray().Should().Equal(Message(1).Payload.ToArray());
+        StoredSubscriptionState FirstOf(StoredQueueState page, string name) => page.Subscriptions.Should().ContainSingle(s => s.Subscription.Name == name).Subject;
+        FirstOf(first, "a").Acked.Should().BeEquivalentTo([2L]);
+        FirstOf(first, "a").Cursor.Should().Be(6);
+        FirstOf(first, "b").Deliveries.Should().BeEquivalentTo(new Dictionary<long, int> { [5] = 3 });
+        FirstOf(second, "a").Acked.Should().BeEquivalentTo([6L]);
+        FirstOf(second, "b").Acked.Should().BeEquivalentTo([9L]);
+        FirstOf(second, "b").Deliveries.Should().BeEquivalentTo(new Dictionary<long, int> { [8] = 1 });
+        FirstOf(last, "a").Acked.Should().BeEmpty();
+        Paged.ReadMessages("orders", 10, 4).Messages.Should().BeEmpty();
+        Paged.ReadMessages("unknown", 0, 4).Messages.Should().BeEmpty("an unknown queue gives an empty page");
+    }
+
+    [Fact]
+    public void ReadMessages_SeesWhatWasWrittenAfterTheLoad()
+    {
+        _ = Paged.LoadQueues();
+        Write([.. Enumerable.Range(1, 3).Select(s => StoreOperation.Append(Message(s)))]);
+        Paged.ReadMessages("orders", 1, 10).Messages.Select(m => m.Sequence).Should().Equal(2, 3);
+        Write(StoreOperation.Append(Message(4)), StoreOperation.Remove("orders", 2));
+        Paged.ReadMessages("orders", 1, 10).Messages.Select(m => m.Sequence).Should().Equal(3, 4);
+    }
+
+    [Fact]
+    public void ReadMessages_RefusesAPageOfNothing()
+    {
+        Paged.Invoking(s => s.ReadMessages("orders", 0, 0)).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("maxMessages");
+        Paged.Invoking(s => s.ReadMessages("orders", -1, 1)).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("afterSequence");
+    }
+
     [Fact]
     public void Remove_ManyInOneBatch_BetweenAcksAndCounts_ForgetsExactlyThoseWithTheirAcksAndCounts()
     {

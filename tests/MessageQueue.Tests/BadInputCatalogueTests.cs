@@ -96,6 +96,10 @@ public sealed class BadInputCatalogueTests : IAsyncLifetime
             b => Task.Run(() => b.DeclareQueue<TestEvent>("fresh", new QueueOptions { MaxMessages = 0, Overflow = (OverflowPolicy)9, PublishTimeout = TimeSpan.FromSeconds(-1) })),
             typeof(ArgumentException),
             "3 problems"),
+        ["memory window zero"] = new(
+            b => Task.Run(() => b.DeclareQueue<TestEvent>("fresh", new QueueOptions { MaxMessagesInMemory = 0 })),
+            typeof(ArgumentException),
+            "MaxMessagesInMemory is 0; it must be at least 1"),
         ["publish timeout too long for the queue"] = new(
             b => Task.Run(() => b.DeclareQueue<TestEvent>("fresh", new QueueOptions { PublishTimeout = TimeSpan.FromDays(60) })),
             typeof(ArgumentException),

@@ -57,6 +57,13 @@ public sealed record QueueSnapshot
     /// <summary>Gets how many messages are held for delayed delivery (<see cref="PublishOptions.DeliverAfter"/>); they count towards <see cref="Depth"/>.</summary>
     public int Scheduled { get; init; }
 
+    /// <summary>
+    /// Gets how many retained messages of a durable queue wait only in its store, past its memory window
+    /// (<see cref="QueueOptions.MaxMessagesInMemory"/>); they count towards <see cref="Depth"/> and are read back, in
+    /// sequence order, as consumers release the messages in memory. Always 0 for an in-memory queue.
+    /// </summary>
+    public long PagedOut { get; init; }
+
     /// <summary>Gets how many publishes were duplicates within the deduplication window, and enqueued nothing.</summary>
     public long Deduplicated { get; init; }
 
@@ -102,6 +109,7 @@ public sealed record QueueSnapshot
         printer.Member(nameof(DeadLettered), DeadLettered);
         printer.Member(nameof(Replayed), Replayed);
         printer.Member(nameof(Scheduled), Scheduled);
+        printer.Member(nameof(PagedOut), PagedOut);
         printer.Member(nameof(Deduplicated), Deduplicated);
         printer.Member(nameof(WaitingPublishers), WaitingPublishers);
         printer.List(nameof(Subscriptions), Subscriptions);

@@ -25,10 +25,19 @@ internal sealed class DurableQueueStorage<T> : QueueStorage<T>, IStoreCommitTarg
     private readonly IPayloadSerializer<T> _serializer;
     private readonly int _maxPayloadSize;
     private readonly long _deduplicationWindow; // ticks; 0 when the queue does not deduplicate
+    private readonly MessagePager<T>? _pager;
 
-    public DurableQueueStorage(BrokerQueue<T> queue, StoreWriter writer, Durability durability, IPayloadSerializer<T> serializer, int maxPayloadSize, TimeSpan deduplicationWindow)
+    /// <param name="queue">The queue.</param>
+    /// <param name="writer">The store's writer.</param>
+    /// <param name="durability">Committed or Fsync.</param>
+    /// <param name="serializer">The queue's payload serializer.</param>
+    /// <param name="maxPayloadSize">The largest serialized payload stored.</param>
+    /// <param name="deduplicationWindow">How long published ids are remembered; zero when the queue does not deduplicate.</param>
+    /// <param name="memoryWindow">The most messages kept in memory (<see cref="MessagePager{T}"/>); 0 for no window.</param>
+    public DurableQueueStorage(BrokerQueue<T> queue, StoreWriter writer, Durability durability, IPayloadSerializer<T> serializer, int maxPayloadSize, TimeSpan deduplicationWindow, int memoryWindow)
         : base(queue)
     {
+        _pager = memoryWindow > 0 && writer.ReadsPages ? new MessagePager<T>(queue, writer, memoryWindow) : null;
         Debug.Assert(durability != Durability.InMemory);
         _writer = writer;
         _flush = durability == Durability.Fsync;
@@ -47,6 +56,12 @@ internal sealed class DurableQueueStorage<T> : QueueStorage<T>, IStoreCommitTarg
     private sealed record Held(Draft<T> Draft);
 
     public override bool IsDurable => true;
+
+    /// <summary>The store's writer: every write, and every read after the start, runs on its thread.</summary>
+    public StoreWriter Writer => _writer;
+
+    /// <summary>What keeps the queue's memory within its window; null when everything stays in memory.</summary>
+    public MessagePager<T>? Pager => _pager;
 
     // ---------------------------------------------------------------- staging
 
@@ -188,10 +203,10 @@ internal sealed class DurableQueueStorage<T> : QueueStorage<T>, IStoreCommitTarg
         switch (state)
         {
             case Message<T> message:
-                Queue.HandOverCommitted(message, null);
+                HandOver(message, null);
                 break;
             case Targeted targeted:
-                Queue.HandOverCommitted(targeted.Message, targeted.Target);
+                HandOver(targeted.Message, targeted.Target);
                 break;
             case LogEntry entry:
                 Queue.Log.AppendCommitted(entry.Message, entry.Target);
@@ -199,6 +214,23 @@ internal sealed class DurableQueueStorage<T> : QueueStorage<T>, IStoreCommitTarg
             case Held held:
                 Queue.HoldCommitted(held.Draft);
                 break;
+        }
+    }
+
+    /// <summary>A committed message goes to its subscriptions now, or, past the memory window, stays in the store until it is read back.</summary>
+    private void HandOver(Message<T> message, SubscriptionState<T>? target)
+    {
+        if (_pager is null)
+        {
+            Queue.HandOverCommitted(message, target);
+        }
+        else if (!_pager.TakesCommitted(message.Sequence, targeted: target is not null))
+        {
+            Queue.Spilled(message);
+        }
+        else if (Queue.HandOverCommitted(message, target))
+        {
+            _pager.Entered();
         }
     }
 
@@ -218,8 +250,13 @@ internal sealed class DurableQueueStorage<T> : QueueStorage<T>, IStoreCommitTarg
 
     // ---------------------------------------------------------------- settlements and subscriptions
 
-    public override void Released(Message<T> message, string? subscription, bool gone)
+    public override void Released(Message<T> message, string? subscription, bool gone, bool last)
     {
+        if (last)
+        {
+            _pager?.Left();
+        }
+
         if (gone)
         {
             _writer.TryPost(StoreOperation.Remove(Queue.Name, message.Sequence), _flush);

@@ -5,7 +5,7 @@ namespace MessageQueue.Persistence;
 /// new one created on the same instance (a restart within one process), not the process ending. Tests use it
 /// to restart a broker without a file; it is also the reference for what a store must do.
 /// </summary>
-public sealed class InMemoryMessageStore : IMessageStore
+public sealed class InMemoryMessageStore : IPagedMessageStore
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<string, QueueState> _queues = new(StringComparer.Ordinal);
@@ -29,38 +29,75 @@ public sealed class InMemoryMessageStore : IMessageStore
     }
 
     /// <inheritdoc/>
-    public IReadOnlyList<StoredQueueState> Load()
+    public IReadOnlyList<StoredQueueState> Load() => LoadCore(withMessages: true);
+
+    /// <inheritdoc/>
+    public IReadOnlyList<StoredQueueState> LoadQueues() => LoadCore(withMessages: false);
+
+    private List<StoredQueueState> LoadCore(bool withMessages)
     {
         lock (_gate)
         {
             var queues = new List<StoredQueueState>(_queues.Count);
             foreach ((string name, QueueState queue) in _queues)
             {
-                var subscriptions = new List<StoredSubscriptionState>(queue.Subscriptions.Count);
-                foreach (SubscriptionState subscription in queue.Subscriptions.Values)
-                {
-                    subscriptions.Add(new StoredSubscriptionState
-                    {
-                        Subscription = subscription.Subscription,
-                        Cursor = subscription.Cursor,
-                        Acked = new HashSet<long>(subscription.Acked),
-                        Deliveries = new Dictionary<long, int>(subscription.Deliveries),
-                    });
-                }
-
                 queues.Add(new StoredQueueState
                 {
                     Name = name,
                     LastSequence = queue.LastSequence,
-                    Messages = [.. queue.Messages.Values],
+                    Messages = withMessages ? [.. queue.Messages.Values] : [],
+                    MessageCount = withMessages ? 0 : queue.Messages.Count,
                     Scheduled = [.. queue.ScheduledOrder.Select(id => queue.Scheduled[id])],
-                    Subscriptions = subscriptions,
+                    Subscriptions = Subscriptions(queue, withMessages ? static _ => true : static _ => false),
                     DeduplicationIds = [.. queue.Ids.Values],
                 });
             }
 
             return queues;
         }
+    }
+
+    /// <inheritdoc/>
+    public StoredQueueState ReadMessages(string queue, long afterSequence, int maxMessages)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(queue);
+        ArgumentOutOfRangeException.ThrowIfNegative(afterSequence);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxMessages, 1);
+        lock (_gate)
+        {
+            if (!_queues.TryGetValue(queue, out QueueState? state))
+            {
+                return new StoredQueueState { Name = queue, LastSequence = 0 };
+            }
+
+            List<StoredMessage> page = [.. state.Messages.Values.SkipWhile(m => m.Sequence <= afterSequence).Take(maxMessages)];
+            var sequences = new HashSet<long>(page.Select(m => m.Sequence));
+            return new StoredQueueState
+            {
+                Name = queue,
+                LastSequence = state.LastSequence,
+                Messages = page,
+                Subscriptions = Subscriptions(state, sequences.Contains),
+            };
+        }
+    }
+
+    /// <summary>The queue's subscriptions, with the acks and delivery counts of the messages <paramref name="include"/> picks.</summary>
+    private static List<StoredSubscriptionState> Subscriptions(QueueState queue, Func<long, bool> include)
+    {
+        var subscriptions = new List<StoredSubscriptionState>(queue.Subscriptions.Count);
+        foreach (SubscriptionState subscription in queue.Subscriptions.Values)
+        {
+            subscriptions.Add(new StoredSubscriptionState
+            {
+                Subscription = subscription.Subscription,
+                Cursor = subscription.Cursor,
+                Acked = new HashSet<long>(subscription.Acked.Where(include)),
+                Deliveries = subscription.Deliveries.Where(d => include(d.Key)).ToDictionary(),
+            });
+        }
+
+        return subscriptions;
     }
 
     /// <inheritdoc/>

@@ -34,7 +34,7 @@ internal sealed class MemoryQueueStorage<T>(BrokerQueue<T> queue) : QueueStorage
         return Queue.NextSequence();
     }
 
-    public override void Released(Message<T> message, string? subscription, bool gone)
+    public override void Released(Message<T> message, string? subscription, bool gone, bool last)
     {
     }
 

@@ -51,7 +51,11 @@ internal abstract class QueueStorage<T>
     public abstract ValueTask WaitForCommitAsync(long ticket);
 
     /// <summary>A subscription let go of a message: gone from the queue for good (<paramref name="gone"/>), or settled by one durable subscription.</summary>
-    public abstract void Released(Message<T> message, string? subscription, bool gone);
+    /// <param name="message">The message.</param>
+    /// <param name="subscription">The durable subscription that settled it, if one did.</param>
+    /// <param name="gone">Whether it left the queue for good.</param>
+    /// <param name="last">Whether nothing holds it any more (it left memory), even if it stays in the queue or was evicted.</param>
+    public abstract void Released(Message<T> message, string? subscription, bool gone, bool last);
 
     /// <summary>A message left the queue for good without being settled (evicted, replayed, unwanted).</summary>
     public abstract void Removed(long sequence);

@@ -13,6 +13,16 @@ internal interface IStoreCommitTarget
     void OnFailed(object? state);
 }
 
+/// <summary>A read of the store that runs on the <see cref="StoreWriter"/>'s thread, between two batches.</summary>
+internal interface IStoreReader
+{
+    /// <summary>Reads. Called on the writer thread, under no lock, after the callbacks of every batch committed before it.</summary>
+    void Read(IPagedMessageStore store);
+
+    /// <summary>The read will never run: the writer stopped, or the store failed.</summary>
+    void Cancel(Exception reason);
+}
+
 /// <summary>
 /// Group commit. Publishers and consumers post store operations from any thread; one writer thread takes
 /// whatever has queued up since its last commit (up to a bound) and writes it as one batch, so that many
@@ -35,6 +45,7 @@ internal sealed class StoreWriter : IDisposable
 
     // Under _gate.
     private List<Pending> _pending = [];
+    private List<IStoreReader> _reads = [];
     private long _posted;
     private long _committed;
     private bool _idle;
@@ -71,6 +82,9 @@ internal sealed class StoreWriter : IDisposable
         _thread = new Thread(Run) { IsBackground = true, Name = "MessageQueue store writer" };
         _thread.Start();
     }
+
+    /// <summary>Gets whether the store reads a queue's messages a page at a time (<see cref="IPagedMessageStore"/>).</summary>
+    public bool ReadsPages => _store is IPagedMessageStore;
 
     /// <summary>Gets the error that stopped the writer, if it failed.</summary>
     public MessageStoreException? Fault
@@ -135,6 +149,75 @@ internal sealed class StoreWriter : IDisposable
         }
     }
 
+    /// <summary>
+    /// Queues a read of the store for the writer thread, which runs it before its next batch: after every batch committed
+    /// so far, and their callbacks. Only a store that reads pages (<see cref="IPagedMessageStore"/>) is read this way.
+    /// </summary>
+    /// <returns>False when the writer has failed or stopped; the read will never run.</returns>
+    public bool TryRead(IStoreReader reader)
+    {
+        Debug.Assert(_store is IPagedMessageStore, "only a paged store is read after the start");
+        lock (_gate)
+        {
+            if (_fault is not null || _stopping)
+            {
+                return false;
+            }
+
+            _reads.Add(reader);
+            if (_idle)
+            {
+                _idle = false;
+                _wake.Set();
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Reads the store on the writer thread and waits for the result (a queue being declared reads its first page). Must
+    /// not be called on the writer thread.
+    /// </summary>
+    /// <exception cref="MessageStoreException">The store failed, now or earlier.</exception>
+    /// <exception cref="ObjectDisposedException">The broker is shutting down.</exception>
+    public TResult Read<TResult>(Func<IPagedMessageStore, TResult> read)
+    {
+        Debug.Assert(!OnWriterThread, "the writer thread cannot wait for itself");
+        var waiter = new ReadWaiter<TResult>(read);
+        if (!TryRead(waiter))
+        {
+            MessageStoreException? fault = Fault;
+            throw fault is not null ? Refused(fault) : new ObjectDisposedException(nameof(Broker), "The broker is shutting down and reads nothing more from its store.");
+        }
+
+        return waiter.Wait();
+    }
+
+    private sealed class ReadWaiter<TResult>(Func<IPagedMessageStore, TResult> read) : IStoreReader
+    {
+        private readonly TaskCompletionSource<TResult> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Read(IPagedMessageStore store)
+        {
+            try
+            {
+                _done.SetResult(read(store));
+            }
+#pragma warning disable CA1031 // Handed to the waiting thread, which throws it.
+            catch (Exception exception)
+#pragma warning restore CA1031
+            {
+                _done.SetException(exception);
+            }
+        }
+
+        public void Cancel(Exception reason) => _done.TrySetException(reason);
+
+        // The caller is never the writer thread, which completes the task; so blocking here cannot deadlock.
+        public TResult Wait() => _done.Task.GetAwaiter().GetResult();
+    }
+
     /// <summary>Completes when the operation with <paramref name="ticket"/>, and everything posted before it, is committed.</summary>
     /// <exception cref="MessageStoreException">The store failed before committing it; it was not stored.</exception>
     public ValueTask WaitForCommitAsync(long ticket)
@@ -195,16 +278,35 @@ internal sealed class StoreWriter : IDisposable
     {
         t_onWriterThread = true;
         var batch = new List<Pending>();
+        var reads = new List<IStoreReader>();
         while (true)
         {
             _beforeBatch?.Invoke();
+            lock (_gate)
+            {
+                (reads, _reads) = (_reads, reads);
+            }
+
+            // Reads go between batches: each sees what every earlier batch committed, after that batch's callbacks ran.
+            foreach (IStoreReader reader in reads)
+            {
+                GuardedRead(reader);
+            }
+
+            reads.Clear();
             long last;
             lock (_gate)
             {
                 if (_pending.Count == 0)
                 {
+                    if (_reads.Count > 0)
+                    {
+                        continue;
+                    }
+
                     if (_stopping)
                     {
+                        CancelReads(new ObjectDisposedException(nameof(Broker), "The broker is shutting down and reads nothing more from its store."));
                         return;
                     }
 
@@ -295,6 +397,33 @@ internal sealed class StoreWriter : IDisposable
         return true;
     }
 
+    private void GuardedRead(IStoreReader reader)
+    {
+        try
+        {
+            reader.Read((IPagedMessageStore)_store);
+        }
+#pragma warning disable CA1031 // A reader handles its own failures; one that throws anyway must not end the writer.
+        catch (Exception exception)
+#pragma warning restore CA1031
+        {
+            Interlocked.Increment(ref _callbackFailures);
+            Debug.Fail($"A store read threw: {exception}");
+        }
+    }
+
+    /// <summary>Tells the reads still queued that they will never run. Called with <see cref="_gate"/> held, once nothing more can be queued.</summary>
+    private void CancelReads(Exception reason)
+    {
+        Debug.Assert(_gate.IsHeldByCurrentThread, "called with its lock held");
+        foreach (IStoreReader reader in _reads)
+        {
+            reader.Cancel(reason);
+        }
+
+        _reads.Clear();
+    }
+
     private void Fail(Exception exception, List<Pending> batch)
     {
         var fault = exception as MessageStoreException ?? new MessageStoreException(
@@ -308,6 +437,7 @@ internal sealed class StoreWriter : IDisposable
             rest = _pending;
             _pending = [];
             wake = _nextCommit;
+            CancelReads(Refused(fault));
         }
 
         foreach (Pending pending in batch.Concat(rest))

@@ -14,8 +14,15 @@ public sealed class StoredQueueState
     public required long LastSequence { get; init; }
 
     /// <summary>Gets its messages, in sequence order.</summary>
-    /// <value>The default is an empty list.</value>
+    /// <value>The default is an empty list. Empty in what <see cref="IPagedMessageStore.LoadQueues"/> returns.</value>
     public IReadOnlyList<StoredMessage> Messages { get; init; } = [];
+
+    /// <summary>Gets how many messages the store holds for the queue, when they are not in <see cref="Messages"/>.</summary>
+    /// <value>
+    /// The default is 0. <see cref="IPagedMessageStore.LoadQueues"/> fills it in (the queue counts them against
+    /// <see cref="QueueOptions.MaxMessages"/> before it has read them); elsewhere it is not used.
+    /// </value>
+    public long MessageCount { get; init; }
 
     /// <summary>Gets its messages held for delayed delivery, in the order they were scheduled.</summary>
     /// <value>The default is an empty list.</value>

@@ -19,7 +19,8 @@ internal sealed partial class BrokerQueue<T>
     /// Hands a committed message to the subscriptions it routes to now, except those created after its
     /// sequence was taken (a restart would not give it to them either). On the writer thread, in sequence order.
     /// </summary>
-    internal void HandOverCommitted(Message<T> message, SubscriptionState<T>? target)
+    /// <returns>Whether any subscription took it (so it is in memory until they let go of it).</returns>
+    internal bool HandOverCommitted(Message<T> message, SubscriptionState<T>? target)
     {
         SubscriptionState<T>[] subscriptions = target is { IsDeleted: false } ? [target] : _routes.Get(message.Event).Subscriptions;
         int receivers;
@@ -34,12 +35,25 @@ internal sealed partial class BrokerQueue<T>
         }
 
         AfterHandOver(subscriptions, message, receivers);
+        return receivers > 0;
+    }
+
+    /// <summary>
+    /// A committed message stays in the store, not in memory, because the queue's memory window is full
+    /// (<see cref="MessagePager{T}"/>). It counts as sent now; the subscriptions get it when it is read back.
+    /// </summary>
+    internal void Spilled(Message<T> message)
+    {
+        // The observer counts it as held once until it is read back and its holders are known.
+        _events.NoteEntering(this, message, 1);
+        _events.Sent(Name, IsDeadLetterQueue, message.Event);
     }
 
     /// <summary>
     /// Rebuilds the queue from what the store read back: its sequence, durable subscriptions, their messages
     /// (each with the deliveries it had), held messages and deduplication ids. Called once, before the queue
-    /// is visible to anyone. Payloads are read only as <typeparamref name="T"/>.
+    /// is visible to anyone. Payloads are read only as <typeparamref name="T"/>. With a memory window
+    /// (<see cref="MessagePager{T}"/>), only the window's messages are read now, the rest as consumers release them.
     /// </summary>
     /// <exception cref="MessageStoreException">A stored payload cannot be read as <typeparamref name="T"/>.</exception>
     public void Recover(StoredQueueState stored)
@@ -57,7 +71,6 @@ internal sealed partial class BrokerQueue<T>
         // What the store knew was published by an earlier broker: Published counts from here.
         _sequenceAtStart = _sequence.Value;
 
-        var subscriptions = new List<(SubscriptionState<T> State, StoredSubscriptionState Stored)>();
         lock (_gate)
         {
             foreach (StoredSubscriptionState durable in stored.Subscriptions)
@@ -69,58 +82,31 @@ internal sealed partial class BrokerQueue<T>
                 state.RestoreCursor(durable.Cursor);
                 _durable.Add(state.Name!, state);
                 _routes.AddLocked(state);
-                subscriptions.Add((state, durable));
             }
         }
 
-        foreach (StoredMessage storedMessage in stored.Messages)
+        if (storage.Pager is { } pager)
         {
-            Message<T> message = storage.Restore(storedMessage);
-            var holders = new List<(SubscriptionState<T> State, int Deliveries, bool CameBack)>();
-            foreach ((SubscriptionState<T> state, StoredSubscriptionState durable) in subscriptions)
+            // Every stored message takes its room now, read back or not; the first window is read on the writer thread,
+            // where every later read runs too.
+            for (long i = 0; i < stored.MessageCount; i++)
             {
-                if (state.StartAfter < message.Sequence && state.Matches(message.Event) && !durable.Acked.Contains(message.Sequence))
-                {
-                    bool counted = durable.Deliveries.TryGetValue(message.Sequence, out int deliveries);
-                    bool read = message.Sequence <= durable.Cursor;
-                    if (!counted)
-                    {
-                        deliveries = read ? 1 : 0;
-                    }
-
-                    // Read before, or given back with a count (0 for one cut short by a stop): it came back, and goes
-                    // out with the others that did, in sequence order, ahead of what was never read.
-                    holders.Add((state, deliveries, counted || read));
-                }
+                _retention.ForceRoom();
             }
 
-            if (!_retention.Recover(message, holders.Count))
+            storage.Writer.Read(store =>
             {
-                // Settled everywhere, or its subscription is gone: the store keeps it no longer.
-                storage.Removed(message.Sequence);
-                continue;
-            }
-
-            if (holders.Count > 0)
-            {
-                _events.NoteReferenced(holders.Count);
-                message.InitializeReferences(holders.Count);
-            }
-
-            foreach ((SubscriptionState<T> state, int deliveries, bool cameBack) in holders)
-            {
-                lock (state.Gate)
-                {
-                    if (cameBack)
-                    {
-                        state.RestoreReturnedLocked(message, deliveries);
-                    }
-                    else
-                    {
-                        state.EnqueueLocked(message);
-                    }
-                }
-            }
+                pager.Start(store, stored.MessageCount);
+                return true;
+            });
+        }
+        else
+        {
+            // Everything in memory: a store that does not read pages gave the messages with the rest; a paged store
+            // gives a limits log whole.
+            RecoverAll(stored.Messages.Count > 0 || !storage.Writer.ReadsPages
+                ? stored
+                : storage.Writer.Read(store => store.ReadMessages(Name, 0, int.MaxValue)));
         }
 
         foreach (StoredMessage held in stored.Scheduled)
@@ -145,5 +131,167 @@ internal sealed partial class BrokerQueue<T>
         }
 
         _retention.Recovered();
+    }
+
+    /// <summary>Recovery without a memory window: every stored message goes back into memory, each to the subscriptions that still hold it.</summary>
+    private void RecoverAll(StoredQueueState stored)
+    {
+        var storage = (DurableQueueStorage<T>)_storage;
+        Dictionary<string, StoredSubscriptionState> durables = ByName(stored);
+        var holders = new List<(SubscriptionState<T> State, int Deliveries, bool CameBack)>();
+        foreach (StoredMessage storedMessage in stored.Messages)
+        {
+            Message<T> message = storage.Restore(storedMessage);
+            holders.Clear();
+            foreach (SubscriptionState<T> state in _routes.Get(message.Event).Subscriptions)
+            {
+                if (Holds(state, message, durables, out int deliveries, out bool cameBack))
+                {
+                    holders.Add((state, deliveries, cameBack));
+                }
+            }
+
+            if (!_retention.Recover(message, holders.Count))
+            {
+                // Settled everywhere, or its subscription is gone: the store keeps it no longer.
+                storage.Removed(message.Sequence);
+                continue;
+            }
+
+            if (holders.Count > 0)
+            {
+                _events.NoteReferenced(holders.Count);
+                message.InitializeReferences(holders.Count);
+            }
+
+            foreach ((SubscriptionState<T> state, int deliveries, bool cameBack) in holders)
+            {
+                lock (state.Gate)
+                {
+                    state.EnqueueStoredLocked(message, deliveries, cameBack);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// A page of stored messages read back into memory (<see cref="MessagePager{T}"/>), on the writer thread: each goes
+    /// to the subscriptions that hold it, after everything already in memory. Each already holds its room in the queue.
+    /// </summary>
+    /// <param name="page">The messages, with the acks and delivery counts the durable subscriptions have for them.</param>
+    /// <param name="notedFrom">The observer already counted the messages from this sequence on (spilled by this broker) as held once.</param>
+    /// <param name="skip">Sequences already in memory (replayed dead letters that did not wait); each is taken out as it is met.</param>
+    /// <param name="pager">Counts the messages that go into memory.</param>
+    /// <returns>How many of the page's messages were waiting in the store only (all but those skipped).</returns>
+    /// <exception cref="MessageStoreException">A stored payload cannot be read as <typeparamref name="T"/>.</exception>
+    internal int AdmitStored(StoredQueueState page, long notedFrom, HashSet<long>? skip, MessagePager<T> pager)
+    {
+        var storage = (DurableQueueStorage<T>)_storage;
+        Dictionary<string, StoredSubscriptionState> durables = ByName(page);
+        int read = 0;
+        foreach (StoredMessage storedMessage in page.Messages)
+        {
+            if (skip is not null && skip.Remove(storedMessage.Sequence))
+            {
+                continue;
+            }
+
+            read++;
+
+            Message<T> message = storage.Restore(storedMessage);
+            SubscriptionState<T>[] route = _routes.Get(message.Event).Subscriptions;
+            int holders = 0;
+            EnterAll(route);
+            try
+            {
+                foreach (SubscriptionState<T> state in route)
+                {
+                    holders += Holds(state, message, durables, out _, out _) ? 1 : 0;
+                }
+
+                if (holders > 0)
+                {
+                    // Counted before any consumer can see it.
+                    _events.NoteReferenced(message.Sequence >= notedFrom ? holders - 1 : holders);
+                    message.InitializeReferences(holders);
+                    pager.Entered();
+                    foreach (SubscriptionState<T> state in route)
+                    {
+                        if (Holds(state, message, durables, out int deliveries, out bool cameBack))
+                        {
+                            state.EnqueueStoredLocked(message, deliveries, cameBack);
+                        }
+                    }
+                }
+            }
+            finally
+            {
+                ExitAll(route);
+            }
+
+            if (holders == 0)
+            {
+                // Settled everywhere, or its subscriptions are gone: it leaves the queue.
+                if (message.Sequence >= notedFrom)
+                {
+                    _events.NoteReferenced(-1);
+                }
+
+                _retention.ReturnRoom();
+                storage.Removed(message.Sequence);
+                continue;
+            }
+
+            foreach (SubscriptionState<T> state in route)
+            {
+                if (state.HasPendingWork)
+                {
+                    FinishPendingWork(state);
+                }
+            }
+        }
+
+        return read;
+    }
+
+    private static Dictionary<string, StoredSubscriptionState> ByName(StoredQueueState stored) =>
+        stored.Subscriptions.ToDictionary(s => s.Subscription.Name, StringComparer.Ordinal);
+
+    /// <summary>
+    /// Whether a subscription holds a stored message: it takes the message (<see cref="Takes"/>) and has not acked it. A
+    /// durable one that read it before (the stored cursor passed it) or gave it back with a count has it come back with
+    /// those deliveries; otherwise it is fresh.
+    /// </summary>
+    private static bool Holds(SubscriptionState<T> state, Message<T> message, Dictionary<string, StoredSubscriptionState> durables, out int deliveries, out bool cameBack)
+    {
+        deliveries = 0;
+        cameBack = false;
+        if (!Takes(state, message, committed: true))
+        {
+            return false;
+        }
+
+        if (state.Name is null || !durables.TryGetValue(state.Name, out StoredSubscriptionState? durable))
+        {
+            // Ephemeral, or created after the read (then it starts after every stored message, and Takes refused).
+            return true;
+        }
+
+        if (durable.Acked.Contains(message.Sequence))
+        {
+            return false;
+        }
+
+        bool counted = durable.Deliveries.TryGetValue(message.Sequence, out deliveries);
+        bool read = message.Sequence <= durable.Cursor;
+        if (!counted)
+        {
+            deliveries = read ? 1 : 0;
+        }
+
+        // Read before, or given back with a count (0 for one cut short by a stop): it came back, and goes out with the
+        // others that did, in sequence order, ahead of what was never read.
+        cameBack = counted || read;
+        return true;
     }
 }

@@ -104,7 +104,14 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
         _admission = QueueAdmission<T>.Create(this, options.Overflow, depth);
         _retention = QueueRetention<T>.Create(this, options, _admission, depth);
         _storage = store is { } durable
-            ? new DurableQueueStorage<T>(this, durable.Writer, durable.Durability, durable.Serializer, broker.Limits.MaxPersistedPayloadSize, _deduplication is null ? TimeSpan.Zero : options.DeduplicationWindow)
+            ? new DurableQueueStorage<T>(
+                this,
+                durable.Writer,
+                durable.Durability,
+                durable.Serializer,
+                broker.Limits.MaxPersistedPayloadSize,
+                _deduplication is null ? TimeSpan.Zero : options.DeduplicationWindow,
+                memoryWindow: _retention is InterestRetention<T> ? options.MaxMessagesInMemory : 0)
             : new MemoryQueueStorage<T>(this);
     }
 
@@ -409,8 +416,8 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
     {
         // Whether the message left the queue for good: interest retention lets go of it with its last holder (and
         // gives its room back), limits retention keeps it in the log until it is evicted.
-        bool gone = message.Release() && _retention.LastReleased();
-        _storage.Released(message, subscription, gone);
+        bool gone = message.Release(out bool last) && _retention.LastReleased();
+        _storage.Released(message, subscription, gone, last);
 
         // Last: the test harness wakes a waiting test on this call, and that test reads the snapshot at once, so the
         // room the message held must already be free.
@@ -522,6 +529,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
                 Replayed = _replayed,
                 Retention = _retention.Policy,
                 Scheduled = _scheduled.Count,
+                PagedOut = (_storage as DurableQueueStorage<T>)?.Pager?.PagedOut ?? 0,
                 Deduplicated = Interlocked.Read(ref _deduplicated),
                 WaitingPublishers = waiting,
                 Subscriptions = subscriptions,

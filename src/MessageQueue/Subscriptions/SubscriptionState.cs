@@ -124,6 +124,24 @@ internal sealed partial class SubscriptionState<T> : IStoreCommitTarget
         Interlocked.Increment(ref _waiting.Value);
     }
 
+    /// <summary>
+    /// A message read back from the store: one read before (or given back with a count) waits with the others that came
+    /// back, <paramref name="deliveries"/> deliveries so far; any other joins the backlog as new. Called with
+    /// <see cref="Gate"/> held; consumers may be attached (a memory window's later pages).
+    /// </summary>
+    public void EnqueueStoredLocked(Message<T> message, int deliveries, bool cameBack)
+    {
+        if (cameBack)
+        {
+            RestoreReturnedLocked(message, deliveries);
+            DispatchLocked();
+        }
+        else
+        {
+            EnqueueLocked(message);
+        }
+    }
+
     /// <summary>Recovery: the cursor read back from the store.</summary>
     public void RestoreCursor(long cursor)
     {
