@@ -26,7 +26,7 @@ public sealed class CrashCycleTests(ITestOutputHelper output) : IDisposable
     {
         private readonly Process _process;
 
-        public Helper(string store, int seed, long first, string mode)
+        public Helper(string store, int seed, long first, string mode, int window)
         {
             var start = new ProcessStartInfo("dotnet")
             {
@@ -34,7 +34,7 @@ public sealed class CrashCycleTests(ITestOutputHelper output) : IDisposable
                 RedirectStandardError = true,
                 UseShellExecute = false,
             };
-            foreach (string argument in new[] { HelperPath, store, seed.ToString(CultureInfo.InvariantCulture), first.ToString(CultureInfo.InvariantCulture), mode })
+            foreach (string argument in new[] { HelperPath, store, seed.ToString(CultureInfo.InvariantCulture), first.ToString(CultureInfo.InvariantCulture), mode, window.ToString(CultureInfo.InvariantCulture) })
             {
                 start.ArgumentList.Add(argument);
             }
@@ -43,7 +43,19 @@ public sealed class CrashCycleTests(ITestOutputHelper output) : IDisposable
         }
 
         /// <summary>The next line, or null when the process ended.</summary>
-        public async Task<string?> ReadLineAsync() => await _process.StandardOutput.ReadLineAsync().OrHang("a line from the crash helper");
+        public async Task<string?> ReadLineAsync()
+        {
+            try
+            {
+                return await _process.StandardOutput.ReadLineAsync().OrHang("a line from the crash helper");
+            }
+            catch (TimeoutException hung)
+            {
+                // The helper reports what it was doing when it went quiet (its watchdog writes a snapshot to stderr).
+                await KillAsync();
+                throw new TimeoutException($"{hung.Message} What the helper reported: {await ErrorsAsync()}", hung);
+            }
+        }
 
         public async Task<string> ErrorsAsync() => await _process.StandardError.ReadToEndAsync();
 
@@ -67,13 +79,28 @@ public sealed class CrashCycleTests(ITestOutputHelper output) : IDisposable
 
     private static long FirstNumber(int cycle) => (cycle * 10_000_000L) + 1;
 
+    private static int FromEnvironment(string name, int otherwise) =>
+        Environment.GetEnvironmentVariable(name) is { } text ? int.Parse(text, CultureInfo.InvariantCulture) : otherwise;
+
     [Fact]
-    public async Task KilledAtRandomMoments_EveryCompletedPublishSurvives_AndNoCommittedAckComesBack()
+    public Task KilledAtRandomMoments_EveryCompletedPublishSurvives_AndNoCommittedAckComesBack() =>
+        RunCycles(FromEnvironment("MQ_CRASH_CYCLES", 20), window: 0);
+
+    /// <summary>
+    /// The same with a memory window of 50 (QueueOptions.MaxMessagesInMemory) and a backlog of hundreds: each run starts
+    /// with most of the backlog in the store only, and is killed while the queue reads it back.
+    /// </summary>
+    [Fact]
+    public Task KilledWhileABacklogLargerThanMemoryIsReadBack_NothingIsLost_AndFirstDeliveriesKeepTheirOrder() =>
+        RunCycles(FromEnvironment("MQ_CRASH_PAGING_CYCLES", 12), window: 50);
+
+    private async Task RunCycles(int cycles, int window)
     {
-        int seed = Environment.GetEnvironmentVariable("MQ_CRASH_SEED") is { } text ? int.Parse(text, CultureInfo.InvariantCulture) : Environment.TickCount;
-        int cycles = Environment.GetEnvironmentVariable("MQ_CRASH_CYCLES") is { } count ? int.Parse(count, CultureInfo.InvariantCulture) : 20;
-        output.WriteLine($"crash seed {seed}, {cycles} cycles (replay with MQ_CRASH_SEED={seed})");
+        int seed = FromEnvironment("MQ_CRASH_SEED", Environment.TickCount);
+        output.WriteLine($"crash seed {seed}, {cycles} cycles, memory window {window} (replay with MQ_CRASH_SEED={seed})");
         var random = new Random(seed);
+        long lastFresh = 0;     // the last message delivered for the first time in this run: first deliveries come in sequence order
+        int pagedOutStarts = 0; // runs that started with messages in the store only
 
         var published = new HashSet<long>();       // publishes that completed
         var acked = new HashSet<long>();           // acks reported, committed or not
@@ -88,6 +115,21 @@ public sealed class CrashCycleTests(ITestOutputHelper output) : IDisposable
             int before = highestAttempt.GetValueOrDefault(number);
             attempt.Should().BeGreaterThanOrEqualTo(before, $"message {number} was delivered as attempt {before} before, and attempt numbers never go back, not even across a crash (cycle {cycle}, seed {seed})");
             highestAttempt[number] = attempt;
+            if (attempt == 1)
+            {
+                number.Should().BeGreaterThan(lastFresh, $"messages delivered for the first time come in sequence order, and {lastFresh} was (cycle {cycle}, seed {seed})");
+                lastFresh = number;
+            }
+        }
+
+        async Task Started(Helper helper, int cycle)
+        {
+            string? line = await helper.ReadLineAsync();
+            line.Should().Be("ready .", $"the store must open cleanly after crash {cycle} (seed {seed}); stderr: {(line is null ? await helper.ErrorsAsync() : "")}");
+            string[] state = (await helper.ReadLineAsync())!.Split(' ');
+            state[0].Should().Be("S");
+            pagedOutStarts += long.Parse(state[2], CultureInfo.InvariantCulture) > 0 ? 1 : 0;
+            lastFresh = 0;
         }
 
         void Process(string line, int cycle, bool lastMayBeCut = false)
@@ -132,9 +174,9 @@ public sealed class CrashCycleTests(ITestOutputHelper output) : IDisposable
             int killAfter = random.Next(30, 600);
             // Each run numbers its messages from its own range: the pipe holds lines the test has not read
             // when the kill comes, so the test cannot know the last number a run used.
-            await using var helper = new Helper(_file.Path, random.Next(), FirstNumber(cycle), "run");
-            string? line = await helper.ReadLineAsync();
-            line.Should().Be("ready .", $"the store must open cleanly after crash {cycle} (seed {seed}); stderr: {(line is null ? await helper.ErrorsAsync() : "")}");
+            await using var helper = new Helper(_file.Path, random.Next(), FirstNumber(cycle), "run", window);
+            await Started(helper, cycle);
+            string? line;
             for (int read = 0; read < killAfter; read++)
             {
                 line = await helper.ReadLineAsync();
@@ -159,9 +201,9 @@ public sealed class CrashCycleTests(ITestOutputHelper output) : IDisposable
         }
 
         // The last start: deliver and ack whatever is left.
-        await using (var drain = new Helper(_file.Path, seed, FirstNumber(cycles), "drain"))
+        await using (var drain = new Helper(_file.Path, seed, FirstNumber(cycles), "drain", window))
         {
-            (await drain.ReadLineAsync()).Should().Be("ready .", $"the store must open cleanly after the last crash (seed {seed})");
+            await Started(drain, cycles);
             var drained = new HashSet<long>();
             while (await drain.ReadLineAsync() is { } line && !line.StartsWith("done", StringComparison.Ordinal))
             {
@@ -184,5 +226,10 @@ public sealed class CrashCycleTests(ITestOutputHelper output) : IDisposable
         published.Count.Should().BeGreaterThan(cycles * 5, "the cycles must publish enough to mean something");
         committedAcks.Should().NotBeEmpty("the cycles must commit acks to check that they hold");
         redeliveries.Should().BePositive("crashes with unacked deliveries must lead to redeliveries");
+        output.WriteLine($"runs that started with messages in the store only: {pagedOutStarts} of {cycles + 1}");
+        if (window > 0)
+        {
+            pagedOutStarts.Should().BeGreaterThan(cycles / 2, "the runs must start with a backlog larger than the memory window to test reading it back");
+        }
     }
 }
