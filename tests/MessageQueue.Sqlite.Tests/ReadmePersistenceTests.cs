@@ -57,4 +57,44 @@ public sealed class ReadmePersistenceTests : IDisposable
             fast.TryRead(out _).Should().BeFalse("the in-memory queue kept nothing across the restart");
         }
     }
+
+    [Fact]
+    public async Task BacklogExample_AsWrittenInTheReadme_KeepsTheWindowInMemory_AndTheRestInTheFile_AcrossARestart()
+    {
+        const int Backlog = 10_100;
+        var options = new QueueOptions
+        {
+            MaxMessages = 5_000_000,        // what the queue may retain, in the store
+            MaxMessagesInMemory = 10_000,   // what it holds in memory (the default)
+        };
+        await using (var broker = new Broker(new BrokerOptions { Store = new SqliteMessageStore(_file.Path) }))
+        {
+            broker.DeclareQueue<Order>("orders", options);
+            await (await broker.SubscribeAsync<Order>("orders", "#", new SubscriptionOptions { Name = "billing" })).DisposeAsync();
+            for (int first = 1; first <= Backlog; first += 500)
+            {
+                await Task.WhenAll(Enumerable.Range(first, Math.Min(500, Backlog - first + 1)).Select(i => broker.PublishAsync("orders", "order.created", new Order(i)).AsTask()));
+            }
+
+            QueueSnapshot live = broker.GetSnapshot().Queues.Single(q => q.Name == "orders");
+            (live.Depth, live.PagedOut).Should().Be((Backlog, 100), "10 000 in memory, the rest in the file only");
+        }
+
+        await using (var broker = new Broker(new BrokerOptions { Store = new SqliteMessageStore(_file.Path) }))
+        {
+            broker.DeclareQueue<Order>("orders", options);
+            QueueSnapshot recovered = broker.GetSnapshot().Queues.Single(q => q.Name == "orders");
+            (recovered.Depth, recovered.PagedOut).Should().Be((Backlog, 100), "a restart reads back the window only");
+
+            await using Subscription<Order> billing = await broker.SubscribeAsync<Order>("orders", "#", new SubscriptionOptions { Name = "billing" });
+            for (int i = 1; i <= Backlog; i++)
+            {
+                Delivery<Order> delivery = await billing.ReadAsync().OrHang($"order {i}");
+                delivery.Payload.Number.Should().Be(i, "the whole backlog comes in order, across the window");
+                await delivery.AckAsync();
+            }
+
+            broker.GetSnapshot().Queues.Single(q => q.Name == "orders").PagedOut.Should().Be(0);
+        }
+    }
 }
