@@ -212,32 +212,10 @@ public sealed class SqliteMessageStore : IPagedMessageStore
     // ---------------------------------------------------------------- load
 
     /// <inheritdoc/>
-    public IReadOnlyList<StoredQueueState> Load()
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        try
-        {
-            return LoadCore(withMessages: true);
-        }
-        catch (SqliteException exception)
-        {
-            throw Translate(exception, Path, "load");
-        }
-    }
+    public IReadOnlyList<StoredQueueState> Load() => Reading(() => LoadCore(withMessages: true), "load");
 
     /// <inheritdoc/>
-    public IReadOnlyList<StoredQueueState> LoadQueues()
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        try
-        {
-            return LoadCore(withMessages: false);
-        }
-        catch (SqliteException exception)
-        {
-            throw Translate(exception, Path, "load");
-        }
-    }
+    public IReadOnlyList<StoredQueueState> LoadQueues() => Reading(() => LoadCore(withMessages: false), "load");
 
     /// <inheritdoc/>
     public StoredQueueState ReadMessages(string queue, long afterSequence, int maxMessages)
@@ -245,14 +223,19 @@ public sealed class SqliteMessageStore : IPagedMessageStore
         ArgumentException.ThrowIfNullOrEmpty(queue);
         ArgumentOutOfRangeException.ThrowIfNegative(afterSequence);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxMessages, 1);
+        return Reading(() => ReadPage(queue, afterSequence, maxMessages), "read");
+    }
+
+    private TResult Reading<TResult>(Func<TResult> read, string doing)
+    {
         ObjectDisposedException.ThrowIf(_disposed, this);
         try
         {
-            return ReadPage(queue, afterSequence, maxMessages);
+            return read();
         }
         catch (SqliteException exception)
         {
-            throw Translate(exception, Path, "read");
+            throw Translate(exception, Path, doing);
         }
     }
 
@@ -267,17 +250,7 @@ public sealed class SqliteMessageStore : IPagedMessageStore
                 command.Parameters.AddWithValue("$a", afterSequence);
                 command.Parameters.AddWithValue("$n", maxMessages);
             },
-            reader => messages.Add(new StoredMessage
-            {
-                Queue = queue,
-                Sequence = reader.GetInt64(0),
-                Id = new Guid((byte[])reader.GetValue(1)),
-                Event = reader.GetString(2),
-                Payload = (byte[])reader.GetValue(3),
-                Headers = ReadHeaders(reader, 4),
-                Timestamp = Time(reader.GetInt64(5)),
-                ExpiresAt = OptionalTime(reader, 6),
-            }));
+            reader => messages.Add(ReadMessage(queue, reader, 0)));
 
         var subscriptions = new Dictionary<string, (StoredSubscription Subscription, long Cursor, HashSet<long> Acked, Dictionary<long, int> Deliveries)>(StringComparer.Ordinal);
         ForEachRow(
@@ -323,6 +296,19 @@ public sealed class SqliteMessageStore : IPagedMessageStore
             })],
         };
     }
+
+    /// <summary>A row of mq_messages whose sequence is at <paramref name="first"/>, then id, event, payload, headers, timestamp and expiry.</summary>
+    private static StoredMessage ReadMessage(string queue, SqliteDataReader reader, int first) => new()
+    {
+        Queue = queue,
+        Sequence = reader.GetInt64(first),
+        Id = new Guid((byte[])reader.GetValue(first + 1)),
+        Event = reader.GetString(first + 2),
+        Payload = (byte[])reader.GetValue(first + 3),
+        Headers = ReadHeaders(reader, first + 4),
+        Timestamp = Time(reader.GetInt64(first + 5)),
+        ExpiresAt = OptionalTime(reader, first + 6),
+    };
 
     private static StoredSubscription ReadSubscription(SqliteDataReader reader) => new()
     {
@@ -371,17 +357,7 @@ public sealed class SqliteMessageStore : IPagedMessageStore
         if (withMessages)
         {
             ForEachRow("SELECT queue, sequence, id, event, payload, headers, timestamp, expires_at FROM mq_messages ORDER BY queue, sequence", reader =>
-                QueueNamed(reader.GetString(0)).Messages.Add(new StoredMessage
-                {
-                    Queue = reader.GetString(0),
-                    Sequence = reader.GetInt64(1),
-                    Id = new Guid((byte[])reader.GetValue(2)),
-                    Event = reader.GetString(3),
-                    Payload = (byte[])reader.GetValue(4),
-                    Headers = ReadHeaders(reader, 5),
-                    Timestamp = Time(reader.GetInt64(6)),
-                    ExpiresAt = OptionalTime(reader, 7),
-                }));
+                QueueNamed(reader.GetString(0)).Messages.Add(ReadMessage(reader.GetString(0), reader, 1)));
         }
         else
         {
