@@ -29,8 +29,9 @@ public sealed class QueueOptions
     /// released half the window.</para>
     /// <para>It applies to durable queues with interest retention on a store that reads pages
     /// (<see cref="Persistence.IPagedMessageStore"/>: the SQLite store and <see cref="Persistence.InMemoryMessageStore"/>).
-    /// In-memory queues hold at most <see cref="MaxMessages"/> anyway; a queue with <see cref="RetentionPolicy.Limits"/>
-    /// keeps its whole log in memory.</para>
+    /// In-memory queues hold at most <see cref="MaxMessages"/> anyway. A queue with <see cref="RetentionPolicy.Limits"/>
+    /// keeps its whole log in memory, and so does one with <see cref="OverflowPolicy.DropOldest"/>, which must be able
+    /// to drop its oldest message at once; both stay within <see cref="MaxMessages"/>.</para>
     /// </remarks>
     public int MaxMessagesInMemory { get; set; } = 10_000;
 

@@ -224,7 +224,7 @@ internal sealed class DurableQueueStorage<T> : QueueStorage<T>, IStoreCommitTarg
         {
             Queue.HandOverCommitted(message, target);
         }
-        else if (!_pager.TakesCommitted(message.Sequence, targeted: target is not null))
+        else if (!_pager.TakesCommitted(message.Sequence, target))
         {
             Queue.Spilled(message);
         }

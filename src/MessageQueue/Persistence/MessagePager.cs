@@ -19,8 +19,9 @@ namespace MessageQueue.Persistence;
 /// (<see cref="QueueOptions.MaxMessages"/> counts every retained message), so reading it back admits nothing.</para>
 /// <para><b>Order.</b> Every subscription gets the queue's messages in sequence order: those read back come after
 /// everything already in memory and before anything published later, because nothing goes into memory past a spilled
-/// message until the reads have caught up with the store. A replayed dead letter (sent to one subscription) is the
-/// exception: it goes into memory at once, as it would without a window, and the read that meets it skips it.</para>
+/// message until the reads have caught up with the store. A replayed dead letter (sent to one subscription) waits its
+/// turn too, and goes back to that subscription alone; so a durable subscription's stored read position never passes a
+/// message it has not read, which is what a restart relies on to tell what was delivered.</para>
 /// </remarks>
 internal sealed class MessagePager<T> : IStoreReader
 {
@@ -39,12 +40,12 @@ internal sealed class MessagePager<T> : IStoreReader
     private int _readQueued;
 
     // The writer thread's own: the last sequence in memory or read back, the first spilled in this broker's life (those
-    // were already reported to the observer, 0 for none), replayed dead letters that went into memory past _readThrough,
-    // and whether reading failed (then nothing more is read, and everything retained stays in the store).
+    // were already reported to the observer, 0 for none), the one subscription each replayed dead letter in the store
+    // goes to, and whether reading failed (then nothing more is read, and everything retained stays in the store).
     private long _readThrough;
     private long _pagedOut; // retained messages in the store only: written by the writer thread, read by snapshots
     private long _firstSpilled;
-    private HashSet<long>? _outOfOrder;
+    private Dictionary<long, SubscriptionState<T>>? _targets;
     private bool _failed;
 
     public MessagePager(BrokerQueue<T> queue, StoreWriter writer, int window)
@@ -70,8 +71,8 @@ internal sealed class MessagePager<T> : IStoreReader
     /// read back later (false).
     /// </summary>
     /// <param name="sequence">Its sequence.</param>
-    /// <param name="targeted">Whether it goes to one subscription only (a replayed dead letter).</param>
-    public bool TakesCommitted(long sequence, bool targeted)
+    /// <param name="target">The one subscription it goes to (a replayed dead letter), or null for those it routes to.</param>
+    public bool TakesCommitted(long sequence, SubscriptionState<T>? target)
     {
         Debug.Assert(StoreWriter.OnWriterThread, "on the writer thread");
         if (!_paging)
@@ -83,12 +84,21 @@ internal sealed class MessagePager<T> : IStoreReader
             }
 
             _paging = true;
+
+            // A consumer that took the count to the mark before it could see the flag asked for no read; the fence after
+            // the flag and the one in Left make sure one of the two sees the other.
+            Interlocked.MemoryBarrier();
+            if (Volatile.Read(ref _inMemory) <= _lowWater)
+            {
+                RequestRead();
+            }
         }
 
-        if (targeted)
+        if (target is not null)
         {
-            (_outOfOrder ??= []).Add(sequence);
-            return true;
+            // A replayed dead letter waits its turn like the others (going out at once would put it ahead of older messages
+            // still in the store, and its subscription's read position past them); it goes back to its one subscription.
+            (_targets ??= []).Add(sequence, target);
         }
 
         if (_firstSpilled == 0)
@@ -106,9 +116,19 @@ internal sealed class MessagePager<T> : IStoreReader
     /// <summary>The last holder of a message in memory let go of it. Any thread.</summary>
     public void Left()
     {
+        // A full fence before the flag is read (see TakesCommitted).
         int left = Interlocked.Decrement(ref _inMemory);
         Debug.Assert(left >= 0, "left more often than entered");
-        if (left <= _lowWater && _paging && Volatile.Read(ref _readQueued) == 0 && Interlocked.Exchange(ref _readQueued, 1) == 0 && !_writer.TryRead(this))
+        if (left <= _lowWater && _paging)
+        {
+            RequestRead();
+        }
+    }
+
+    /// <summary>Queues a read on the writer thread, unless one is queued already.</summary>
+    private void RequestRead()
+    {
+        if (Volatile.Read(ref _readQueued) == 0 && Interlocked.Exchange(ref _readQueued, 1) == 0 && !_writer.TryRead(this))
         {
             // The writer stopped or failed: nothing more will be read (the messages stay in the store).
             Volatile.Write(ref _readQueued, 0);
@@ -170,7 +190,7 @@ internal sealed class MessagePager<T> : IStoreReader
             IReadOnlyList<StoredMessage> messages = page.Messages;
             if (messages.Count > 0)
             {
-                int read = _queue.AdmitStored(page, notedFrom: _firstSpilled == 0 ? long.MaxValue : _firstSpilled, skip: _outOfOrder, pager: this);
+                int read = _queue.AdmitStored(page, notedFrom: _firstSpilled == 0 ? long.MaxValue : _firstSpilled, targets: _targets, pager: this);
                 _readThrough = messages[^1].Sequence;
                 Volatile.Write(ref _pagedOut, Math.Max(0, _pagedOut - read));
             }
@@ -179,7 +199,7 @@ internal sealed class MessagePager<T> : IStoreReader
             {
                 // Caught up with the store: what is committed from now on goes straight into memory.
                 _paging = false;
-                _outOfOrder = null;
+                _targets = null;
                 Volatile.Write(ref _pagedOut, 0);
             }
         }

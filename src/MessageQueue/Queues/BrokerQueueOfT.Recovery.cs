@@ -180,26 +180,22 @@ internal sealed partial class BrokerQueue<T>
     /// </summary>
     /// <param name="page">The messages, with the acks and delivery counts the durable subscriptions have for them.</param>
     /// <param name="notedFrom">The observer already counted the messages from this sequence on (spilled by this broker) as held once.</param>
-    /// <param name="skip">Sequences already in memory (replayed dead letters that did not wait); each is taken out as it is met.</param>
+    /// <param name="targets">The one subscription each replayed dead letter goes to, by sequence; each is taken out as it is met.</param>
     /// <param name="pager">Counts the messages that go into memory.</param>
-    /// <returns>How many of the page's messages were waiting in the store only (all but those skipped).</returns>
+    /// <returns>How many of the page's messages were read (all of them).</returns>
     /// <exception cref="MessageStoreException">A stored payload cannot be read as <typeparamref name="T"/>.</exception>
-    internal int AdmitStored(StoredQueueState page, long notedFrom, HashSet<long>? skip, MessagePager<T> pager)
+    internal int AdmitStored(StoredQueueState page, long notedFrom, Dictionary<long, SubscriptionState<T>>? targets, MessagePager<T> pager)
     {
         var storage = (DurableQueueStorage<T>)_storage;
         Dictionary<string, StoredSubscriptionState> durables = ByName(page);
         int read = 0;
         foreach (StoredMessage storedMessage in page.Messages)
         {
-            if (skip is not null && skip.Remove(storedMessage.Sequence))
-            {
-                continue;
-            }
-
             read++;
-
             Message<T> message = storage.Restore(storedMessage);
-            SubscriptionState<T>[] route = _routes.Get(message.Event).Subscriptions;
+            SubscriptionState<T>[] route = targets is not null && targets.Remove(message.Sequence, out SubscriptionState<T>? target) && !target.IsDeleted
+                ? [target]
+                : _routes.Get(message.Event).Subscriptions;
             int holders = 0;
             EnterAll(route);
             try

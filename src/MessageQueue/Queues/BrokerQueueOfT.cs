@@ -111,7 +111,7 @@ internal sealed partial class BrokerQueue<T> : BrokerQueue
                 durable.Serializer,
                 broker.Limits.MaxPersistedPayloadSize,
                 _deduplication is null ? TimeSpan.Zero : options.DeduplicationWindow,
-                memoryWindow: _retention is InterestRetention<T> ? options.MaxMessagesInMemory : 0)
+                memoryWindow: _retention is InterestRetention<T> && options.Overflow != OverflowPolicy.DropOldest ? options.MaxMessagesInMemory : 0)
             : new MemoryQueueStorage<T>(this);
     }
 
