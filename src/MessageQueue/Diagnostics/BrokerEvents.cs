@@ -242,7 +242,7 @@ internal sealed class BrokerEvents
     }
 
     /// <summary>A durable queue could not read its next page of stored messages (the store failed, or a payload cannot be read): it reads nothing more.</summary>
-    public void PagingFailed(string queue, MessageStoreException exception) => BrokerLog.PagingFailed(_logger, exception, queue);
+    public void PagingFailed(string queue, Exception exception) => BrokerLog.PagingFailed(_logger, exception, queue);
 
     /// <summary>The broker stopped.</summary>
     public void Stopped(int queues, int consumers, int unsettled) => BrokerLog.Stopped(_logger, queues, consumers, unsettled);

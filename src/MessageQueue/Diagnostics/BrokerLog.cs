@@ -40,7 +40,7 @@ internal static partial class BrokerLog
     [LoggerMessage(109, LogLevel.Warning, "Queue '{Queue}' was declared on first use (BrokerOptions.AutoDeclareQueues) and message '{Event}' published to it matched none of its {Subscriptions} subscriptions, so it was not kept. If the queue name is a typo, correct it; otherwise subscribe before publishing, or declare the queue with DeclareQueue. Further messages that match no subscription here are counted as Unrouted in the snapshot and by messagequeue.messages.unrouted, without this warning")]
     public static partial void UnroutedOnAutoDeclaredQueue(ILogger logger, string queue, string @event, int subscriptions);
 
-    [LoggerMessage(110, LogLevel.Error, "Queue '{Queue}' stopped reading its stored messages back into memory, so its subscriptions receive nothing more that waits in the store. Nothing is lost: the messages stay in the store and come back when the broker starts again. Fix the cause and restart")]
+    [LoggerMessage(110, LogLevel.Error, "Queue '{Queue}' stopped reading its stored messages back into memory: its subscriptions receive nothing more that waits in the store, and what is published to it from now on is stored but not delivered until the broker starts again. Nothing is lost: the messages stay in the store and come back after the restart. Fix the cause and restart")]
     public static partial void PagingFailed(ILogger logger, Exception exception, string queue);
 
     [LoggerMessage(107, LogLevel.Information, "Message broker stopped: {Queues} queues, {Consumers} consumers detached, {Unsettled} deliveries still unsettled went back to their subscriptions")]

@@ -228,9 +228,14 @@ internal sealed class DurableQueueStorage<T> : QueueStorage<T>, IStoreCommitTarg
         {
             Queue.Spilled(message);
         }
-        else if (Queue.HandOverCommitted(message, target))
+        else
         {
+            // Counted before any consumer can see it, so a fast ack never counts it out first.
             _pager.Entered();
+            if (!Queue.HandOverCommitted(message, target))
+            {
+                _pager.NotEntered();
+            }
         }
     }
 

@@ -110,8 +110,11 @@ internal sealed class MessagePager<T> : IStoreReader
         return false;
     }
 
-    /// <summary>A message went into memory (it has holders). On the writer thread.</summary>
+    /// <summary>A message goes into memory: counted before its holders can see it. On the writer thread.</summary>
     public void Entered() => Interlocked.Increment(ref _inMemory);
+
+    /// <summary>A message counted by <see cref="Entered"/> found no holder after all, and never was in memory. On the writer thread.</summary>
+    public void NotEntered() => Interlocked.Decrement(ref _inMemory);
 
     /// <summary>The last holder of a message in memory let go of it. Any thread.</summary>
     public void Left()
@@ -161,7 +164,9 @@ internal sealed class MessagePager<T> : IStoreReader
         {
             Fill(store);
         }
-        catch (MessageStoreException exception)
+#pragma warning disable CA1031 // Whatever went wrong, reading on could admit part of a page twice; the queue stops reading, and says why.
+        catch (Exception exception) when (exception is not OutOfMemoryException)
+#pragma warning restore CA1031
         {
             // Nothing is lost: what was not read stays in the store, and a restart reads it again.
             _failed = true;
