@@ -52,7 +52,8 @@ internal sealed class StoreWriter : IDisposable
     private bool _stopping;
     private MessageStoreException? _fault;
 
-    // Completed (never faulted) after each commit or failure; waiters then look at _committed and _fault.
+    // Completed (never faulted) after each commit or failure; waiters then look at _committed and _fault. Those three
+    // change under _gate, and waiters read them without it (WaitSlowAsync).
     private TaskCompletionSource _nextCommit = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private readonly record struct Pending(StoreOperation Operation, bool Flush, IStoreCommitTarget? Target, object? State);
@@ -220,18 +221,8 @@ internal sealed class StoreWriter : IDisposable
 
     /// <summary>Completes when the operation with <paramref name="ticket"/>, and everything posted before it, is committed.</summary>
     /// <exception cref="MessageStoreException">The store failed before committing it; it was not stored.</exception>
-    public ValueTask WaitForCommitAsync(long ticket)
-    {
-        lock (_gate)
-        {
-            if (_committed >= ticket)
-            {
-                return default;
-            }
-        }
-
-        return WaitSlowAsync(ticket);
-    }
+    public ValueTask WaitForCommitAsync(long ticket) =>
+        Volatile.Read(ref _committed) >= ticket ? default : WaitSlowAsync(ticket);
 
     /// <summary>Completes when everything posted so far is committed.</summary>
     public ValueTask FlushAsync()
@@ -248,22 +239,20 @@ internal sealed class StoreWriter : IDisposable
     [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WaitSlowAsync(long ticket)
     {
+        // Without the lock: every publish of a commit wakes here at once, and would otherwise queue up on it. The commit
+        // task is read before the count, and the writer raises the count before it replaces the task, so a count read
+        // after a task that was still current is never older than that task's commit: no commit is waited for twice.
         while (true)
         {
-            Task next;
-            lock (_gate)
+            Task next = Volatile.Read(ref _nextCommit).Task;
+            if (Volatile.Read(ref _committed) >= ticket)
             {
-                if (_committed >= ticket)
-                {
-                    return;
-                }
+                return;
+            }
 
-                if (_fault is not null)
-                {
-                    throw Refused(_fault);
-                }
-
-                next = _nextCommit.Task;
+            if (Volatile.Read(ref _fault) is { } fault)
+            {
+                throw Refused(fault);
             }
 
             await next.ConfigureAwait(false);
@@ -388,9 +377,9 @@ internal sealed class StoreWriter : IDisposable
         lock (_gate)
         {
             Debug.Assert(last >= _committed, "tickets are committed in order");
-            _committed = last;
+            Volatile.Write(ref _committed, last); // before the task is replaced: waiters read them in the other order
             committed = _nextCommit;
-            _nextCommit = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Volatile.Write(ref _nextCommit, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
         }
 
         committed.SetResult();
@@ -433,7 +422,7 @@ internal sealed class StoreWriter : IDisposable
         TaskCompletionSource wake;
         lock (_gate)
         {
-            _fault = fault;
+            Volatile.Write(ref _fault, fault);
             rest = _pending;
             _pending = [];
             wake = _nextCommit;
