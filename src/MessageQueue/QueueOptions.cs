@@ -31,7 +31,8 @@ public sealed class QueueOptions
     /// (<see cref="Persistence.IPagedMessageStore"/>: the SQLite store and <see cref="Persistence.InMemoryMessageStore"/>).
     /// In-memory queues hold at most <see cref="MaxMessages"/> anyway. A queue with <see cref="RetentionPolicy.Limits"/>
     /// keeps its whole log in memory, and so does one with <see cref="OverflowPolicy.DropOldest"/>, which must be able
-    /// to drop its oldest message at once; both stay within <see cref="MaxMessages"/>.</para>
+    /// to drop its oldest message at once. Messages held for delayed delivery are kept in memory apart from the
+    /// window.</para>
     /// </remarks>
     public int MaxMessagesInMemory { get; set; } = 10_000;
 

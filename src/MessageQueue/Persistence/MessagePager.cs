@@ -88,13 +88,16 @@ internal sealed class MessagePager<T> : IStoreReader
             // A consumer that took the count to the mark before it could see the flag asked for no read; the fence after
             // the flag and the one in Left make sure one of the two sees the other.
             Interlocked.MemoryBarrier();
-            if (Volatile.Read(ref _inMemory) <= _lowWater)
-            {
-                RequestRead();
-            }
         }
 
-        if (target is not null)
+        // Every message kept in the store looks again (a volatile read): should a read request ever have been missed, the
+        // next publish makes up for it.
+        if (Volatile.Read(ref _inMemory) <= _lowWater)
+        {
+            RequestRead();
+        }
+
+        if (target is not null && !_failed)
         {
             // A replayed dead letter waits its turn like the others (going out at once would put it ahead of older messages
             // still in the store, and its subscription's read position past them); it goes back to its one subscription.
@@ -153,8 +156,10 @@ internal sealed class MessagePager<T> : IStoreReader
     /// <inheritdoc/>
     void IStoreReader.Read(IPagedMessageStore store)
     {
-        // A consumer that takes the count to the mark from here on queues the next read.
-        Volatile.Write(ref _readQueued, 0);
+        // A consumer that takes the count to the mark from here on queues the next read. A full fence: the flag must be
+        // clear before the count is read below, or a consumer could see it still set while this read sees the count too
+        // high to read anything, and no read would follow.
+        Interlocked.Exchange(ref _readQueued, 0);
         if (_failed)
         {
             return;
@@ -165,11 +170,12 @@ internal sealed class MessagePager<T> : IStoreReader
             Fill(store);
         }
 #pragma warning disable CA1031 // Whatever went wrong, reading on could admit part of a page twice; the queue stops reading, and says why.
-        catch (Exception exception) when (exception is not OutOfMemoryException)
+        catch (Exception exception)
 #pragma warning restore CA1031
         {
             // Nothing is lost: what was not read stays in the store, and a restart reads it again.
             _failed = true;
+            _targets = null;
             _queue.Events.PagingFailed(_queue.Name, exception);
         }
     }

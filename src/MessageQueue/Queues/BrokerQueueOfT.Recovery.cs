@@ -22,9 +22,8 @@ internal sealed partial class BrokerQueue<T>
     /// <returns>Whether any subscription took it (so it is in memory until they let go of it).</returns>
     internal bool HandOverCommitted(Message<T> message, SubscriptionState<T>? target)
     {
-        SubscriptionState<T>[] subscriptions = target is { IsDeleted: false } ? [target] : _routes.Get(message.Event).Subscriptions;
+        SubscriptionState<T>[] subscriptions = EnterRoute(message, target);
         int receivers;
-        EnterAll(subscriptions);
         try
         {
             receivers = HandOverLocked(subscriptions, message, committed: true);
@@ -36,6 +35,30 @@ internal sealed partial class BrokerQueue<T>
 
         AfterHandOver(subscriptions, message, receivers);
         return receivers > 0;
+    }
+
+    /// <summary>
+    /// Locks and returns the subscriptions a committed message goes to: its one target (a replayed dead letter) if that
+    /// subscription is still there, checked under its lock; otherwise those its event routes to now.
+    /// </summary>
+    private SubscriptionState<T>[] EnterRoute(Message<T> message, SubscriptionState<T>? target)
+    {
+        if (target is { IsDeleted: false })
+        {
+            SubscriptionState<T>[] only = [target];
+            EnterAll(only);
+            if (!target.IsDeleted)
+            {
+                return only;
+            }
+
+            // Deleted meanwhile: the message goes where its event routes, as if it had had no target.
+            ExitAll(only);
+        }
+
+        SubscriptionState<T>[] route = _routes.Get(message.Event).Subscriptions;
+        EnterAll(route);
+        return route;
     }
 
     /// <summary>
@@ -193,11 +216,10 @@ internal sealed partial class BrokerQueue<T>
         {
             read++;
             Message<T> message = storage.Restore(storedMessage);
-            SubscriptionState<T>[] route = targets is not null && targets.Remove(message.Sequence, out SubscriptionState<T>? target) && !target.IsDeleted
-                ? [target]
-                : _routes.Get(message.Event).Subscriptions;
+            SubscriptionState<T>? target = null;
+            targets?.Remove(message.Sequence, out target);
+            SubscriptionState<T>[] route = EnterRoute(message, target);
             int holders = 0;
-            EnterAll(route);
             try
             {
                 foreach (SubscriptionState<T> state in route)

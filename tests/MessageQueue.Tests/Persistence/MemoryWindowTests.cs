@@ -1,3 +1,4 @@
+using System.Reflection;
 using FluentAssertions;
 using MessageQueue.ContractTests;
 using MessageQueue.ContractTests.Support;
@@ -275,6 +276,32 @@ public sealed class MemoryWindowTests : IDisposable
         await Task.WhenAll(publishers).OrHang("the publishers");
         seen.Should().HaveCount(Publishers * Each);
         (Snapshot(broker).Depth, Snapshot(broker).PagedOut).Should().Be((0, 0));
+    }
+
+    /// <summary>
+    /// Should a read request ever be lost (a consumer saw a read still queued that had in fact already looked and found no
+    /// room), the queue must not stay stuck with messages in the store and none in memory: the next message kept in the
+    /// store asks again. The lost request is set up by hand, through the pager's flag.
+    /// </summary>
+    [Fact]
+    public async Task AReadRequestThatWasLost_IsMadeUpForByTheNextMessageKeptInTheStore()
+    {
+        await using Broker broker = Start();
+        Declare(broker, window: 2);
+        await using Subscription<TestEvent> worker = await broker.SubscribeAsync<TestEvent>(Queue, "#", new SubscriptionOptions { Name = "worker", MaxInFlight = 1 });
+        await Publish(broker, 1, 5);
+        var queues = (Dictionary<string, BrokerQueue>)typeof(Broker).GetField("_queues", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(broker)!;
+        MessagePager<TestEvent> pager = ((DurableQueueStorage<TestEvent>)((BrokerQueue<TestEvent>)queues[Queue]).Storage).Pager!;
+        FieldInfo readQueued = typeof(MessagePager<TestEvent>).GetField("_readQueued", BindingFlags.NonPublic | BindingFlags.Instance)!;
+
+        readQueued.SetValue(pager, 1); // what the consumer sees: a read queued, so it asks for none
+        (await ReadAndAck(worker, 2)).Should().Equal(Fresh(1, 2));
+        readQueued.SetValue(pager, 0); // that read had already looked, before the acks, and found no room
+        pager.InMemory.Should().Be(0);
+
+        await Publish(broker, 6, 6);
+
+        (await ReadAndAck(worker, 4)).Should().Equal(Fresh(3, 6), "the message kept in the store saw the empty window and asked for a read");
     }
 
     [Fact]
