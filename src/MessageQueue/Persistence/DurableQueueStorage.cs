@@ -37,13 +37,13 @@ internal sealed class DurableQueueStorage<T> : QueueStorage<T>, IStoreCommitTarg
     public DurableQueueStorage(BrokerQueue<T> queue, StoreWriter writer, Durability durability, IPayloadSerializer<T> serializer, int maxPayloadSize, TimeSpan deduplicationWindow, int memoryWindow)
         : base(queue)
     {
-        _pager = memoryWindow > 0 && writer.ReadsPages ? new MessagePager<T>(queue, writer, memoryWindow) : null;
         Debug.Assert(durability != Durability.InMemory);
         _writer = writer;
         _flush = durability == Durability.Fsync;
         _serializer = serializer;
         _maxPayloadSize = maxPayloadSize;
         _deduplicationWindow = deduplicationWindow.Ticks;
+        _pager = memoryWindow > 0 && writer.ReadsPages ? new MessagePager<T>(queue, writer, memoryWindow) : null;
     }
 
     /// <summary>What the commit of a posted message leads to: into a limits log, with the one subscription it goes to (a replayed dead letter), if any.</summary>

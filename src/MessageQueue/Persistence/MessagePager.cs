@@ -63,9 +63,6 @@ internal sealed class MessagePager<T> : IStoreReader
     /// <summary>Gets how many retained messages wait in the store only (the snapshot's PagedOut).</summary>
     public long PagedOut => Volatile.Read(ref _pagedOut);
 
-    /// <summary>Gets whether retained messages wait in the store, not in memory.</summary>
-    public bool IsPaging => _paging;
-
     /// <summary>
     /// On the writer thread, a message was committed: whether it goes into memory now (true), or stays in the store to be
     /// read back later (false).
@@ -201,9 +198,9 @@ internal sealed class MessagePager<T> : IStoreReader
             IReadOnlyList<StoredMessage> messages = page.Messages;
             if (messages.Count > 0)
             {
-                int read = _queue.AdmitStored(page, notedFrom: _firstSpilled == 0 ? long.MaxValue : _firstSpilled, targets: _targets, pager: this);
+                _queue.AdmitStored(page, notedFrom: _firstSpilled == 0 ? long.MaxValue : _firstSpilled, targets: _targets, pager: this);
                 _readThrough = messages[^1].Sequence;
-                Volatile.Write(ref _pagedOut, Math.Max(0, _pagedOut - read));
+                Volatile.Write(ref _pagedOut, Math.Max(0, _pagedOut - messages.Count));
             }
 
             if (messages.Count < room)

@@ -116,14 +116,7 @@ internal sealed class StoreWriter : IDisposable
                 throw new ObjectDisposedException(nameof(Broker), "The broker is shutting down and writes nothing more to its store.");
             }
 
-            _pending.Add(new Pending(operation, flush, target, state));
-            if (_idle)
-            {
-                _idle = false;
-                _wake.Set();
-            }
-
-            return ++_posted;
+            return PostLocked(operation, flush, target, state);
         }
     }
 
@@ -138,14 +131,7 @@ internal sealed class StoreWriter : IDisposable
                 return false;
             }
 
-            _pending.Add(new Pending(operation, flush, target, state));
-            if (_idle)
-            {
-                _idle = false;
-                _wake.Set();
-            }
-
-            ++_posted;
+            PostLocked(operation, flush, target, state);
             return true;
         }
     }
@@ -166,12 +152,7 @@ internal sealed class StoreWriter : IDisposable
             }
 
             _reads.Add(reader);
-            if (_idle)
-            {
-                _idle = false;
-                _wake.Set();
-            }
-
+            WakeLocked();
             return true;
         }
     }
@@ -217,6 +198,25 @@ internal sealed class StoreWriter : IDisposable
 
         // The caller is never the writer thread, which completes the task; so blocking here cannot deadlock.
         public TResult Wait() => _done.Task.GetAwaiter().GetResult();
+    }
+
+    private long PostLocked(in StoreOperation operation, bool flush, IStoreCommitTarget? target, object? state)
+    {
+        Debug.Assert(_gate.IsHeldByCurrentThread, "called with its lock held");
+        _pending.Add(new Pending(operation, flush, target, state));
+        WakeLocked();
+        return ++_posted;
+    }
+
+    /// <summary>Wakes the writer thread if it is idle. Called with <see cref="_gate"/> held, after queuing work.</summary>
+    private void WakeLocked()
+    {
+        Debug.Assert(_gate.IsHeldByCurrentThread, "called with its lock held");
+        if (_idle)
+        {
+            _idle = false;
+            _wake.Set();
+        }
     }
 
     /// <summary>Completes when the operation with <paramref name="ticket"/>, and everything posted before it, is committed.</summary>

@@ -205,16 +205,13 @@ internal sealed partial class BrokerQueue<T>
     /// <param name="notedFrom">The observer already counted the messages from this sequence on (spilled by this broker) as held once.</param>
     /// <param name="targets">The one subscription each replayed dead letter goes to, by sequence; each is taken out as it is met.</param>
     /// <param name="pager">Counts the messages that go into memory.</param>
-    /// <returns>How many of the page's messages were read (all of them).</returns>
     /// <exception cref="MessageStoreException">A stored payload cannot be read as <typeparamref name="T"/>.</exception>
-    internal int AdmitStored(StoredQueueState page, long notedFrom, Dictionary<long, SubscriptionState<T>>? targets, MessagePager<T> pager)
+    internal void AdmitStored(StoredQueueState page, long notedFrom, Dictionary<long, SubscriptionState<T>>? targets, MessagePager<T> pager)
     {
         var storage = (DurableQueueStorage<T>)_storage;
         Dictionary<string, StoredSubscriptionState> durables = ByName(page);
-        int read = 0;
         foreach (StoredMessage storedMessage in page.Messages)
         {
-            read++;
             Message<T> message = storage.Restore(storedMessage);
             SubscriptionState<T>? target = null;
             targets?.Remove(message.Sequence, out target);
@@ -268,8 +265,6 @@ internal sealed partial class BrokerQueue<T>
                 }
             }
         }
-
-        return read;
     }
 
     private static Dictionary<string, StoredSubscriptionState> ByName(StoredQueueState stored) =>
